@@ -1,0 +1,38 @@
+/* Shared pieces of the moecl command line. */
+#ifndef MOECL_CLI_H
+#define MOECL_CLI_H
+
+#include "moecl.h"
+
+#include <stdio.h>
+
+/* Options that apply to every command, wherever they stand on the line. */
+typedef struct cli_globals {
+    const char *device_spec; /* --device, else $MOECL_DEVICE, else NULL */
+    const char *cache_dir;   /* --cache-dir, else NULL ($MOECL_CACHE_DIR / XDG) */
+    bool no_cache;           /* --no-cache */
+    bool quiet;              /* --quiet: no device line, no progress */
+} cli_globals;
+
+/* Lists the devices, selects one, says which on stderr and opens it with
+ * every kernel ready. Prints the error itself and returns an exit code. */
+int cli_open_device(const cli_globals *g, moecl_ctx **ctx);
+
+/* Prints "moecl: error: <message>" for a failed status; returns its exit code. */
+int cli_report(moecl_status st);
+/* Prints a usage error; returns 2. */
+int cli_usage_error(const char *fmt, ...);
+
+void cli_print_device_table(FILE *out, const moecl_device_info *devices, int count, int selected);
+/* Writes s as a JSON string literal, quotes included. */
+void cli_json_string(FILE *out, const char *s);
+
+/* Parses a whole non-negative number or a positive float; false if malformed. */
+bool cli_parse_long(const char *s, long *value);
+bool cli_parse_double(const char *s, double *value);
+
+int cmd_devices(const cli_globals *g, int argc, char **argv);
+int cmd_kernels(const cli_globals *g, int argc, char **argv);
+int cmd_bench(const cli_globals *g, int argc, char **argv);
+
+#endif

@@ -1,0 +1,13 @@
+/* moecl bench <what>: benchmarks. Speed is measured here, never in tests. */
+#include "cli.h"
+
+#include <string.h>
+
+int bench_gemm(const cli_globals *g, int argc, char **argv);
+
+int cmd_bench(const cli_globals *g, int argc, char **argv)
+{
+    if (argc < 2) return cli_usage_error("bench: say what to measure: 'bench gemm'");
+    if (strcmp(argv[1], "gemm") == 0) return bench_gemm(g, argc - 1, argv + 1);
+    return cli_usage_error("bench: unknown benchmark '%s' (known: gemm)", argv[1]);
+}

@@ -1,0 +1,105 @@
+/* moecl: the command line. Global options may stand anywhere on the line;
+ * the first other word names the command. */
+#include "cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char USAGE[] =
+    "moecl " MOECL_VERSION " - mixture-of-experts networks on any OpenCL device\n"
+    "\n"
+    "Usage: moecl [global options] <command> [command options]\n"
+    "\n"
+    "Commands:\n"
+    "  devices [--json]            list every OpenCL device, numbered\n"
+    "  kernels [--source F.cl] [--options S]\n"
+    "                              build every kernel for the device (through the\n"
+    "                              cache) and report the time to ready; --source\n"
+    "                              also builds a .cl file of your own\n"
+    "  bench gemm [--max-size N] [--min-time S] [--json]\n"
+    "                              SGEMM GFLOPS: square sizes and the shapes of a\n"
+    "                              small VGG's convolutions at batch 128\n"
+    "  help                        this text\n"
+    "  version                     the version\n"
+    "\n"
+    "Global options:\n"
+    "  --device N|NAME     device index from 'moecl devices', or a case-insensitive\n"
+    "                      substring of its name (default: first GPU, else first device)\n"
+    "  --no-cache          build kernels from source; read and write no cache\n"
+    "  --cache-dir DIR     kernel cache directory\n"
+    "  --quiet             no device line and no progress output\n"
+    "\n"
+    "Environment:\n"
+    "  MOECL_DEVICE        default for --device\n"
+    "  MOECL_CACHE_DIR     kernel cache directory (default $XDG_CACHE_HOME/moecl/kernels,\n"
+    "                      else ~/.cache/moecl/kernels)\n"
+    "\n"
+    "Exit codes: 0 success, 1 runtime failure, 2 usage error or bad input.\n";
+
+typedef struct command {
+    const char *name;
+    int (*run)(const cli_globals *g, int argc, char **argv);
+} command;
+
+static const command COMMANDS[] = {
+    {"devices", cmd_devices},
+    {"kernels", cmd_kernels},
+    {"bench", cmd_bench},
+};
+
+/* Takes the global options out of argv, leaving the command and its own. */
+static int parse_globals(int *argc, char **argv, cli_globals *g)
+{
+    int out = 1;
+    for (int i = 1; i < *argc; i++) {
+        const char *a = argv[i];
+        const char *value = NULL;
+        if (strcmp(a, "--device") == 0 || strcmp(a, "--cache-dir") == 0) {
+            if (i + 1 >= *argc) return cli_usage_error("%s needs a value", a);
+            value = argv[++i];
+        } else if (strncmp(a, "--device=", 9) == 0) {
+            value = a + 9;
+            a = "--device";
+        } else if (strncmp(a, "--cache-dir=", 12) == 0) {
+            value = a + 12;
+            a = "--cache-dir";
+        }
+        if (strcmp(a, "--device") == 0) {
+            if (!*value) return cli_usage_error("--device needs a value");
+            g->device_spec = value;
+        } else if (strcmp(a, "--cache-dir") == 0) {
+            g->cache_dir = value;
+        } else if (strcmp(a, "--no-cache") == 0) {
+            g->no_cache = true;
+        } else if (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0) {
+            g->quiet = true;
+        } else {
+            argv[out++] = argv[i];
+        }
+    }
+    *argc = out;
+    argv[out] = NULL;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    cli_globals g = {0};
+    const char *env = getenv("MOECL_DEVICE");
+    if (env && *env) g.device_spec = env;
+    int rc = parse_globals(&argc, argv, &g);
+    if (rc) return rc;
+
+    if (argc < 2 || strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
+        strcmp(argv[1], "-h") == 0) {
+        fputs(USAGE, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
+        printf("moecl %s\n", MOECL_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
+        if (strcmp(argv[1], COMMANDS[i].name) == 0) return COMMANDS[i].run(&g, argc - 1, argv + 1);
+    return cli_usage_error("unknown command '%s'", argv[1]);
+}

@@ -1,0 +1,28 @@
+/* Element-wise tensor kernels. Every kernel takes its element count and
+ * guards its index, so launches may round the global size up. */
+
+__kernel void fill_f32(__global float *x, const float value, const uint n)
+{
+    const uint i = get_global_id(0);
+    if (i < n) x[i] = value;
+}
+
+__kernel void copy_f32(__global const float *src, __global float *dst, const uint n)
+{
+    const uint i = get_global_id(0);
+    if (i < n) dst[i] = src[i];
+}
+
+/* y = alpha * x + y */
+__kernel void axpy_f32(const float alpha, __global const float *x, __global float *y,
+                       const uint n)
+{
+    const uint i = get_global_id(0);
+    if (i < n) y[i] = mad(alpha, x[i], y[i]);
+}
+
+__kernel void scale_f32(__global float *x, const float alpha, const uint n)
+{
+    const uint i = get_global_id(0);
+    if (i < n) x[i] *= alpha;
+}

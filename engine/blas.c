@@ -1,0 +1,108 @@
+/* Matrix products through CLBlast (row-major), with one temporary buffer
+ * per context that grows to the largest need instead of CLBlast allocating
+ * one on every call. */
+#include "internal.h"
+
+#include <clblast_c.h>
+#include <stdio.h>
+
+static const char *clblast_status_name(CLBlastStatusCode code)
+{
+    switch (code) {
+#define NAME(c) case c: return #c
+    NAME(CLBlastNotImplemented);
+    NAME(CLBlastInvalidMatrixA);
+    NAME(CLBlastInvalidMatrixB);
+    NAME(CLBlastInvalidMatrixC);
+    NAME(CLBlastInvalidDimension);
+    NAME(CLBlastInvalidLeadDimA);
+    NAME(CLBlastInvalidLeadDimB);
+    NAME(CLBlastInvalidLeadDimC);
+    NAME(CLBlastInsufficientMemoryA);
+    NAME(CLBlastInsufficientMemoryB);
+    NAME(CLBlastInsufficientMemoryC);
+    NAME(CLBlastInsufficientMemoryTemp);
+    NAME(CLBlastInvalidBatchCount);
+    NAME(CLBlastInvalidOverrideKernel);
+    NAME(CLBlastMissingOverrideParameter);
+    NAME(CLBlastInvalidLocalMemUsage);
+    NAME(CLBlastNoHalfPrecision);
+    NAME(CLBlastNoDoublePrecision);
+    NAME(CLBlastDatabaseError);
+    NAME(CLBlastUnknownError);
+    NAME(CLBlastUnexpectedError);
+#undef NAME
+    default: return moecl_cl_error_name((cl_int)code); /* shares OpenCL's codes */
+    }
+}
+
+static moecl_status blas_fail(moecl_ctx *ctx, CLBlastStatusCode code, const char *call,
+                              const moecl_gemm_args *a)
+{
+    moecl_status st = (code == CLBlastTempBufferAllocFailure || code == CLBlastOpenCLOutOfResources ||
+                       code == CLBlastOpenCLOutOfHostMemory)
+                          ? MOECL_ERR_OUT_OF_MEMORY
+                          : MOECL_ERR_BLAS;
+    return moecl_fail(st, "%s (M=%zu N=%zu K=%zu%s%s) failed: %s (%d) on device %d '%s'", call,
+                      a->m, a->n, a->k, a->trans_a ? ", A transposed" : "",
+                      a->trans_b ? ", B transposed" : "", clblast_status_name(code), (int)code,
+                      ctx->device.index, ctx->device.name);
+}
+
+static CLBlastTranspose trans(bool t) { return t ? CLBlastTransposeYes : CLBlastTransposeNo; }
+
+static moecl_status check_args(const moecl_gemm_args *a)
+{
+    if (a->m == 0 || a->n == 0 || a->k == 0)
+        return moecl_fail(MOECL_ERR_INVALID_ARG, "GEMM with an empty dimension (M=%zu N=%zu K=%zu)",
+                          a->m, a->n, a->k);
+    return MOECL_OK;
+}
+
+static moecl_status ensure_temp(moecl_ctx *ctx, size_t bytes)
+{
+    if (bytes <= ctx->gemm_temp_bytes) return MOECL_OK;
+    if (ctx->gemm_temp) clReleaseMemObject(ctx->gemm_temp);
+    ctx->gemm_temp = NULL;
+    ctx->gemm_temp_bytes = 0;
+    cl_int err = CL_SUCCESS;
+    ctx->gemm_temp = clCreateBuffer(ctx->context, CL_MEM_READ_WRITE, bytes, NULL, &err);
+    if (err != CL_SUCCESS) return moecl_cl_fail(err, "clCreateBuffer", &ctx->device);
+    ctx->gemm_temp_bytes = bytes;
+    return MOECL_OK;
+}
+
+moecl_status moecl_gemm(moecl_ctx *ctx, const moecl_gemm_args *a)
+{
+    MOECL_TRY(check_args(a));
+    size_t temp = 0;
+    CLBlastStatusCode s = CLBlastSGemmTempBufferSize(
+        CLBlastLayoutRowMajor, trans(a->trans_a), trans(a->trans_b), a->m, a->n, a->k,
+        a->a_offset, a->lda, a->b_offset, a->ldb, a->c_offset, a->ldc, &ctx->queue, &temp);
+    if (s != CLBlastSuccess) return blas_fail(ctx, s, "CLBlastSGemmTempBufferSize", a);
+    /* CLBlast wants a valid buffer even when it needs no temporary space. */
+    MOECL_TRY(ensure_temp(ctx, temp > 0 ? temp : 4));
+    s = CLBlastSgemmWithTempBuffer(CLBlastLayoutRowMajor, trans(a->trans_a), trans(a->trans_b),
+                                   a->m, a->n, a->k, a->alpha, a->a, a->a_offset, a->lda, a->b,
+                                   a->b_offset, a->ldb, a->beta, a->c, a->c_offset, a->ldc,
+                                   &ctx->queue, NULL, ctx->gemm_temp);
+    if (s != CLBlastSuccess) return blas_fail(ctx, s, "CLBlastSgemm", a);
+    return MOECL_OK;
+}
+
+moecl_status moecl_gemm_strided_batched(moecl_ctx *ctx, const moecl_gemm_args *a,
+                                        size_t a_stride, size_t b_stride, size_t c_stride,
+                                        size_t batch_count)
+{
+    MOECL_TRY(check_args(a));
+    if (batch_count == 0)
+        return moecl_fail(MOECL_ERR_INVALID_ARG, "strided-batched GEMM with a batch count of 0");
+    CLBlastStatusCode s = CLBlastSgemmStridedBatched(
+        CLBlastLayoutRowMajor, trans(a->trans_a), trans(a->trans_b), a->m, a->n, a->k, a->alpha,
+        a->a, a->a_offset, a->lda, a_stride, a->b, a->b_offset, a->ldb, b_stride, a->beta, a->c,
+        a->c_offset, a->ldc, c_stride, batch_count, &ctx->queue, NULL);
+    if (s != CLBlastSuccess) return blas_fail(ctx, s, "CLBlastSgemmStridedBatched", a);
+    return MOECL_OK;
+}
+
+size_t moecl_gemm_temp_bytes(const moecl_ctx *ctx) { return ctx->gemm_temp_bytes; }

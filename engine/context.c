@@ -1,0 +1,138 @@
+/* A context: the chosen device, its command queue, and every embedded
+ * kernel program built once at creation (from the cache where possible). */
+#include "internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Options every embedded program is built with. Not -cl-fast-relaxed-math:
+ * training must be able to see NaN and infinity. */
+static const char EMBEDDED_BUILD_OPTIONS[] = "-cl-std=CL1.2 -cl-mad-enable";
+
+static moecl_status collect_kernels(moecl_ctx *ctx, cl_program program)
+{
+    cl_uint n = 0;
+    MOECL_CL_CHECK(&ctx->device, clCreateKernelsInProgram(program, 0, NULL, &n));
+    if (n == 0) return MOECL_OK;
+    cl_kernel *ks = calloc(n, sizeof *ks);
+    moecl_kernel_entry *grown =
+        realloc(ctx->kernels, (size_t)(ctx->kernel_count + (int)n) * sizeof *grown);
+    if (!ks || !grown) {
+        free(ks);
+        if (grown) ctx->kernels = grown;
+        return moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of host memory creating kernels");
+    }
+    ctx->kernels = grown;
+    cl_int err = clCreateKernelsInProgram(program, n, ks, NULL);
+    if (err != CL_SUCCESS) {
+        free(ks);
+        return moecl_cl_fail(err, "clCreateKernelsInProgram", &ctx->device);
+    }
+    for (cl_uint i = 0; i < n; i++) {
+        moecl_kernel_entry *e = &ctx->kernels[ctx->kernel_count++];
+        e->kernel = ks[i];
+        e->name[0] = '\0';
+        clGetKernelInfo(ks[i], CL_KERNEL_FUNCTION_NAME, sizeof e->name, e->name, NULL);
+        e->name[sizeof e->name - 1] = '\0';
+    }
+    free(ks);
+    return MOECL_OK;
+}
+
+static moecl_status build_embedded(moecl_ctx *ctx)
+{
+    int n = moecl_embedded_source_count;
+    ctx->programs = calloc((size_t)n, sizeof *ctx->programs);
+    ctx->reports = calloc((size_t)n, sizeof *ctx->reports);
+    if (!ctx->programs || !ctx->reports)
+        return moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of host memory");
+    for (int i = 0; i < n; i++) {
+        const moecl_embedded_source *src = &moecl_embedded_sources[i];
+        MOECL_TRY(moecl_program_build(ctx, src->name, src->source, EMBEDDED_BUILD_OPTIONS,
+                                      &ctx->programs[i], &ctx->reports[i]));
+        ctx->program_count++;
+        MOECL_TRY(collect_kernels(ctx, ctx->programs[i]));
+    }
+    return MOECL_OK;
+}
+
+moecl_status moecl_ctx_create(const moecl_device_info *device, const moecl_ctx_options *options,
+                              moecl_ctx **out)
+{
+    *out = NULL;
+    moecl_ctx_options defaults = {0};
+    if (!options) options = &defaults;
+    moecl_ctx *ctx = calloc(1, sizeof *ctx);
+    if (!ctx) return moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of host memory");
+    ctx->device = *device;
+
+    cl_int err = CL_SUCCESS;
+    cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)device->platform,
+                                     0};
+    ctx->context = clCreateContext(props, 1, &device->id, NULL, NULL, &err);
+    moecl_status st = MOECL_OK;
+    if (err != CL_SUCCESS) {
+        st = moecl_cl_fail(err, "clCreateContext", device);
+        goto fail;
+    }
+    cl_command_queue_properties qprops = options->profiling ? CL_QUEUE_PROFILING_ENABLE : 0;
+    ctx->queue = clCreateCommandQueue(ctx->context, device->id, qprops, &err);
+    if (err != CL_SUCCESS) {
+        st = moecl_cl_fail(err, "clCreateCommandQueue", device);
+        goto fail;
+    }
+    if (!options->no_cache)
+        moecl_cache_dir_resolve(options->cache_dir, ctx->cache_dir, sizeof ctx->cache_dir);
+    st = build_embedded(ctx);
+    if (st != MOECL_OK) goto fail;
+    *out = ctx;
+    return MOECL_OK;
+fail:
+    moecl_ctx_destroy(ctx);
+    return st;
+}
+
+void moecl_ctx_destroy(moecl_ctx *ctx)
+{
+    if (!ctx) return;
+    if (ctx->queue) clFinish(ctx->queue);
+    for (int i = 0; i < ctx->kernel_count; i++) clReleaseKernel(ctx->kernels[i].kernel);
+    for (int i = 0; i < ctx->program_count; i++) clReleaseProgram(ctx->programs[i]);
+    if (ctx->gemm_temp) clReleaseMemObject(ctx->gemm_temp);
+    if (ctx->queue) clReleaseCommandQueue(ctx->queue);
+    if (ctx->context) clReleaseContext(ctx->context);
+    free(ctx->kernels);
+    free(ctx->programs);
+    free(ctx->reports);
+    free(ctx);
+}
+
+const moecl_device_info *moecl_ctx_device(const moecl_ctx *ctx) { return &ctx->device; }
+cl_context moecl_ctx_cl_context(const moecl_ctx *ctx) { return ctx->context; }
+cl_command_queue moecl_ctx_queue(const moecl_ctx *ctx) { return ctx->queue; }
+
+const moecl_program_report *moecl_ctx_reports(const moecl_ctx *ctx, int *count)
+{
+    *count = ctx->program_count;
+    return ctx->reports;
+}
+
+const char *moecl_ctx_cache_dir(const moecl_ctx *ctx)
+{
+    return ctx->cache_dir[0] ? ctx->cache_dir : NULL;
+}
+
+cl_kernel moecl_kernel(moecl_ctx *ctx, const char *name)
+{
+    for (int i = 0; i < ctx->kernel_count; i++)
+        if (strcmp(ctx->kernels[i].name, name) == 0) return ctx->kernels[i].kernel;
+    moecl_fail(MOECL_ERR_INVALID_ARG, "no kernel named '%s' among the embedded programs", name);
+    return NULL;
+}
+
+moecl_status moecl_ctx_finish(moecl_ctx *ctx)
+{
+    MOECL_CL_CHECK(&ctx->device, clFinish(ctx->queue));
+    return MOECL_OK;
+}

@@ -1,0 +1,182 @@
+/* moecl: a portable OpenCL engine for mixture-of-experts networks.
+ *
+ * The one public header. Functions return a moecl_status; on failure,
+ * moecl_last_error() holds a one-paragraph message naming what failed
+ * (the OpenCL call, its symbolic error code and the device). Library code
+ * never exits the process. */
+#ifndef MOECL_H
+#define MOECL_H
+
+#ifndef CL_TARGET_OPENCL_VERSION
+#define CL_TARGET_OPENCL_VERSION 120
+#endif
+#include <CL/cl.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MOECL_VERSION "0.1.0"
+
+/* ---- status ------------------------------------------------------------ */
+
+typedef enum moecl_status {
+    MOECL_OK = 0,
+    MOECL_ERR_INVALID_ARG,   /* bad usage or input: exit code 2 */
+    MOECL_ERR_NO_DEVICE,     /* a device selection matched nothing: exit code 2 */
+    MOECL_ERR_NO_PLATFORM,   /* no OpenCL platform is installed */
+    MOECL_ERR_OPENCL,        /* an OpenCL call failed */
+    MOECL_ERR_BUILD,         /* a kernel failed to build */
+    MOECL_ERR_BLAS,          /* a CLBlast call failed */
+    MOECL_ERR_IO,            /* a file could not be read or written */
+    MOECL_ERR_FORMAT,        /* a file is malformed */
+    MOECL_ERR_OUT_OF_MEMORY, /* host or device memory ran out */
+    MOECL_STATUS_COUNT
+} moecl_status;
+
+const char *moecl_strerror(moecl_status status);
+/* The detailed message of this thread's last failure ("" if none). */
+const char *moecl_last_error(void);
+/* Process exit code for a status: 0 ok, 2 usage or bad input, 1 otherwise. */
+int moecl_exit_code(moecl_status status);
+/* Symbolic name of an OpenCL error code, e.g. "CL_OUT_OF_RESOURCES". */
+const char *moecl_cl_error_name(cl_int code);
+
+/* ---- devices ----------------------------------------------------------- */
+
+typedef struct moecl_device_info {
+    int index;                /* position in the flat list over all platforms */
+    cl_platform_id platform;
+    cl_device_id id;
+    char platform_name[128];
+    char platform_version[128];
+    char name[256];
+    char vendor[128];
+    char driver_version[128];
+    char opencl_c_version[64];
+    char type[16];            /* "GPU", "CPU", "accelerator", "custom" */
+    bool is_gpu;
+    unsigned compute_units;
+    unsigned clock_mhz;
+    uint64_t global_mem_bytes;
+    uint64_t local_mem_bytes;
+    uint64_t max_alloc_bytes;
+    size_t max_work_group_size;
+    bool fp16;
+    bool fp64;
+} moecl_device_info;
+
+/* Every OpenCL device of every platform, CPU devices included, as one list.
+ * MOECL_ERR_NO_PLATFORM when no platform is installed. Free with free(). */
+moecl_status moecl_devices_list(moecl_device_info **devices, int *count);
+
+/* Chooses a device: spec is an index ("1") or a case-insensitive substring
+ * of the device name; NULL or "" picks the first GPU, else the first device.
+ * MOECL_ERR_NO_DEVICE when nothing matches. */
+moecl_status moecl_device_select(const moecl_device_info *devices, int count,
+                                 const char *spec, int *index);
+
+/* ---- context: one device, its queue, its compiled kernels --------------- */
+
+typedef struct moecl_ctx moecl_ctx;
+
+typedef struct moecl_ctx_options {
+    const char *cache_dir; /* NULL: $MOECL_CACHE_DIR, else the XDG cache dir */
+    bool no_cache;         /* build every program from source, write nothing */
+    bool profiling;        /* queue with profiling enabled */
+} moecl_ctx_options;
+
+typedef enum moecl_cache_result {
+    MOECL_CACHE_DISABLED = 0, /* --no-cache or no usable cache directory */
+    MOECL_CACHE_MISS,         /* no entry: built from source and stored */
+    MOECL_CACHE_HIT,          /* loaded from the cache, no compile */
+    MOECL_CACHE_REBUILT       /* entry was corrupt or unusable: rebuilt */
+} moecl_cache_result;
+
+const char *moecl_cache_result_name(moecl_cache_result r);
+
+typedef struct moecl_program_report {
+    char name[64];
+    moecl_cache_result cache;
+    double seconds;
+    size_t source_bytes;
+    unsigned kernels;
+} moecl_program_report;
+
+/* Opens the device and builds (or loads from the cache) every embedded
+ * kernel program. Afterwards no program is built again. */
+moecl_status moecl_ctx_create(const moecl_device_info *device,
+                              const moecl_ctx_options *options, moecl_ctx **ctx);
+void moecl_ctx_destroy(moecl_ctx *ctx);
+
+const moecl_device_info *moecl_ctx_device(const moecl_ctx *ctx);
+cl_context moecl_ctx_cl_context(const moecl_ctx *ctx);
+cl_command_queue moecl_ctx_queue(const moecl_ctx *ctx);
+/* Reports of the embedded programs built at creation, in build order. */
+const moecl_program_report *moecl_ctx_reports(const moecl_ctx *ctx, int *count);
+/* The directory of the program cache, or NULL when caching is off. */
+const char *moecl_ctx_cache_dir(const moecl_ctx *ctx);
+/* A kernel of an embedded program by name; NULL (with last error) if none. */
+cl_kernel moecl_kernel(moecl_ctx *ctx, const char *name);
+/* Waits for all queued work. */
+moecl_status moecl_ctx_finish(moecl_ctx *ctx);
+
+/* Builds one program from source through the cache. On a build failure the
+ * last error holds the device, the build options and the full build log. */
+moecl_status moecl_program_build(moecl_ctx *ctx, const char *name,
+                                 const char *source, const char *options,
+                                 cl_program *program, moecl_program_report *report);
+
+/* ---- tensors ----------------------------------------------------------- */
+
+#define MOECL_MAX_DIMS 4
+
+typedef struct moecl_tensor {
+    moecl_ctx *ctx;
+    cl_mem buf;
+    int ndim;
+    int shape[MOECL_MAX_DIMS];
+    size_t count; /* number of float elements */
+} moecl_tensor;
+
+moecl_status moecl_tensor_create(moecl_ctx *ctx, int ndim, const int *shape,
+                                 moecl_tensor **tensor);
+void moecl_tensor_destroy(moecl_tensor *tensor);
+moecl_status moecl_tensor_upload(moecl_tensor *t, const float *host, size_t count);
+moecl_status moecl_tensor_download(const moecl_tensor *t, float *host, size_t count);
+moecl_status moecl_tensor_fill(moecl_tensor *t, float value);
+/* "[3, 5, 7]" */
+void moecl_tensor_shape_string(const moecl_tensor *t, char *buf, size_t size);
+
+/* ---- matrix products through CLBlast ------------------------------------ */
+
+/* Row-major C = alpha * op(A) * op(B) + beta * C, op(A) M x K, op(B) K x N.
+ * Offsets and leading dimensions are in elements. */
+typedef struct moecl_gemm_args {
+    bool trans_a, trans_b;
+    size_t m, n, k;
+    float alpha, beta;
+    cl_mem a; size_t a_offset, lda;
+    cl_mem b; size_t b_offset, ldb;
+    cl_mem c; size_t c_offset, ldc;
+} moecl_gemm_args;
+
+moecl_status moecl_gemm(moecl_ctx *ctx, const moecl_gemm_args *args);
+/* batch_count products, the i-th one at offsets + i * stride. */
+moecl_status moecl_gemm_strided_batched(moecl_ctx *ctx, const moecl_gemm_args *args,
+                                        size_t a_stride, size_t b_stride,
+                                        size_t c_stride, size_t batch_count);
+/* Bytes of the GEMM temporary buffer the context holds (grown, never per call). */
+size_t moecl_gemm_temp_bytes(const moecl_ctx *ctx);
+
+/* ---- small utilities --------------------------------------------------- */
+
+double moecl_seconds(void); /* monotonic clock */
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Sets everything up and runs the whole test suite:
+#  1. installs the packages and builds with gcc, warnings as errors;
+#  2. compiles everything with clang too, warnings as errors;
+#  3. runs every test with CTest on PoCL;
+#  4. runs them again built with AddressSanitizer and UBSan.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+bash scripts/build.sh
+
+CLANG=$(command -v clang || command -v clang-15 || command -v clang-14 || true)
+if [ -z "$CLANG" ]; then
+  echo "test: no clang found (PoCL depends on one; is pocl-opencl-icd installed?)" >&2
+  exit 1
+fi
+echo "== clang build ($CLANG)"
+CC="$CLANG" cmake -S . -B build-clang -DCMAKE_BUILD_TYPE=Release -DMOECL_WERROR=ON >/dev/null
+cmake --build build-clang -j"$(nproc)" >/dev/null
+
+# Two PoCL devices let the tests check listing and selection.
+export POCL_DEVICES="${POCL_DEVICES:-pthread basic}"
+
+echo "== tests"
+(cd build && ctest --output-on-failure "$@")
+
+echo "== tests under AddressSanitizer and UBSan"
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DMOECL_SANITIZE=ON -DMOECL_WERROR=ON >/dev/null
+cmake --build build-asan -j"$(nproc)" >/dev/null
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+   ctest --output-on-failure "$@")
