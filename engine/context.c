@@ -100,6 +100,8 @@ void moecl_ctx_destroy(moecl_ctx *ctx)
     for (int i = 0; i < ctx->kernel_count; i++) clReleaseKernel(ctx->kernels[i].kernel);
     for (int i = 0; i < ctx->program_count; i++) clReleaseProgram(ctx->programs[i]);
     if (ctx->gemm_temp) clReleaseMemObject(ctx->gemm_temp);
+    for (int i = 0; i < MOECL_WORKSPACES; i++)
+        if (ctx->workspace[i]) clReleaseMemObject(ctx->workspace[i]);
     if (ctx->queue) clReleaseCommandQueue(ctx->queue);
     if (ctx->context) clReleaseContext(ctx->context);
     free(ctx->kernels);

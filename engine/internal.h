@@ -33,6 +33,8 @@ moecl_status moecl_cl_fail(cl_int code, const char *call, const moecl_device_inf
         if (moecl_st_ != MOECL_OK) return moecl_st_;                \
     } while (0)
 
+#define MOECL_WORKSPACES 2
+
 typedef struct moecl_kernel_entry {
     char name[64];
     cl_kernel kernel;
@@ -53,6 +55,9 @@ struct moecl_ctx {
 
     cl_mem gemm_temp; /* CLBlast's temporary buffer, grown on demand */
     size_t gemm_temp_bytes;
+
+    cl_mem workspace[MOECL_WORKSPACES]; /* shared layer temporaries */
+    size_t workspace_bytes[MOECL_WORKSPACES];
 };
 
 /* ---- program cache (program_cache.c) ---------------------------------- */

@@ -148,6 +148,8 @@ void moecl_tensor_destroy(moecl_tensor *tensor);
 moecl_status moecl_tensor_upload(moecl_tensor *t, const float *host, size_t count);
 moecl_status moecl_tensor_download(const moecl_tensor *t, float *host, size_t count);
 moecl_status moecl_tensor_fill(moecl_tensor *t, float value);
+/* Copies the first count floats of src into dst, on the device. */
+moecl_status moecl_tensor_copy(const moecl_tensor *src, moecl_tensor *dst, size_t count);
 /* "[3, 5, 7]" */
 void moecl_tensor_shape_string(const moecl_tensor *t, char *buf, size_t size);
 
@@ -171,6 +173,31 @@ moecl_status moecl_gemm_strided_batched(moecl_ctx *ctx, const moecl_gemm_args *a
                                         size_t c_stride, size_t batch_count);
 /* Bytes of the GEMM temporary buffer the context holds (grown, never per call). */
 size_t moecl_gemm_temp_bytes(const moecl_ctx *ctx);
+
+/* ---- kernel launches ---------------------------------------------------- */
+
+typedef struct moecl_karg {
+    size_t size;
+    const void *value;
+} moecl_karg;
+
+#define MOECL_ARG_MEM(m) ((moecl_karg){sizeof(cl_mem), &(m)})
+#define MOECL_ARG_INT(v) ((moecl_karg){sizeof(cl_int), &(cl_int){(cl_int)(v)}})
+#define MOECL_ARG_UINT(v) ((moecl_karg){sizeof(cl_uint), &(cl_uint){(cl_uint)(v)}})
+#define MOECL_ARG_FLOAT(v) ((moecl_karg){sizeof(cl_float), &(cl_float){(cl_float)(v)}})
+
+/* Enqueues an embedded kernel by name over `global` work items (rounded up
+ * to a multiple of `local` when local > 0; kernels guard their index). */
+moecl_status moecl_launch(moecl_ctx *ctx, const char *kernel, size_t global, size_t local,
+                          const moecl_karg *args, int nargs);
+#define MOECL_LAUNCH(ctx, kernel, global, local, ...)                               \
+    moecl_launch((ctx), (kernel), (global), (local), (moecl_karg[]){__VA_ARGS__},   \
+                 (int)(sizeof((moecl_karg[]){__VA_ARGS__}) / sizeof(moecl_karg)))
+
+/* Two shared device buffers (slots 0 and 1) for layer temporaries; reserve
+ * the largest need at set-up, then use moecl_workspace() in the step. */
+moecl_status moecl_workspace_reserve(moecl_ctx *ctx, int slot, size_t floats);
+cl_mem moecl_workspace(moecl_ctx *ctx, int slot);
 
 /* ---- small utilities --------------------------------------------------- */
 

@@ -79,17 +79,17 @@ moecl_status moecl_tensor_download(const moecl_tensor *t, float *host, size_t co
 
 moecl_status moecl_tensor_fill(moecl_tensor *t, float value)
 {
-    moecl_ctx *ctx = t->ctx;
-    cl_kernel k = moecl_kernel(ctx, "fill_f32");
-    if (!k) return MOECL_ERR_INVALID_ARG;
-    cl_uint n = (cl_uint)t->count;
-    MOECL_CL_CHECK(&ctx->device, clSetKernelArg(k, 0, sizeof t->buf, &t->buf));
-    MOECL_CL_CHECK(&ctx->device, clSetKernelArg(k, 1, sizeof value, &value));
-    MOECL_CL_CHECK(&ctx->device, clSetKernelArg(k, 2, sizeof n, &n));
-    size_t global = t->count;
-    MOECL_CL_CHECK(&ctx->device, clEnqueueNDRangeKernel(ctx->queue, k, 1, NULL, &global, NULL, 0,
-                                                        NULL, NULL));
-    return MOECL_OK;
+    return MOECL_LAUNCH(t->ctx, "fill_f32", t->count, 0, MOECL_ARG_MEM(t->buf),
+                        MOECL_ARG_FLOAT(value), MOECL_ARG_UINT(t->count));
+}
+
+moecl_status moecl_tensor_copy(const moecl_tensor *src, moecl_tensor *dst, size_t count)
+{
+    if (count > src->count || count > dst->count)
+        return moecl_fail(MOECL_ERR_INVALID_ARG, "copy of %zu floats between tensors of %zu and %zu",
+                          count, src->count, dst->count);
+    return MOECL_LAUNCH(src->ctx, "copy_f32", count, 0, MOECL_ARG_MEM(src->buf),
+                        MOECL_ARG_MEM(dst->buf), MOECL_ARG_UINT(count));
 }
 
 void moecl_tensor_shape_string(const moecl_tensor *t, char *buf, size_t size)

@@ -1,0 +1,54 @@
+/* Kernel launches with checked arguments, and the per-context workspaces
+ * that layers share for their large temporaries (im2col columns, GEMM
+ * results), reserved at set-up so that no step allocates. */
+#include "internal.h"
+
+#include <stdio.h>
+
+moecl_status moecl_launch(moecl_ctx *ctx, const char *name, size_t global, size_t local,
+                          const moecl_karg *args, int nargs)
+{
+    cl_kernel k = moecl_kernel(ctx, name);
+    if (!k) return MOECL_ERR_INVALID_ARG;
+    if (global == 0) return MOECL_OK;
+    for (int i = 0; i < nargs; i++) {
+        cl_int err = clSetKernelArg(k, (cl_uint)i, args[i].size, args[i].value);
+        if (err != CL_SUCCESS) {
+            moecl_cl_fail(err, "clSetKernelArg", &ctx->device);
+            return moecl_fail(MOECL_ERR_OPENCL, "%s (kernel %s, argument %d)", moecl_last_error(),
+                              name, i);
+        }
+    }
+    if (local) global = (global + local - 1) / local * local;
+    cl_int err = clEnqueueNDRangeKernel(ctx->queue, k, 1, NULL, &global, local ? &local : NULL,
+                                        0, NULL, NULL);
+    if (err != CL_SUCCESS) {
+        moecl_status st = moecl_cl_fail(err, "clEnqueueNDRangeKernel", &ctx->device);
+        return moecl_fail(st, "%s (kernel %s, %zu work items)", moecl_last_error(), name, global);
+    }
+    return MOECL_OK;
+}
+
+moecl_status moecl_workspace_reserve(moecl_ctx *ctx, int slot, size_t floats)
+{
+    if (slot < 0 || slot >= MOECL_WORKSPACES)
+        return moecl_fail(MOECL_ERR_INVALID_ARG, "workspace slot %d", slot);
+    size_t bytes = floats * sizeof(float);
+    if (bytes <= ctx->workspace_bytes[slot]) return MOECL_OK;
+    if (bytes > ctx->device.max_alloc_bytes)
+        return moecl_fail(MOECL_ERR_OUT_OF_MEMORY,
+                          "a workspace of %zu MiB exceeds the largest allocation of device %d "
+                          "'%s' (%llu MiB): use a smaller --batch",
+                          bytes >> 20, ctx->device.index, ctx->device.name,
+                          (unsigned long long)(ctx->device.max_alloc_bytes >> 20));
+    if (ctx->workspace[slot]) clReleaseMemObject(ctx->workspace[slot]);
+    ctx->workspace[slot] = NULL;
+    ctx->workspace_bytes[slot] = 0;
+    cl_int err = CL_SUCCESS;
+    ctx->workspace[slot] = clCreateBuffer(ctx->context, CL_MEM_READ_WRITE, bytes, NULL, &err);
+    if (err != CL_SUCCESS) return moecl_cl_fail(err, "clCreateBuffer", &ctx->device);
+    ctx->workspace_bytes[slot] = bytes;
+    return MOECL_OK;
+}
+
+cl_mem moecl_workspace(moecl_ctx *ctx, int slot) { return ctx->workspace[slot]; }

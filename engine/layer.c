@@ -1,0 +1,152 @@
+/* The parts every layer shares: construction, set-up, parameters, freeing. */
+#include "layer.h"
+#include "internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const KIND_NAMES[] = {
+    [LAYER_CONV2D] = "conv2d",       [LAYER_DENSE] = "dense",
+    [LAYER_MAXPOOL] = "maxpool",     [LAYER_GLOBAL_AVGPOOL] = "global_avgpool",
+    [LAYER_RELU] = "relu",           [LAYER_FLATTEN] = "flatten",
+    [LAYER_DROPOUT] = "dropout",     [LAYER_BATCHNORM] = "batchnorm",
+};
+_Static_assert(sizeof KIND_NAMES / sizeof KIND_NAMES[0] == LAYER_KIND_COUNT,
+               "every layer kind needs a name");
+
+const char *layer_kind_name(layer_kind kind)
+{
+    return (int)kind >= 0 && kind < LAYER_KIND_COUNT ? KIND_NAMES[kind] : "?";
+}
+
+uint64_t moecl_rng_next(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+float moecl_rng_uniform(uint64_t *state)
+{
+    return (float)(moecl_rng_next(state) >> 40) * (1.0f / 16777216.0f);
+}
+
+layer *layer_new(layer_kind kind, const char *name, const layer_ops *ops)
+{
+    layer *l = calloc(1, sizeof *l);
+    if (!l) return NULL;
+    l->kind = kind;
+    l->ops = ops;
+    snprintf(l->name, sizeof l->name, "%s", name && *name ? name : layer_kind_name(kind));
+    l->cfg.use_bias = true;
+    return l;
+}
+
+int layer_window_out(int in, int k, int stride, bool same, int *pad_before)
+{
+    if (same) {
+        int out = (in + stride - 1) / stride;
+        int total = (out - 1) * stride + k - in;
+        if (total < 0) total = 0;
+        *pad_before = total / 2; /* as TensorFlow: the extra pixel goes after */
+        return out;
+    }
+    *pad_before = 0;
+    return in >= k ? (in - k) / stride + 1 : 0;
+}
+
+moecl_status layer_add_param(layer *l, const char *name, int ndim, const int *shape,
+                             bool trainable)
+{
+    if (l->n_params >= LAYER_MAX_PARAMS)
+        return moecl_fail(MOECL_ERR_INVALID_ARG, "layer %s: too many parameters", l->name);
+    moecl_param *p = &l->params[l->n_params++];
+    snprintf(p->name, sizeof p->name, "%s", name);
+    p->ndim = ndim;
+    memcpy(p->shape, shape, (size_t)ndim * sizeof *shape);
+    MOECL_TRY(moecl_tensor_create(l->ctx, ndim, shape, &p->value));
+    if (trainable) MOECL_TRY(moecl_tensor_create(l->ctx, ndim, shape, &p->grad));
+    return MOECL_OK;
+}
+
+moecl_status layer_add_scratch(layer *l, int i, size_t count)
+{
+    int shape[1] = {(int)count};
+    return moecl_tensor_create(l->ctx, 1, shape, &l->scratch[i]);
+}
+
+/* Glorot-uniform for the kernels (fan in/out from the shape and the
+ * receptive field), zeros for biases and betas, ones for gammas and
+ * running variances: the Keras defaults. */
+static moecl_status init_params(layer *l, uint64_t *rng)
+{
+    for (int i = 0; i < l->n_params; i++) {
+        moecl_param *p = &l->params[i];
+        size_t n = p->value->count;
+        float *host = malloc(n * sizeof *host);
+        if (!host) return moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of host memory");
+        if (strcmp(p->name, "kernel") == 0) {
+            double fan_in, fan_out;
+            if (l->kind == LAYER_CONV2D) { /* [filters, in_c, kh, kw] */
+                double field = (double)p->shape[2] * p->shape[3];
+                fan_in = p->shape[1] * field;
+                fan_out = p->shape[0] * field;
+            } else { /* dense [in, units] */
+                fan_in = p->shape[0];
+                fan_out = p->shape[1];
+            }
+            float limit = (float)sqrt(6.0 / (fan_in + fan_out));
+            for (size_t j = 0; j < n; j++) host[j] = (2.0f * moecl_rng_uniform(rng) - 1.0f) * limit;
+        } else {
+            float v = (strcmp(p->name, "gamma") == 0 || strcmp(p->name, "moving_variance") == 0)
+                          ? 1.0f
+                          : 0.0f;
+            for (size_t j = 0; j < n; j++) host[j] = v;
+        }
+        moecl_status st = moecl_tensor_upload(p->value, host, n);
+        free(host);
+        MOECL_TRY(st);
+    }
+    return MOECL_OK;
+}
+
+moecl_status layer_setup(layer *l, moecl_ctx *ctx, shape3 in, int batch, uint64_t *rng)
+{
+    if (batch < 1) return moecl_fail(MOECL_ERR_INVALID_ARG, "layer %s: batch %d", l->name, batch);
+    if (in.c < 1 || in.h < 1 || in.w < 1)
+        return moecl_fail(MOECL_ERR_INVALID_ARG, "layer %s: input shape %dx%dx%d", l->name, in.c,
+                          in.h, in.w);
+    l->ctx = ctx;
+    l->in = in;
+    l->out = in;
+    l->batch = batch;
+    MOECL_TRY(l->ops->setup(l, ctx));
+    if (l->out.c < 1 || l->out.h < 1 || l->out.w < 1)
+        return moecl_fail(MOECL_ERR_INVALID_ARG,
+                          "layer %s (%s): input %dx%dx%d gives an empty output %dx%dx%d", l->name,
+                          layer_kind_name(l->kind), in.c, in.h, in.w, l->out.c, l->out.h,
+                          l->out.w);
+    int oshape[2] = {batch, (int)shape3_size(l->out)};
+    int ishape[2] = {batch, (int)shape3_size(l->in)};
+    MOECL_TRY(moecl_tensor_create(ctx, 2, oshape, &l->output));
+    MOECL_TRY(moecl_tensor_create(ctx, 2, ishape, &l->grad_input));
+    return init_params(l, rng);
+}
+
+void layer_free(layer *l)
+{
+    if (!l) return;
+    moecl_tensor_destroy(l->output);
+    moecl_tensor_destroy(l->grad_input);
+    for (int i = 0; i < l->n_params; i++) {
+        moecl_tensor_destroy(l->params[i].value);
+        moecl_tensor_destroy(l->params[i].grad);
+        moecl_tensor_destroy(l->params[i].slot[0]);
+        moecl_tensor_destroy(l->params[i].slot[1]);
+    }
+    for (int i = 0; i < LAYER_MAX_SCRATCH; i++) moecl_tensor_destroy(l->scratch[i]);
+    free(l);
+}

@@ -1,0 +1,137 @@
+/* Layers: one struct with the operations of its kind (darknet-style), NCHW
+ * batched, a kernel launch or a CLBlast call per step of the batch.
+ *
+ * A layer is made by its constructor (which only records the config),
+ * then layer_setup() fixes its shapes for an input shape and a largest
+ * batch and allocates every buffer it will use, so that forward and
+ * backward allocate nothing. */
+#ifndef MOECL_LAYER_H
+#define MOECL_LAYER_H
+
+#include "moecl.h"
+
+typedef enum layer_kind {
+    LAYER_CONV2D,
+    LAYER_DENSE,
+    LAYER_MAXPOOL,
+    LAYER_GLOBAL_AVGPOOL,
+    LAYER_RELU,
+    LAYER_FLATTEN,
+    LAYER_DROPOUT,
+    LAYER_BATCHNORM,
+    LAYER_KIND_COUNT
+} layer_kind;
+
+const char *layer_kind_name(layer_kind kind);
+
+/* The shape of one image (or feature vector: c features, h = w = 1). */
+typedef struct shape3 {
+    int c, h, w;
+} shape3;
+
+static inline size_t shape3_size(shape3 s) { return (size_t)s.c * (size_t)s.h * (size_t)s.w; }
+
+/* A parameter tensor, its gradient and the optimiser's state. */
+typedef struct moecl_param {
+    char name[32];     /* "kernel", "bias", "gamma", "beta", "moving_mean", ... */
+    int ndim;
+    int shape[MOECL_MAX_DIMS];
+    moecl_tensor *value;
+    moecl_tensor *grad;    /* NULL for non-trainable state (running statistics) */
+    moecl_tensor *slot[2]; /* optimiser state (Adam m and v, SGD velocity), lazily made */
+} moecl_param;
+
+#define LAYER_MAX_PARAMS 4
+#define LAYER_MAX_SCRATCH 6
+
+/* What a forward pass needs to know beyond its input. */
+typedef struct layer_run {
+    bool training;     /* dropout active, batch statistics in batch norm */
+    uint32_t seed;     /* dropout's generator: same seed and step, same mask */
+    uint32_t step;
+} layer_run;
+
+typedef struct layer_config {
+    int filters, units;          /* conv2d, dense */
+    int kh, kw, sh, sw, ph, pw;  /* conv2d and pooling windows */
+    bool same;                   /* 'same' padding (else 'valid' or explicit ph/pw) */
+    bool use_bias;
+    float rate;                  /* dropout */
+    float eps, momentum;         /* batch norm */
+} layer_config;
+
+typedef struct layer layer;
+
+typedef struct layer_ops {
+    moecl_status (*setup)(layer *l, moecl_ctx *ctx);
+    moecl_status (*forward)(layer *l, const moecl_tensor *x, int n, const layer_run *run);
+    /* dy: gradient of the output; writes parameter gradients (unless frozen)
+     * and, when need_dx, the gradient of the input into l->grad_input. */
+    moecl_status (*backward)(layer *l, const moecl_tensor *x, const moecl_tensor *dy, int n,
+                             bool need_dx);
+} layer_ops;
+
+struct layer {
+    layer_kind kind;
+    char name[64];
+    layer_config cfg;
+    const layer_ops *ops;
+    moecl_ctx *ctx;
+    shape3 in, out;
+    int batch;                /* the largest batch the buffers hold */
+    bool frozen;              /* no parameter gradients */
+    bool masked;              /* dropout: the last forward applied a mask */
+    moecl_tensor *output;     /* [batch, out] */
+    moecl_tensor *grad_input; /* [batch, in] */
+    moecl_param params[LAYER_MAX_PARAMS];
+    int n_params;
+    moecl_tensor *scratch[LAYER_MAX_SCRATCH];
+    uint64_t flops_per_image; /* forward multiply-adds x 2 */
+};
+
+/* Constructors record the config; nothing is allocated yet. */
+layer *layer_conv2d(const char *name, int filters, int kh, int kw, int sh, int sw, bool same,
+                    bool use_bias);
+layer *layer_dense(const char *name, int units, bool use_bias);
+layer *layer_maxpool(const char *name, int kh, int kw, int sh, int sw, bool same);
+layer *layer_global_avgpool(const char *name);
+layer *layer_relu(const char *name);
+layer *layer_flatten(const char *name);
+layer *layer_dropout(const char *name, float rate);
+layer *layer_batchnorm(const char *name, float eps, float momentum);
+
+/* Fixes the shapes for an input shape and batch, allocates the buffers and
+ * initialises the parameters (glorot-uniform weights, zero biases, as Keras)
+ * from the generator state *rng. */
+moecl_status layer_setup(layer *l, moecl_ctx *ctx, shape3 in, int batch, uint64_t *rng);
+void layer_free(layer *l);
+
+static inline moecl_status layer_forward(layer *l, const moecl_tensor *x, int n,
+                                         const layer_run *run)
+{
+    return l->ops->forward(l, x, n, run);
+}
+static inline moecl_status layer_backward(layer *l, const moecl_tensor *x,
+                                          const moecl_tensor *dy, int n, bool need_dx)
+{
+    return l->ops->backward(l, x, dy, n, need_dx);
+}
+
+/* ---- helpers for the layer files --------------------------------------- */
+
+layer *layer_new(layer_kind kind, const char *name, const layer_ops *ops);
+/* Adds a parameter (with a gradient when trainable) of the given shape. */
+moecl_status layer_add_param(layer *l, const char *name, int ndim, const int *shape,
+                             bool trainable);
+/* Allocates a float tensor [count] as scratch slot i. */
+moecl_status layer_add_scratch(layer *l, int i, size_t count);
+/* Output size of a window: 'same' -> ceil(in / stride), 'valid' -> floor((in - k) / s) + 1. */
+int layer_window_out(int in, int k, int stride, bool same, int *pad_before);
+
+/* ---- host random numbers (parameter init, shuffling) -------------------- */
+
+/* splitmix64: small, seedable, good enough for initialisation and shuffles. */
+uint64_t moecl_rng_next(uint64_t *state);
+float moecl_rng_uniform(uint64_t *state); /* [0, 1) */
+
+#endif

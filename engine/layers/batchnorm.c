@@ -1,0 +1,91 @@
+/* Batch normalisation per channel over [n, C, H*W] (per feature for
+ * vectors). Training uses the batch's statistics and updates the running
+ * ones (Keras: momentum 0.99, epsilon 1e-3); eval uses the running ones.
+ * Scratch: 0 mean, 1 invstd, 2 sum, 3 sum of squares, 4 xhat. */
+#include "../internal.h"
+#include "../layer.h"
+
+enum { MEAN, INVSTD, SUM, SUMSQ, XHAT };
+enum { GAMMA, BETA, MOVING_MEAN, MOVING_VAR };
+
+static moecl_status bn_setup(layer *l, moecl_ctx *ctx)
+{
+    (void)ctx;
+    int c = l->in.c;
+    MOECL_TRY(layer_add_param(l, "gamma", 1, &c, true));
+    MOECL_TRY(layer_add_param(l, "beta", 1, &c, true));
+    MOECL_TRY(layer_add_param(l, "moving_mean", 1, &c, false));
+    MOECL_TRY(layer_add_param(l, "moving_variance", 1, &c, false));
+    for (int i = MEAN; i <= SUMSQ; i++) MOECL_TRY(layer_add_scratch(l, i, (size_t)c));
+    MOECL_TRY(layer_add_scratch(l, XHAT, (size_t)l->batch * shape3_size(l->in)));
+    l->flops_per_image = 4 * shape3_size(l->in);
+    return MOECL_OK;
+}
+
+static moecl_status bn_forward(layer *l, const moecl_tensor *x, int n, const layer_run *run)
+{
+    moecl_ctx *ctx = l->ctx;
+    int C = l->in.c, P = l->in.h * l->in.w;
+    moecl_tensor **s = l->scratch;
+    moecl_param *p = l->params;
+    cl_mem mean;
+    if (run && run->training) {
+        MOECL_TRY(MOECL_LAUNCH(ctx, "channel_sums_f32", (size_t)C * 64, 64, MOECL_ARG_MEM(x->buf),
+                               MOECL_ARG_MEM(x->buf), MOECL_ARG_MEM(s[SUM]->buf),
+                               MOECL_ARG_MEM(s[SUMSQ]->buf), MOECL_ARG_INT(n), MOECL_ARG_INT(C),
+                               MOECL_ARG_INT(P)));
+        MOECL_TRY(MOECL_LAUNCH(ctx, "bn_stats_f32", (size_t)C, 0, MOECL_ARG_MEM(s[SUM]->buf),
+                               MOECL_ARG_MEM(s[SUMSQ]->buf), MOECL_ARG_MEM(s[MEAN]->buf),
+                               MOECL_ARG_MEM(s[INVSTD]->buf), MOECL_ARG_MEM(p[MOVING_MEAN].value->buf),
+                               MOECL_ARG_MEM(p[MOVING_VAR].value->buf), MOECL_ARG_INT(C),
+                               MOECL_ARG_INT(n * P), MOECL_ARG_FLOAT(l->cfg.eps),
+                               MOECL_ARG_FLOAT(l->cfg.momentum)));
+        mean = s[MEAN]->buf;
+    } else {
+        MOECL_TRY(MOECL_LAUNCH(ctx, "bn_eval_stats_f32", (size_t)C, 0,
+                               MOECL_ARG_MEM(p[MOVING_VAR].value->buf),
+                               MOECL_ARG_MEM(s[INVSTD]->buf), MOECL_ARG_INT(C),
+                               MOECL_ARG_FLOAT(l->cfg.eps)));
+        mean = p[MOVING_MEAN].value->buf;
+    }
+    return MOECL_LAUNCH(ctx, "bn_forward_f32", (size_t)n * C * P, 0, MOECL_ARG_MEM(x->buf),
+                        MOECL_ARG_MEM(mean), MOECL_ARG_MEM(s[INVSTD]->buf),
+                        MOECL_ARG_MEM(p[GAMMA].value->buf), MOECL_ARG_MEM(p[BETA].value->buf),
+                        MOECL_ARG_MEM(s[XHAT]->buf), MOECL_ARG_MEM(l->output->buf),
+                        MOECL_ARG_INT(n), MOECL_ARG_INT(C), MOECL_ARG_INT(P));
+}
+
+static moecl_status bn_backward(layer *l, const moecl_tensor *x, const moecl_tensor *dy, int n,
+                                bool need_dx)
+{
+    (void)x;
+    moecl_ctx *ctx = l->ctx;
+    int C = l->in.c, P = l->in.h * l->in.w;
+    moecl_tensor **s = l->scratch;
+    moecl_param *p = l->params;
+    /* dbeta = sum dy, dgamma = sum dy * xhat; into the gradients, or into
+     * scratch when frozen (dx needs them either way). */
+    cl_mem dbeta = l->frozen ? s[SUM]->buf : p[BETA].grad->buf;
+    cl_mem dgamma = l->frozen ? s[SUMSQ]->buf : p[GAMMA].grad->buf;
+    MOECL_TRY(MOECL_LAUNCH(ctx, "channel_sums_f32", (size_t)C * 64, 64, MOECL_ARG_MEM(dy->buf),
+                           MOECL_ARG_MEM(s[XHAT]->buf), MOECL_ARG_MEM(dbeta),
+                           MOECL_ARG_MEM(dgamma), MOECL_ARG_INT(n), MOECL_ARG_INT(C),
+                           MOECL_ARG_INT(P)));
+    if (!need_dx) return MOECL_OK;
+    return MOECL_LAUNCH(ctx, "bn_backward_f32", (size_t)n * C * P, 0, MOECL_ARG_MEM(dy->buf),
+                        MOECL_ARG_MEM(s[XHAT]->buf), MOECL_ARG_MEM(p[GAMMA].value->buf),
+                        MOECL_ARG_MEM(s[INVSTD]->buf), MOECL_ARG_MEM(dbeta),
+                        MOECL_ARG_MEM(dgamma), MOECL_ARG_MEM(l->grad_input->buf),
+                        MOECL_ARG_INT(n), MOECL_ARG_INT(C), MOECL_ARG_INT(P));
+}
+
+static const layer_ops BN_OPS = {bn_setup, bn_forward, bn_backward};
+
+layer *layer_batchnorm(const char *name, float eps, float momentum)
+{
+    layer *l = layer_new(LAYER_BATCHNORM, name, &BN_OPS);
+    if (!l) return NULL;
+    l->cfg.eps = eps;
+    l->cfg.momentum = momentum;
+    return l;
+}

@@ -1,0 +1,110 @@
+/* 2-D convolution, NCHW, any kernel size and stride, 'same' or 'valid'
+ * padding, optional bias: im2col into workspace 0, one GEMM for the whole
+ * batch into workspace 1, a permute (with the bias) to NCHW. Weights are
+ * [filters, in_channels, kh, kw]. */
+#include "../internal.h"
+#include "../layer.h"
+
+#define ARGS_GEOMETRY(l, n)                                                            \
+    MOECL_ARG_INT(n), MOECL_ARG_INT((l)->in.c), MOECL_ARG_INT((l)->in.h),              \
+        MOECL_ARG_INT((l)->in.w), MOECL_ARG_INT((l)->cfg.kh), MOECL_ARG_INT((l)->cfg.kw), \
+        MOECL_ARG_INT((l)->cfg.sh), MOECL_ARG_INT((l)->cfg.sw), MOECL_ARG_INT((l)->cfg.ph), \
+        MOECL_ARG_INT((l)->cfg.pw), MOECL_ARG_INT((l)->out.h), MOECL_ARG_INT((l)->out.w)
+
+static size_t patch_size(const layer *l) { return (size_t)l->in.c * l->cfg.kh * l->cfg.kw; }
+static size_t out_pixels(const layer *l) { return (size_t)l->out.h * l->out.w; }
+
+static moecl_status conv_setup(layer *l, moecl_ctx *ctx)
+{
+    layer_config *c = &l->cfg;
+    l->out.c = c->filters;
+    l->out.h = layer_window_out(l->in.h, c->kh, c->sh, c->same, &c->ph);
+    l->out.w = layer_window_out(l->in.w, c->kw, c->sw, c->same, &c->pw);
+    size_t cols = (size_t)l->batch * out_pixels(l);
+    MOECL_TRY(moecl_workspace_reserve(ctx, 0, patch_size(l) * cols));
+    MOECL_TRY(moecl_workspace_reserve(ctx, 1, (size_t)c->filters * cols));
+    int wshape[4] = {c->filters, l->in.c, c->kh, c->kw};
+    l->ctx = ctx;
+    MOECL_TRY(layer_add_param(l, "kernel", 4, wshape, true));
+    if (c->use_bias) MOECL_TRY(layer_add_param(l, "bias", 1, &c->filters, true));
+    l->flops_per_image = 2ull * patch_size(l) * (size_t)c->filters * out_pixels(l);
+    return MOECL_OK;
+}
+
+static moecl_status im2col(layer *l, const moecl_tensor *x, int n)
+{
+    cl_mem cols = moecl_workspace(l->ctx, 0);
+    return MOECL_LAUNCH(l->ctx, "im2col_f32", patch_size(l) * (size_t)n * out_pixels(l), 0,
+                        MOECL_ARG_MEM(x->buf), MOECL_ARG_MEM(cols), ARGS_GEOMETRY(l, n));
+}
+
+static moecl_status conv_forward(layer *l, const moecl_tensor *x, int n, const layer_run *run)
+{
+    (void)run;
+    moecl_ctx *ctx = l->ctx;
+    size_t cols = (size_t)n * out_pixels(l);
+    MOECL_TRY(im2col(l, x, n));
+    moecl_gemm_args g = {.m = (size_t)l->out.c, .n = cols, .k = patch_size(l), .alpha = 1,
+                         .a = l->params[0].value->buf, .lda = patch_size(l),
+                         .b = moecl_workspace(ctx, 0), .ldb = cols,
+                         .c = moecl_workspace(ctx, 1), .ldc = cols};
+    MOECL_TRY(moecl_gemm(ctx, &g));
+    cl_mem tmp = moecl_workspace(ctx, 1);
+    cl_mem bias = l->cfg.use_bias ? l->params[1].value->buf : tmp;
+    return MOECL_LAUNCH(ctx, "cbp_to_bcp_bias_f32", (size_t)l->out.c * cols, 0,
+                        MOECL_ARG_MEM(tmp), MOECL_ARG_MEM(bias), MOECL_ARG_MEM(l->output->buf),
+                        MOECL_ARG_INT(n), MOECL_ARG_INT(l->out.c), MOECL_ARG_INT(out_pixels(l)),
+                        MOECL_ARG_INT(l->cfg.use_bias));
+}
+
+static moecl_status conv_backward(layer *l, const moecl_tensor *x, const moecl_tensor *dy, int n,
+                                  bool need_dx)
+{
+    moecl_ctx *ctx = l->ctx;
+    size_t cols = (size_t)n * out_pixels(l);
+    cl_mem dyc = moecl_workspace(ctx, 1); /* dy as [filters, n*P] */
+    MOECL_TRY(MOECL_LAUNCH(ctx, "bcp_to_cbp_f32", (size_t)l->out.c * cols, 0,
+                           MOECL_ARG_MEM(dy->buf), MOECL_ARG_MEM(dyc), MOECL_ARG_INT(n),
+                           MOECL_ARG_INT(l->out.c), MOECL_ARG_INT(out_pixels(l))));
+    if (!l->frozen) {
+        if (l->cfg.use_bias)
+            MOECL_TRY(MOECL_LAUNCH(ctx, "row_sum_f32", (size_t)l->out.c * 64, 64,
+                                   MOECL_ARG_MEM(dyc), MOECL_ARG_MEM(l->params[1].grad->buf),
+                                   MOECL_ARG_INT(l->out.c), MOECL_ARG_INT(cols),
+                                   MOECL_ARG_FLOAT(0.0f)));
+        MOECL_TRY(im2col(l, x, n));
+        /* dW = dy * cols^T */
+        moecl_gemm_args g = {.trans_b = true, .m = (size_t)l->out.c, .n = patch_size(l),
+                             .k = cols, .alpha = 1,
+                             .a = dyc, .lda = cols,
+                             .b = moecl_workspace(ctx, 0), .ldb = cols,
+                             .c = l->params[0].grad->buf, .ldc = patch_size(l)};
+        MOECL_TRY(moecl_gemm(ctx, &g));
+    }
+    if (!need_dx) return MOECL_OK;
+    /* dcols = W^T * dy, then scattered back to the image (col2im gathers). */
+    moecl_gemm_args g = {.trans_a = true, .m = patch_size(l), .n = cols, .k = (size_t)l->out.c,
+                         .alpha = 1,
+                         .a = l->params[0].value->buf, .lda = patch_size(l),
+                         .b = dyc, .ldb = cols,
+                         .c = moecl_workspace(ctx, 0), .ldc = cols};
+    MOECL_TRY(moecl_gemm(ctx, &g));
+    cl_mem dcols = moecl_workspace(ctx, 0);
+    return MOECL_LAUNCH(ctx, "col2im_f32", (size_t)n * shape3_size(l->in), 0,
+                        MOECL_ARG_MEM(dcols), MOECL_ARG_MEM(l->grad_input->buf),
+                        ARGS_GEOMETRY(l, n));
+}
+
+static const layer_ops CONV_OPS = {conv_setup, conv_forward, conv_backward};
+
+layer *layer_conv2d(const char *name, int filters, int kh, int kw, int sh, int sw, bool same,
+                    bool use_bias)
+{
+    layer *l = layer_new(LAYER_CONV2D, name, &CONV_OPS);
+    if (!l) return NULL;
+    l->cfg.filters = filters;
+    l->cfg.kh = kh, l->cfg.kw = kw, l->cfg.sh = sh, l->cfg.sw = sw;
+    l->cfg.same = same;
+    l->cfg.use_bias = use_bias;
+    return l;
+}

@@ -1,0 +1,381 @@
+/* Every layer on odd shapes: forward against a plain C reference, backward
+ * (input and parameter gradients) against central finite differences of
+ * L = sum(y * r) computed with the device's own forward pass. */
+#include "check.h"
+#include "layer.h"
+#include "loss.h"
+#include "reference.h"
+
+static moecl_ctx *ctx;
+
+typedef void (*reference_fn)(const layer *l, const float *x, float **params, float *y, int n);
+
+/* Reads the first count floats of a tensor (the whole tensor is read). */
+static float *read_front(const moecl_tensor *t, size_t count)
+{
+    float *all = malloc(t->count * sizeof *all);
+    moecl_tensor_download(t, all, t->count);
+    (void)count;
+    return all;
+}
+
+static void write_front(moecl_tensor *t, const float *host, size_t count)
+{
+    float *all = calloc(t->count, sizeof *all);
+    memcpy(all, host, count * sizeof *all);
+    moecl_tensor_upload(t, all, t->count);
+    free(all);
+}
+
+static double objective(layer *l, moecl_tensor *x, int n, const float *r, const layer_run *run)
+{
+    if (layer_forward(l, x, n, run) != MOECL_OK) return NAN;
+    size_t count = (size_t)n * shape3_size(l->out);
+    float *y = read_front(l->output, count);
+    double s = 0;
+    for (size_t i = 0; i < count; i++) s += (double)y[i] * r[i];
+    free(y);
+    return s;
+}
+
+/* Checks sampled entries of an analytic gradient against finite differences
+ * of the value tensor `v` (host copy `vh`, count entries). */
+static void check_gradient(layer *l, moecl_tensor *x, int n, const float *r, const layer_run *run,
+                           moecl_tensor *v, float *vh, size_t count, const float *grad,
+                           const char *what)
+{
+    const float eps = 1e-2f;
+    uint64_t rng = 7;
+    size_t samples = count <= 300 ? count : 60;
+    float worst = 0;
+    size_t worst_at = 0;
+    for (size_t s = 0; s < samples; s++) {
+        size_t j = count <= 300 ? s : (size_t)(moecl_rng_next(&rng) % count);
+        float keep = vh[j];
+        vh[j] = keep + eps;
+        write_front(v, vh, count);
+        double up = objective(l, x, n, r, run);
+        vh[j] = keep - eps;
+        write_front(v, vh, count);
+        double down = objective(l, x, n, r, run);
+        vh[j] = keep;
+        double fd = (up - down) / (2.0 * eps);
+        float err = (float)(fabs(fd - grad[j]) / (1.0 + fabs(fd)));
+        if (!(err <= worst)) worst = err, worst_at = j;
+    }
+    write_front(v, vh, count);
+    CHECK(worst < 5e-3f, "%s: %s gradient off by %g (relative) at %zu", l->name, what, worst,
+          worst_at);
+}
+
+/* Input kinds: ordinary random values, values away from 0 (ReLU's kink), or
+ * distinct values far apart (so that a max never changes under a finite
+ * difference). */
+enum { INPUT_RANDOM, INPUT_AWAY_FROM_ZERO, INPUT_DISTINCT };
+
+static void check_layer(layer *l, shape3 in, int batch, int n, bool training, reference_fn ref,
+                        int input_kind)
+{
+    uint64_t rng = 42;
+    moecl_status st = layer_setup(l, ctx, in, batch, &rng);
+    CHECK(st == MOECL_OK, "%s setup: %s", l->name, moecl_last_error());
+    if (st != MOECL_OK) {
+        layer_free(l);
+        return;
+    }
+    size_t in_count = (size_t)n * shape3_size(l->in), out_count = (size_t)n * shape3_size(l->out);
+    int xshape[2] = {batch, (int)shape3_size(l->in)};
+    moecl_tensor *x = NULL, *dy = NULL;
+    moecl_tensor_create(ctx, 2, xshape, &x);
+    int yshape[2] = {batch, (int)shape3_size(l->out)};
+    moecl_tensor_create(ctx, 2, yshape, &dy);
+
+    unsigned seed = 1234;
+    float *xh = malloc(in_count * sizeof *xh);
+    for (size_t i = 0; i < in_count; i++) {
+        float v = check_random(&seed);
+        if (input_kind == INPUT_AWAY_FROM_ZERO && fabsf(v) < 0.05f) v = v < 0 ? -0.15f : 0.15f;
+        xh[i] = v;
+    }
+    if (input_kind == INPUT_DISTINCT) { /* a shuffled ramp with steps of 0.05 */
+        for (size_t i = 0; i < in_count; i++) xh[i] = ((float)i - (float)in_count / 2) * 0.05f;
+        for (size_t i = in_count; i > 1; i--) {
+            size_t j = (size_t)(moecl_rng_next(&rng) % i);
+            float t = xh[i - 1];
+            xh[i - 1] = xh[j], xh[j] = t;
+        }
+    }
+    write_front(x, xh, in_count);
+    layer_run run = {.training = training, .seed = 99, .step = 3};
+
+    /* forward against the reference */
+    CHECK(layer_forward(l, x, n, &run) == MOECL_OK, "%s forward: %s", l->name,
+          moecl_last_error());
+    float *y = read_front(l->output, out_count);
+    float *params[LAYER_MAX_PARAMS] = {0};
+    for (int i = 0; i < l->n_params; i++)
+        params[i] = read_front(l->params[i].value, l->params[i].value->count);
+    if (ref) {
+        float *want = malloc(out_count * sizeof *want);
+        ref(l, xh, params, want, n);
+        float worst = 0;
+        for (size_t i = 0; i < out_count; i++) {
+            float e = fabsf(y[i] - want[i]) / (1.0f + fabsf(want[i]));
+            if (!(e <= worst)) worst = e;
+        }
+        CHECK(worst < 1e-4f, "%s forward differs from the reference by %g", l->name, worst);
+        free(want);
+    }
+
+    /* backward against finite differences */
+    float *r = malloc(out_count * sizeof *r);
+    for (size_t i = 0; i < out_count; i++) r[i] = check_random(&seed);
+    write_front(dy, r, out_count);
+    CHECK(layer_backward(l, x, dy, n, true) == MOECL_OK, "%s backward: %s", l->name,
+          moecl_last_error());
+    float *dx = read_front(l->grad_input, in_count);
+    float *grads[LAYER_MAX_PARAMS] = {0};
+    for (int i = 0; i < l->n_params; i++)
+        if (l->params[i].grad) grads[i] = read_front(l->params[i].grad, l->params[i].grad->count);
+    check_gradient(l, x, n, r, &run, x, xh, in_count, dx, "input");
+    for (int i = 0; i < l->n_params; i++)
+        if (grads[i])
+            check_gradient(l, x, n, r, &run, l->params[i].value, params[i],
+                           l->params[i].value->count, grads[i], l->params[i].name);
+
+    for (int i = 0; i < l->n_params; i++) free(params[i]), free(grads[i]);
+    free(xh), free(y), free(r), free(dx);
+    moecl_tensor_destroy(x);
+    moecl_tensor_destroy(dy);
+    layer_free(l);
+}
+
+/* ---- references bound to a layer's config -------------------------------- */
+
+static void conv_ref(const layer *l, const float *x, float **p, float *y, int n)
+{
+    ref_conv2d(x, p[0], l->cfg.use_bias ? p[1] : NULL, y, n, l->in.c, l->in.h, l->in.w, l->out.c,
+               l->cfg.kh, l->cfg.kw, l->cfg.sh, l->cfg.sw, l->cfg.ph, l->cfg.pw, l->out.h,
+               l->out.w);
+}
+static void dense_ref(const layer *l, const float *x, float **p, float *y, int n)
+{
+    ref_dense(x, p[0], l->cfg.use_bias ? p[1] : NULL, y, n, (int)shape3_size(l->in), l->out.c);
+}
+static void maxpool_ref(const layer *l, const float *x, float **p, float *y, int n)
+{
+    (void)p;
+    ref_maxpool(x, y, n * l->in.c, l->in.h, l->in.w, l->cfg.kh, l->cfg.kw, l->cfg.sh, l->cfg.sw,
+                l->cfg.ph, l->cfg.pw, l->out.h, l->out.w);
+}
+static void gap_ref(const layer *l, const float *x, float **p, float *y, int n)
+{
+    (void)p;
+    ref_global_avgpool(x, y, n * l->in.c, l->in.h * l->in.w);
+}
+static void relu_ref(const layer *l, const float *x, float **p, float *y, int n)
+{
+    (void)p;
+    for (size_t i = 0; i < (size_t)n * shape3_size(l->in); i++) y[i] = x[i] > 0 ? x[i] : 0;
+}
+static void identity_ref(const layer *l, const float *x, float **p, float *y, int n)
+{
+    (void)p;
+    memcpy(y, x, (size_t)n * shape3_size(l->in) * sizeof *y);
+}
+static void bn_ref(const layer *l, const float *x, float **p, float *y, int n)
+{
+    ref_batchnorm(x, p[0], p[1], y, NULL, NULL, n, l->in.c, l->in.h * l->in.w, l->cfg.eps);
+}
+
+static void test_conv2d(void)
+{
+    shape3 img = {5, 7, 9};
+    check_layer(layer_conv2d("conv3x3_same", 4, 3, 3, 1, 1, true, true), img, 3, 3, true, conv_ref, 0);
+    check_layer(layer_conv2d("conv3x2_s2_valid", 3, 3, 2, 2, 2, false, true), img, 3, 3, true,
+                conv_ref, 0);
+    check_layer(layer_conv2d("conv5x5_s2_same", 6, 5, 5, 2, 2, true, true), img, 3, 3, true,
+                conv_ref, 0);
+    check_layer(layer_conv2d("conv1x1_nobias", 7, 1, 1, 1, 1, false, false), img, 3, 3, true,
+                conv_ref, 0);
+    /* a partial batch: buffers for 4, a step of 3 */
+    check_layer(layer_conv2d("conv_partial_batch", 4, 3, 3, 1, 1, true, true), img, 4, 3, true,
+                conv_ref, 0);
+    /* shapes the layer must compute itself */
+    uint64_t rng = 1;
+    layer *l = layer_conv2d("shape", 8, 3, 3, 2, 2, true, true);
+    CHECK(layer_setup(l, ctx, img, 2, &rng) == MOECL_OK, "%s", moecl_last_error());
+    CHECK(l->out.c == 8 && l->out.h == 4 && l->out.w == 5, "same s2: %dx%dx%d", l->out.c, l->out.h,
+          l->out.w);
+    layer_free(l);
+    l = layer_conv2d("too_big", 8, 9, 9, 1, 1, false, true);
+    CHECK(layer_setup(l, ctx, img, 2, &rng) == MOECL_ERR_INVALID_ARG, "a 9x9 valid window on 7x9");
+    layer_free(l);
+}
+
+static void test_dense(void)
+{
+    check_layer(layer_dense("dense", 7, true), (shape3){13, 1, 1}, 3, 3, true, dense_ref, 0);
+    check_layer(layer_dense("dense_nobias", 5, false), (shape3){11, 1, 1}, 5, 5, true, dense_ref, 0);
+    check_layer(layer_dense("dense_from_image", 3, true), (shape3){5, 3, 3}, 3, 2, true, dense_ref, 0);
+}
+
+static void test_pooling(void)
+{
+    shape3 img = {5, 7, 9};
+    check_layer(layer_maxpool("pool2x2", 2, 2, 2, 2, false), img, 3, 3, true, maxpool_ref, INPUT_DISTINCT);
+    check_layer(layer_maxpool("pool3x3_s2_same", 3, 3, 2, 2, true), img, 3, 3, true, maxpool_ref, INPUT_DISTINCT);
+    check_layer(layer_maxpool("pool2x2_s1", 2, 2, 1, 1, false), img, 3, 3, true, maxpool_ref, INPUT_DISTINCT);
+    check_layer(layer_global_avgpool("gap"), img, 3, 3, true, gap_ref, 0);
+}
+
+static void test_elementwise(void)
+{
+    shape3 img = {5, 7, 9};
+    check_layer(layer_relu("relu"), img, 3, 3, true, relu_ref, INPUT_AWAY_FROM_ZERO);
+    check_layer(layer_flatten("flatten"), img, 3, 3, true, identity_ref, 0);
+    check_layer(layer_dropout("dropout_eval", 0.4f), img, 3, 3, false, identity_ref, 0);
+    check_layer(layer_dropout("dropout_train", 0.4f), img, 3, 3, true, NULL, 0);
+
+    /* training dropout: zeros or x/(1-rate), about rate dropped, the same mask
+     * for the same seed and step, another for another step */
+    uint64_t rng = 5;
+    layer *l = layer_dropout("dropout_stats", 0.25f);
+    shape3 big = {16, 32, 32};
+    CHECK(layer_setup(l, ctx, big, 2, &rng) == MOECL_OK, "%s", moecl_last_error());
+    size_t count = 2 * shape3_size(big);
+    int shape[2] = {2, (int)shape3_size(big)};
+    moecl_tensor *x = NULL;
+    moecl_tensor_create(ctx, 2, shape, &x);
+    moecl_tensor_fill(x, 2.0f);
+    layer_run run = {.training = true, .seed = 1, .step = 1};
+    layer_forward(l, x, 2, &run);
+    float *a = read_front(l->output, count);
+    layer_forward(l, x, 2, &run);
+    float *b = read_front(l->output, count);
+    run.step = 2;
+    layer_forward(l, x, 2, &run);
+    float *c = read_front(l->output, count);
+    size_t dropped = 0, bad = 0, same_ab = 0, same_ac = 0;
+    for (size_t i = 0; i < count; i++) {
+        dropped += a[i] == 0.0f;
+        bad += !(a[i] == 0.0f || fabsf(a[i] - 2.0f / 0.75f) < 1e-5f);
+        same_ab += a[i] == b[i];
+        same_ac += a[i] == c[i];
+    }
+    double frac = (double)dropped / count;
+    CHECK(bad == 0, "%zu values neither dropped nor scaled", bad);
+    CHECK(fabs(frac - 0.25) < 0.02, "dropped fraction %.3f, expected 0.25", frac);
+    CHECK(same_ab == count, "same seed and step, same mask");
+    CHECK(same_ac < count * 0.8, "another step, another mask (%zu of %zu equal)", same_ac, count);
+    free(a), free(b), free(c);
+    moecl_tensor_destroy(x);
+    layer_free(l);
+}
+
+static void test_batchnorm(void)
+{
+    check_layer(layer_batchnorm("bn_image", 1e-3f, 0.99f), (shape3){5, 7, 9}, 3, 3, true, bn_ref, 0);
+    check_layer(layer_batchnorm("bn_features", 1e-3f, 0.99f), (shape3){6, 1, 1}, 5, 5, true, bn_ref,
+                0);
+    check_layer(layer_batchnorm("bn_partial", 1e-3f, 0.99f), (shape3){3, 2, 5}, 4, 3, true, bn_ref, 0);
+
+    /* running statistics after one training step, then eval mode uses them */
+    uint64_t rng = 3;
+    layer *l = layer_batchnorm("bn_running", 1e-3f, 0.9f);
+    shape3 s = {3, 2, 5};
+    CHECK(layer_setup(l, ctx, s, 4, &rng) == MOECL_OK, "%s", moecl_last_error());
+    size_t count = 4 * shape3_size(s);
+    float *xh = malloc(count * sizeof *xh);
+    unsigned seed = 77;
+    for (size_t i = 0; i < count; i++) xh[i] = 3.0f + 2.0f * check_random(&seed);
+    int shape[2] = {4, (int)shape3_size(s)};
+    moecl_tensor *x = NULL;
+    moecl_tensor_create(ctx, 2, shape, &x);
+    moecl_tensor_upload(x, xh, count);
+    layer_run train = {.training = true}, eval = {.training = false};
+    layer_forward(l, x, 4, &train);
+    float mean[3], var[3], *y = malloc(count * sizeof *y);
+    float gamma[3] = {1, 1, 1}, beta[3] = {0, 0, 0};
+    ref_batchnorm(xh, gamma, beta, y, mean, var, 4, 3, 10, 1e-3f);
+    float *rm = read_front(l->params[2].value, 3), *rv = read_front(l->params[3].value, 3);
+    for (int c = 0; c < 3; c++) {
+        float want_m = 0.1f * mean[c], want_v = 0.9f + 0.1f * var[c] * 40.0f / 39.0f;
+        CHECK(fabsf(rm[c] - want_m) < 1e-4f, "moving mean %g, expected %g", rm[c], want_m);
+        CHECK(fabsf(rv[c] - want_v) < 1e-4f, "moving variance %g, expected %g", rv[c], want_v);
+    }
+    layer_forward(l, x, 4, &eval);
+    float *ye = read_front(l->output, count);
+    float worst = 0;
+    for (size_t i = 0; i < count; i++) {
+        int c = (int)(i / 10) % 3;
+        float want = (xh[i] - rm[c]) / sqrtf(rv[c] + 1e-3f);
+        worst = fmaxf(worst, fabsf(ye[i] - want));
+    }
+    CHECK(worst < 1e-4f, "eval mode uses the running statistics (off by %g)", worst);
+    free(xh), free(y), free(rm), free(rv), free(ye);
+    moecl_tensor_destroy(x);
+    layer_free(l);
+}
+
+static void test_softmax_ce(void)
+{
+    const int B = 5, K = 7;
+    softmax_ce s;
+    CHECK(softmax_ce_init(&s, ctx, 6, K) == MOECL_OK, "%s", moecl_last_error());
+    int shape[2] = {6, K};
+    moecl_tensor *z = NULL;
+    moecl_tensor_create(ctx, 2, shape, &z);
+    float zh[6 * 7] = {0};
+    unsigned seed = 11;
+    for (int i = 0; i < B * K; i++) zh[i] = 4.0f * check_random(&seed);
+    zh[3] = 80.0f; /* large logits must not overflow */
+    int labels[5] = {0, 6, 3, 3, 1};
+    write_front(z, zh, (size_t)(B * K));
+    CHECK(softmax_ce_set_labels(&s, labels, B) == MOECL_OK, "%s", moecl_last_error());
+    CHECK(softmax_ce_forward(&s, z, B) == MOECL_OK, "%s", moecl_last_error());
+    float loss[5];
+    int pred[5];
+    softmax_ce_read(&s, B, loss, pred);
+    float probs[35];
+    double want = ref_softmax_ce(zh, labels, probs, B, K), got = 0;
+    for (int i = 0; i < B; i++) got += loss[i];
+    got /= B;
+    CHECK(fabs(got - want) < 1e-4 * (1 + fabs(want)), "loss %g, expected %g", got, want);
+    CHECK(pred[0] == 3, "argmax of the first row is 3, got %d", pred[0]);
+    CHECK(isfinite(got), "no overflow with a logit of 80");
+
+    CHECK(softmax_ce_backward(&s, B) == MOECL_OK, "%s", moecl_last_error());
+    float *g = read_front(s.grad, (size_t)(B * K));
+    float worst = 0;
+    for (int j = 0; j < B * K; j++) {
+        float keep = zh[j];
+        float pr[35];
+        zh[j] = keep + 1e-2f;
+        double up = ref_softmax_ce(zh, labels, pr, B, K);
+        zh[j] = keep - 1e-2f;
+        double down = ref_softmax_ce(zh, labels, pr, B, K);
+        zh[j] = keep;
+        worst = fmaxf(worst, (float)fabs((up - down) / 2e-2 - g[j]));
+    }
+    CHECK(worst < 1e-3f, "softmax-CE gradient off by %g", worst);
+    int bad[2] = {0, 7};
+    CHECK(softmax_ce_set_labels(&s, bad, 2) == MOECL_ERR_INVALID_ARG, "label 7 of 7 classes");
+    CHECK(strstr(moecl_last_error(), "label 7") != NULL, "%s", moecl_last_error());
+    free(g);
+    moecl_tensor_destroy(z);
+    softmax_ce_free(&s);
+}
+
+int main(void)
+{
+    ctx = check_open_device(NULL);
+    test_conv2d();
+    test_dense();
+    test_pooling();
+    test_elementwise();
+    test_batchnorm();
+    test_softmax_ce();
+    moecl_ctx_destroy(ctx);
+    return check_summary("test_layers");
+}
