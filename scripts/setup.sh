@@ -10,6 +10,7 @@ PACKAGES=(
   pocl-opencl-icd clinfo             # PoCL: OpenCL on the CPU, and a device lister
   libclblast-dev                     # CLBlast: GEMM on any OpenCL device
   libpng-dev                         # pictures
+  oclgrind                           # OpenCL device simulator: checks kernels for bad accesses
 )
 
 missing=()
