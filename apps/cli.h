@@ -34,5 +34,11 @@ bool cli_parse_double(const char *s, double *value);
 int cmd_devices(const cli_globals *g, int argc, char **argv);
 int cmd_kernels(const cli_globals *g, int argc, char **argv);
 int cmd_bench(const cli_globals *g, int argc, char **argv);
+int cmd_train(const cli_globals *g, int argc, char **argv);
+int cmd_eval(const cli_globals *g, int argc, char **argv);
+int cmd_info(const cli_globals *g, int argc, char **argv);
+
+/* The model `train` and `info` use without --model (a preset name). */
+#define MOECL_DEFAULT_MODEL "vgg"
 
 #endif

@@ -6,39 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static char *read_text_file(const char *path, moecl_status *st)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        *st = MOECL_ERR_IO;
-        fprintf(stderr, "moecl: error: cannot open kernel source '%s'\n", path);
-        return NULL;
-    }
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap);
-    size_t got;
-    while (buf && (got = fread(buf + len, 1, cap - len - 1, f)) > 0) {
-        len += got;
-        if (cap - len - 1 == 0) {
-            char *grown = realloc(buf, cap * 2);
-            if (!grown) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = grown;
-            cap *= 2;
-        }
-    }
-    fclose(f);
-    if (!buf) {
-        *st = MOECL_ERR_OUT_OF_MEMORY;
-        return NULL;
-    }
-    buf[len] = '\0';
-    return buf;
-}
-
 int cmd_kernels(const cli_globals *g, int argc, char **argv)
 {
     const char *source_path = NULL, *options = "";
@@ -74,11 +41,11 @@ int cmd_kernels(const cli_globals *g, int argc, char **argv)
            n == 1 ? "" : "s", hits, built, dir ? dir : "off");
 
     if (source_path) {
-        moecl_status st = MOECL_OK;
-        char *source = read_text_file(source_path, &st);
-        if (!source) {
+        char *source = NULL;
+        moecl_status st = moecl_read_file(source_path, &source, NULL);
+        if (st != MOECL_OK) {
             moecl_ctx_destroy(ctx);
-            return moecl_exit_code(st);
+            return cli_report(st);
         }
         cl_program program = NULL;
         moecl_program_report r;

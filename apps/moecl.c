@@ -45,6 +45,9 @@ static const command COMMANDS[] = {
     {"devices", cmd_devices},
     {"kernels", cmd_kernels},
     {"bench", cmd_bench},
+    {"train", cmd_train},
+    {"eval", cmd_eval},
+    {"info", cmd_info},
 };
 
 /* Takes the global options out of argv, leaving the command and its own. */

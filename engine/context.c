@@ -42,7 +42,7 @@ static moecl_status collect_kernels(moecl_ctx *ctx, cl_program program)
 
 static moecl_status build_embedded(moecl_ctx *ctx)
 {
-    int n = moecl_embedded_source_count;
+    int n = moecl_embedded_sources_count;
     ctx->programs = calloc((size_t)n, sizeof *ctx->programs);
     ctx->reports = calloc((size_t)n, sizeof *ctx->reports);
     if (!ctx->programs || !ctx->reports)

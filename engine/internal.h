@@ -90,7 +90,9 @@ typedef struct moecl_embedded_source {
 } moecl_embedded_source;
 
 extern const moecl_embedded_source moecl_embedded_sources[];
-extern const int moecl_embedded_source_count;
+extern const int moecl_embedded_sources_count;
+extern const moecl_embedded_source moecl_embedded_models[];
+extern const int moecl_embedded_models_count;
 
 /* ---- sha256.c ---------------------------------------------------------- */
 

@@ -147,6 +147,8 @@ moecl_status moecl_tensor_create(moecl_ctx *ctx, int ndim, const int *shape,
 void moecl_tensor_destroy(moecl_tensor *tensor);
 moecl_status moecl_tensor_upload(moecl_tensor *t, const float *host, size_t count);
 moecl_status moecl_tensor_download(const moecl_tensor *t, float *host, size_t count);
+/* Writes the first count floats (count <= the tensor's), blocking. */
+moecl_status moecl_tensor_upload_part(moecl_tensor *t, const float *host, size_t count);
 moecl_status moecl_tensor_fill(moecl_tensor *t, float value);
 /* Copies the first count floats of src into dst, on the device. */
 moecl_status moecl_tensor_copy(const moecl_tensor *src, moecl_tensor *dst, size_t count);
@@ -202,6 +204,13 @@ cl_mem moecl_workspace(moecl_ctx *ctx, int slot);
 /* ---- small utilities --------------------------------------------------- */
 
 double moecl_seconds(void); /* monotonic clock */
+
+/* Reads a whole file (NUL-terminated for text use); free() the data. */
+moecl_status moecl_read_file(const char *path, char **data, size_t *size);
+/* Writes parts to a temporary file, syncs it and renames it over path, so
+ * that a reader never sees half a file and a crash loses nothing old. */
+moecl_status moecl_write_file_atomic(const char *path, const void *const *parts,
+                                     const size_t *sizes, int count);
 
 #ifdef __cplusplus
 }

@@ -68,6 +68,15 @@ moecl_status moecl_tensor_upload(moecl_tensor *t, const float *host, size_t coun
     return MOECL_OK;
 }
 
+moecl_status moecl_tensor_upload_part(moecl_tensor *t, const float *host, size_t count)
+{
+    if (count > t->count) return check_count(t, count, "upload");
+    MOECL_CL_CHECK(&t->ctx->device, clEnqueueWriteBuffer(t->ctx->queue, t->buf, CL_TRUE, 0,
+                                                         count * sizeof(float), host, 0, NULL,
+                                                         NULL));
+    return MOECL_OK;
+}
+
 moecl_status moecl_tensor_download(const moecl_tensor *t, float *host, size_t count)
 {
     MOECL_TRY(check_count(t, count, "download"));

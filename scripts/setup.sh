@@ -10,6 +10,8 @@ PACKAGES=(
   pocl-opencl-icd clinfo             # PoCL: OpenCL on the CPU, and a device lister
   libclblast-dev                     # CLBlast: GEMM on any OpenCL device
   libpng-dev                         # pictures
+  libcjson-dev                       # JSON: model files, checkpoint headers
+  curl                               # downloads CIFAR-10 where it is not found
   oclgrind                           # OpenCL device simulator: checks kernels for bad accesses
 )
 

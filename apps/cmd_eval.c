@@ -1,0 +1,97 @@
+/* moecl eval: test accuracy, per-class accuracy and the confusion matrix
+ * of a checkpoint. */
+#include "cli.h"
+#include "evaluate.h"
+#include "train.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void print_text(const char *path, const eval_result *r)
+{
+    printf("%s: test accuracy %.2f%% (%d images), loss %.4f\n", path, 100 * r->accuracy, r->count,
+           r->loss);
+    printf("\nper class:\n");
+    for (int k = 0; k < CIFAR_CLASSES; k++)
+        printf("  %d %-11s %6.2f%% of %d\n", k, CIFAR_CLASS_NAMES[k], 100 * r->class_accuracy[k],
+               r->class_count[k]);
+    printf("\nconfusion matrix (rows: true class, columns: predicted):\n      ");
+    for (int k = 0; k < CIFAR_CLASSES; k++) printf("%5.5s", CIFAR_CLASS_NAMES[k]);
+    printf("\n");
+    for (int t = 0; t < CIFAR_CLASSES; t++) {
+        printf("%5.5s ", CIFAR_CLASS_NAMES[t]);
+        for (int p = 0; p < CIFAR_CLASSES; p++) printf("%5d", r->confusion[t][p]);
+        printf("\n");
+    }
+}
+
+static void print_json(const char *path, const eval_result *r)
+{
+    printf("{\"checkpoint\": ");
+    cli_json_string(stdout, path);
+    printf(", \"count\": %d, \"accuracy\": %.6f, \"loss\": %.6f, \"classes\": [", r->count,
+           r->accuracy, r->loss);
+    for (int k = 0; k < CIFAR_CLASSES; k++)
+        printf("%s{\"name\": \"%s\", \"count\": %d, \"accuracy\": %.6f}", k ? ", " : "",
+               CIFAR_CLASS_NAMES[k], r->class_count[k], r->class_accuracy[k]);
+    printf("], \"confusion\": [");
+    for (int t = 0; t < CIFAR_CLASSES; t++) {
+        printf("%s[", t ? ", " : "");
+        for (int p = 0; p < CIFAR_CLASSES; p++) printf("%s%d", p ? ", " : "", r->confusion[t][p]);
+        printf("]");
+    }
+    printf("]}\n");
+}
+
+int cmd_eval(const cli_globals *g, int argc, char **argv)
+{
+    const char *checkpoint = NULL, *data = NULL;
+    long limit = 0, batch = 100;
+    bool json = false, synthetic = false;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--checkpoint") == 0 && i + 1 < argc) checkpoint = argv[++i];
+        else if (strcmp(argv[i], "--data") == 0 && i + 1 < argc) data = argv[++i];
+        else if (strcmp(argv[i], "--json") == 0) json = true;
+        else if (strcmp(argv[i], "--synthetic") == 0) synthetic = true;
+        else if (strcmp(argv[i], "--test-examples") == 0 && i + 1 < argc) {
+            if (!cli_parse_long(argv[++i], &limit) || limit < 1)
+                return cli_usage_error("eval: --test-examples takes a positive whole number");
+        } else if (strcmp(argv[i], "--batch") == 0 && i + 1 < argc) {
+            if (!cli_parse_long(argv[++i], &batch) || batch < 1)
+                return cli_usage_error("eval: --batch takes a positive whole number");
+        } else
+            return cli_usage_error("eval: unknown option or missing value '%s'", argv[i]);
+    }
+    if (!checkpoint) return cli_usage_error("eval: --checkpoint FILE is required");
+    moecl_ctx *ctx = NULL;
+    int rc = cli_open_device(g, &ctx);
+    if (rc) return rc;
+    network *net = NULL;
+    normalizer norm;
+    dataset test = {0};
+    float *host = NULL;
+    eval_result r;
+    moecl_status st = checkpoint_open(ctx, checkpoint, (int)batch, &net, &norm);
+    if (st == MOECL_OK) {
+        if (synthetic) {
+            st = dataset_synthetic(limit > 0 ? (int)limit : 400, 1 + 1000003, &test);
+        } else {
+            char dir[1024];
+            st = cifar10_locate(data, dir, sizeof dir);
+            if (st == MOECL_OK) st = cifar10_load(dir, false, (int)limit, &test);
+        }
+    }
+    if (st == MOECL_OK) {
+        host = malloc((size_t)batch * CIFAR_IMAGE_BYTES * sizeof *host);
+        st = host ? evaluate(net, &test, &norm, host, &r) : MOECL_ERR_OUT_OF_MEMORY;
+    }
+    if (st == MOECL_OK) {
+        if (json) print_json(checkpoint, &r);
+        else print_text(checkpoint, &r);
+    }
+    free(host);
+    dataset_free(&test);
+    network_free(net);
+    moecl_ctx_destroy(ctx);
+    return st == MOECL_OK ? 0 : cli_report(st);
+}

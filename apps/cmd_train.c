@@ -1,0 +1,168 @@
+/* moecl train: trains a model file on CIFAR-10 (or synthetic data). */
+#include "cli.h"
+#include "train.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static void on_sigint(int sig)
+{
+    (void)sig;
+    moecl_interrupted = 1;
+    signal(SIGINT, SIG_DFL); /* a second Ctrl-C ends the process at once */
+}
+
+/* Option parsing shared by the training-style commands. Returns 0 when the
+ * argument was consumed (advancing *i), 1 when unknown, 2 on a bad value. */
+static int parse_train_option(train_options *o, int argc, char **argv, int *i, bool *epochs_set)
+{
+    const char *a = argv[*i];
+    const char *v = *i + 1 < argc ? argv[*i + 1] : NULL;
+    long n = 0;
+    double x = 0;
+#define NEED_VALUE()                                                            \
+    do {                                                                        \
+        if (!v) return cli_usage_error("train: %s needs a value", a), 2;        \
+        (*i)++;                                                                 \
+    } while (0)
+#define INT_OPTION(flag, field, min)                                            \
+    if (strcmp(a, flag) == 0) {                                                 \
+        NEED_VALUE();                                                           \
+        if (!cli_parse_long(v, &n) || n < (min))                                \
+            return cli_usage_error("train: %s takes a whole number >= %d, not '%s'", flag, (min), v), 2; \
+        o->field = (int)n;                                                      \
+        return 0;                                                               \
+    }
+#define FLOAT_OPTION(flag, field)                                               \
+    if (strcmp(a, flag) == 0) {                                                 \
+        NEED_VALUE();                                                           \
+        if (!cli_parse_double(v, &x))                                           \
+            return cli_usage_error("train: %s takes a number > 0, not '%s'", flag, v), 2; \
+        o->field = (float)x;                                                    \
+        return 0;                                                               \
+    }
+    if (strcmp(a, "--epochs") == 0) *epochs_set = true;
+    INT_OPTION("--epochs", epochs, 1)
+    INT_OPTION("--batch", batch, 1)
+    INT_OPTION("--train-examples", train_examples, 1)
+    INT_OPTION("--test-examples", test_examples, 1)
+    INT_OPTION("--val", val, 0)
+    INT_OPTION("--patience", patience, 0)
+    INT_OPTION("--step-epochs", optim.step_epochs, 1)
+    FLOAT_OPTION("--lr", optim.lr)
+    FLOAT_OPTION("--momentum", optim.momentum)
+    FLOAT_OPTION("--step-gamma", optim.step_gamma)
+    if (strcmp(a, "--weight-decay") == 0) {
+        NEED_VALUE();
+        char *end;
+        double wd = strtod(v, &end);
+        if (*end || wd < 0) return cli_usage_error("train: --weight-decay takes a number >= 0"), 2;
+        o->optim.weight_decay = (float)wd;
+        return 0;
+    }
+    if (strcmp(a, "--seed") == 0) {
+        NEED_VALUE();
+        if (!cli_parse_long(v, &n)) return cli_usage_error("train: --seed takes a whole number"), 2;
+        o->seed = (uint64_t)n;
+        return 0;
+    }
+    if (strcmp(a, "--model") == 0 || strcmp(a, "--data") == 0 || strcmp(a, "--out") == 0) {
+        NEED_VALUE();
+        char *dst = a[2] == 'm' ? o->model_path : a[2] == 'd' ? o->data_dir : o->out_dir;
+        snprintf(dst, 1024, "%s", v);
+        return 0;
+    }
+    if (strcmp(a, "--optimizer") == 0) {
+        NEED_VALUE();
+        optim_kind k;
+        if (!optim_kind_parse(v, &k)) return cli_usage_error("train: --optimizer is adam or sgd"), 2;
+        float lr = o->optim.lr;
+        bool default_lr = lr == optim_defaults(o->optim.kind).lr;
+        o->optim.kind = k;
+        o->optim.momentum = optim_defaults(k).momentum;
+        o->optim.lr = default_lr ? optim_defaults(k).lr : lr;
+        return 0;
+    }
+    if (strcmp(a, "--schedule") == 0) {
+        NEED_VALUE();
+        if (!lr_schedule_parse(v, &o->optim.schedule))
+            return cli_usage_error("train: --schedule is constant, step, cosine or onecycle"), 2;
+        return 0;
+    }
+    if (strcmp(a, "--nesterov") == 0) return o->optim.nesterov = true, 0;
+    if (strcmp(a, "--augment") == 0) return o->aug.crop = o->aug.flip = true, 0;
+    if (strcmp(a, "--synthetic") == 0) {
+        o->synthetic = true;
+        if (v && cli_parse_long(v, &n) && n > 0) o->synthetic_count = (int)n, (*i)++;
+        return 0;
+    }
+#undef NEED_VALUE
+#undef INT_OPTION
+#undef FLOAT_OPTION
+    return 1;
+}
+
+int cmd_train(const cli_globals *g, int argc, char **argv)
+{
+    train_options o;
+    train_options_defaults(&o);
+    snprintf(o.model_path, sizeof o.model_path, "%s", MOECL_DEFAULT_MODEL);
+    const char *resume = NULL;
+    bool epochs_set = false;
+    train_options cli = o;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--resume") == 0 && i + 1 < argc) {
+            resume = argv[++i];
+            continue;
+        }
+        int r = parse_train_option(&cli, argc, argv, &i, &epochs_set);
+        if (r == 1) return cli_usage_error("train: unknown option '%s'", argv[i]);
+        if (r == 2) return 2;
+    }
+    if (resume) {
+        char path[1200];
+        snprintf(path, sizeof path, "%s/options.json", resume);
+        moecl_status st = train_options_load(&o, path);
+        if (st != MOECL_OK) return cli_report(st);
+        snprintf(o.out_dir, sizeof o.out_dir, "%s", resume);
+        if (epochs_set) o.epochs = cli.epochs; /* the one option a resume may change */
+    } else {
+        o = cli;
+        if (!o.out_dir[0]) {
+            char stamp[32];
+            time_t now = time(NULL);
+            strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", localtime(&now));
+            const char *base = strrchr(o.model_path, '/');
+            base = base ? base + 1 : o.model_path;
+            snprintf(o.out_dir, sizeof o.out_dir, "runs/%.*s-%s", (int)strcspn(base, "."), base, stamp);
+        }
+    }
+    moecl_ctx *ctx = NULL;
+    int rc = cli_open_device(g, &ctx);
+    if (rc) return rc;
+    FILE *log = g->quiet ? NULL : stderr;
+    if (log)
+        fprintf(log, "training %s -> %s (%d epochs, batch %d, %s lr %g, seed %llu)\n", o.model_path,
+                o.out_dir, o.epochs, o.batch, optim_kind_name(o.optim.kind), o.optim.lr,
+                (unsigned long long)o.seed);
+    signal(SIGINT, on_sigint);
+    train_summary s;
+    moecl_status st = train_run(ctx, &o, resume != NULL, log, &s);
+    signal(SIGINT, SIG_DFL);
+    moecl_ctx_destroy(ctx);
+    if (st != MOECL_OK) return cli_report(st);
+    if (s.interrupted) return 130;
+    printf("%s: %d epochs in %.1f min%s; best epoch %d (val loss %.4f, val acc %.2f%%); "
+           "test acc %.2f%% on %d images\n", o.out_dir, s.epochs_run, s.seconds / 60,
+           s.early_stopped ? " (early stop)" : "", s.best_epoch, s.best_val_loss,
+           100 * s.best_val_accuracy, 100 * s.test.accuracy, s.test.count);
+    if (s.stuck_at_chance) {
+        fprintf(stderr, "moecl: warning: the network did not learn: its best validation accuracy "
+                        "(%.1f%%) is at chance. Not a finished result: try another --seed, a "
+                        "lower --lr or more --patience.\n", 100 * s.best_val_accuracy);
+        return 3;
+    }
+    return 0;
+}

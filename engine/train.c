@@ -1,0 +1,564 @@
+/* The training loop (see train.h). */
+#include "train.h"
+#include "checkpoint.h"
+#include "internal.h"
+#include "progress.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+volatile int moecl_interrupted = 0;
+
+void train_options_defaults(train_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->epochs = 10;
+    o->batch = 128;
+    o->val = -1;
+    o->seed = 1;
+    o->patience = 2;
+    o->synthetic_count = 2000;
+    o->optim = optim_defaults(OPTIM_ADAM);
+}
+
+/* ---- options.json ------------------------------------------------------- */
+
+moecl_status train_options_save(const train_options *o, const char *path)
+{
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "model", o->model_path);
+    cJSON_AddStringToObject(j, "data", o->data_dir);
+    cJSON_AddBoolToObject(j, "synthetic", o->synthetic);
+    cJSON_AddNumberToObject(j, "synthetic_count", o->synthetic_count);
+    cJSON_AddNumberToObject(j, "epochs", o->epochs);
+    cJSON_AddNumberToObject(j, "batch", o->batch);
+    cJSON_AddNumberToObject(j, "train_examples", o->train_examples);
+    cJSON_AddNumberToObject(j, "test_examples", o->test_examples);
+    cJSON_AddNumberToObject(j, "val", o->val);
+    cJSON_AddNumberToObject(j, "seed", (double)o->seed);
+    cJSON_AddNumberToObject(j, "patience", o->patience);
+    cJSON_AddBoolToObject(j, "augment_crop", o->aug.crop);
+    cJSON_AddBoolToObject(j, "augment_flip", o->aug.flip);
+    cJSON_AddStringToObject(j, "optimizer", optim_kind_name(o->optim.kind));
+    cJSON_AddNumberToObject(j, "lr", o->optim.lr);
+    cJSON_AddNumberToObject(j, "beta1", o->optim.beta1);
+    cJSON_AddNumberToObject(j, "beta2", o->optim.beta2);
+    cJSON_AddNumberToObject(j, "epsilon", o->optim.eps);
+    cJSON_AddNumberToObject(j, "momentum", o->optim.momentum);
+    cJSON_AddBoolToObject(j, "nesterov", o->optim.nesterov);
+    cJSON_AddNumberToObject(j, "weight_decay", o->optim.weight_decay);
+    cJSON_AddStringToObject(j, "schedule", lr_schedule_name(o->optim.schedule));
+    cJSON_AddNumberToObject(j, "step_epochs", o->optim.step_epochs);
+    cJSON_AddNumberToObject(j, "step_gamma", o->optim.step_gamma);
+    char *text = cJSON_Print(j);
+    cJSON_Delete(j);
+    if (!text) return moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of memory");
+    size_t len = strlen(text);
+    const void *parts[2] = {text, "\n"};
+    size_t sizes[2] = {len, 1};
+    moecl_status st = moecl_write_file_atomic(path, parts, sizes, 2);
+    free(text);
+    return st;
+}
+
+static double num(const cJSON *j, const char *key, double def)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+    return cJSON_IsNumber(v) ? v->valuedouble : def;
+}
+
+static bool flag(const cJSON *j, const char *key, bool def)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+    return cJSON_IsBool(v) ? cJSON_IsTrue(v) : def;
+}
+
+static void str(const cJSON *j, const char *key, char *out, size_t size)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+    if (cJSON_IsString(v)) snprintf(out, size, "%s", v->valuestring);
+}
+
+moecl_status train_options_load(train_options *o, const char *path)
+{
+    char *text = NULL;
+    MOECL_TRY(moecl_read_file(path, &text, NULL));
+    cJSON *j = cJSON_Parse(text);
+    free(text);
+    if (!cJSON_IsObject(j)) {
+        cJSON_Delete(j);
+        return moecl_fail(MOECL_ERR_FORMAT, "'%s' is not a moecl options file (corrupt JSON)", path);
+    }
+    train_options_defaults(o);
+    str(j, "model", o->model_path, sizeof o->model_path);
+    str(j, "data", o->data_dir, sizeof o->data_dir);
+    o->synthetic = flag(j, "synthetic", false);
+    o->synthetic_count = (int)num(j, "synthetic_count", o->synthetic_count);
+    o->epochs = (int)num(j, "epochs", o->epochs);
+    o->batch = (int)num(j, "batch", o->batch);
+    o->train_examples = (int)num(j, "train_examples", 0);
+    o->test_examples = (int)num(j, "test_examples", 0);
+    o->val = (int)num(j, "val", -1);
+    o->seed = (uint64_t)num(j, "seed", 1);
+    o->patience = (int)num(j, "patience", 2);
+    o->aug.crop = flag(j, "augment_crop", false);
+    o->aug.flip = flag(j, "augment_flip", false);
+    char name[32] = "adam";
+    str(j, "optimizer", name, sizeof name);
+    optim_kind_parse(name, &o->optim.kind);
+    o->optim.lr = (float)num(j, "lr", o->optim.lr);
+    o->optim.beta1 = (float)num(j, "beta1", o->optim.beta1);
+    o->optim.beta2 = (float)num(j, "beta2", o->optim.beta2);
+    o->optim.eps = (float)num(j, "epsilon", o->optim.eps);
+    o->optim.momentum = (float)num(j, "momentum", o->optim.momentum);
+    o->optim.nesterov = flag(j, "nesterov", false);
+    o->optim.weight_decay = (float)num(j, "weight_decay", 0);
+    snprintf(name, sizeof name, "constant");
+    str(j, "schedule", name, sizeof name);
+    lr_schedule_parse(name, &o->optim.schedule);
+    o->optim.step_epochs = (int)num(j, "step_epochs", 10);
+    o->optim.step_gamma = (float)num(j, "step_gamma", 0.1);
+    cJSON_Delete(j);
+    if (!o->model_path[0] || o->batch < 1 || o->epochs < 1)
+        return moecl_fail(MOECL_ERR_FORMAT, "'%s' lacks the model, batch or epochs", path);
+    return MOECL_OK;
+}
+
+/* ---- parameters and checkpoints ---------------------------------------- */
+
+typedef struct param_list {
+    moecl_param **p;
+    char (*names)[128];
+    int count;
+} param_list;
+
+static moecl_status collect_params(network *net, param_list *pl)
+{
+    int n = 0;
+    for (int i = 0; i < net->n_layers; i++) n += net->layers[i]->n_params;
+    pl->p = calloc((size_t)(n ? n : 1), sizeof *pl->p);
+    pl->names = calloc((size_t)(n ? n : 1), sizeof *pl->names);
+    if (!pl->p || !pl->names) return moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of memory");
+    pl->count = 0;
+    for (int i = 0; i < net->n_layers; i++)
+        for (int j = 0; j < net->layers[i]->n_params; j++) {
+            pl->p[pl->count] = &net->layers[i]->params[j];
+            snprintf(pl->names[pl->count], 128, "%s.%s", net->layers[i]->name,
+                     net->layers[i]->params[j].name);
+            pl->count++;
+        }
+    return MOECL_OK;
+}
+
+static void free_params(param_list *pl)
+{
+    free(pl->p);
+    free(pl->names);
+}
+
+/* Weights (and running statistics) as st_tensor entries. */
+static st_tensor *weight_entries(const param_list *pl)
+{
+    st_tensor *e = calloc((size_t)(pl->count ? pl->count : 1), sizeof *e);
+    for (int i = 0; e && i < pl->count; i++) {
+        snprintf(e[i].name, sizeof e[i].name, "%s", pl->names[i]);
+        e[i].tensor = pl->p[i]->value;
+    }
+    return e;
+}
+
+/* Optimiser state: "<param>.slot0", "<param>.slot1" for trainable params. */
+static st_tensor *state_entries(const param_list *pl, int *count)
+{
+    st_tensor *e = calloc((size_t)(2 * pl->count + 1), sizeof *e);
+    *count = 0;
+    for (int i = 0; e && i < pl->count; i++)
+        for (int s = 0; s < 2; s++)
+            if (pl->p[i]->slot[s]) {
+                snprintf(e[*count].name, sizeof e->name, "%s.slot%d", pl->names[i], s);
+                e[*count].tensor = pl->p[i]->slot[s];
+                (*count)++;
+            }
+    return e;
+}
+
+static moecl_status save_weights(const char *path, const param_list *pl, const char *model_json,
+                                 const normalizer *norm, int epoch)
+{
+    char normtext[160], epochtext[16];
+    snprintf(normtext, sizeof normtext, "%.9g %.9g %.9g %.9g %.9g %.9g", norm->mean[0],
+             norm->mean[1], norm->mean[2], norm->std[0], norm->std[1], norm->std[2]);
+    snprintf(epochtext, sizeof epochtext, "%d", epoch);
+    st_meta meta[] = {{"format", "moecl-checkpoint-1"},
+                      {"model", model_json},
+                      {"normalizer", normtext},
+                      {"epoch", epochtext}};
+    st_tensor *e = weight_entries(pl);
+    if (!e) return moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of memory");
+    moecl_status st = safetensors_save(path, e, pl->count, meta, 4);
+    free(e);
+    return st;
+}
+
+static moecl_status load_weights(const char *path, const param_list *pl)
+{
+    st_tensor *e = weight_entries(pl);
+    if (!e) return moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of memory");
+    moecl_status st = safetensors_load(path, e, pl->count);
+    free(e);
+    return st;
+}
+
+static bool parse_normalizer(const char *text, normalizer *n)
+{
+    return sscanf(text, "%f %f %f %f %f %f", &n->mean[0], &n->mean[1], &n->mean[2], &n->std[0],
+                  &n->std[1], &n->std[2]) == 6 &&
+           n->std[0] > 0 && n->std[1] > 0 && n->std[2] > 0;
+}
+
+moecl_status checkpoint_open(moecl_ctx *ctx, const char *path, int batch, network **out,
+                             normalizer *norm)
+{
+    *out = NULL;
+    char *format = NULL, *model = NULL, *normtext = NULL;
+    MOECL_TRY(safetensors_meta(path, "format", &format));
+    bool ours = strcmp(format, "moecl-checkpoint-1") == 0;
+    free(format);
+    if (!ours)
+        return moecl_fail(MOECL_ERR_FORMAT, "'%s' is a safetensors file but not a moecl checkpoint "
+                          "(no moecl-checkpoint-1 format in its metadata)", path);
+    MOECL_TRY(safetensors_meta(path, "model", &model));
+    moecl_status st = safetensors_meta(path, "normalizer", &normtext);
+    if (st == MOECL_OK && !parse_normalizer(normtext, norm))
+        st = moecl_fail(MOECL_ERR_FORMAT, "checkpoint '%s' has a corrupt normalizer", path);
+    network *net = NULL;
+    char origin[1200];
+    snprintf(origin, sizeof origin, "%s (embedded model)", path);
+    if (st == MOECL_OK) st = network_parse(model, origin, &net);
+    if (st == MOECL_OK) st = network_setup(net, ctx, batch, 1);
+    param_list pl = {0};
+    if (st == MOECL_OK) st = collect_params(net, &pl);
+    if (st == MOECL_OK) st = load_weights(path, &pl);
+    free_params(&pl);
+    free(model);
+    free(normtext);
+    if (st != MOECL_OK) {
+        network_free(net);
+        return st;
+    }
+    *out = net;
+    return MOECL_OK;
+}
+
+/* ---- the loop ----------------------------------------------------------- */
+
+typedef struct run_state {
+    int epoch;           /* epochs completed */
+    int batch_pos;       /* batches done in the current epoch (after an interrupt) */
+    long global_step;    /* optimiser updates so far */
+    double best_val_loss, best_val_acc;
+    int best_epoch, bad_epochs;
+    double part_loss;    /* sums of the partial epoch */
+    long part_correct, part_seen;
+} run_state;
+
+static moecl_status save_state(const char *dir, const param_list *pl, const run_state *rs)
+{
+    char path[1200], text[512];
+    snprintf(path, sizeof path, "%s/state.safetensors", dir);
+    snprintf(text, sizeof text, "%d %d %ld %.17g %.17g %d %d %.17g %ld %ld", rs->epoch,
+             rs->batch_pos, rs->global_step, rs->best_val_loss, rs->best_val_acc, rs->best_epoch,
+             rs->bad_epochs, rs->part_loss, rs->part_correct, rs->part_seen);
+    st_meta meta[] = {{"format", "moecl-state-1"}, {"state", text}};
+    int count = 0;
+    st_tensor *e = state_entries(pl, &count);
+    if (!e) return moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of memory");
+    moecl_status st = safetensors_save(path, e, count, meta, 2);
+    free(e);
+    return st;
+}
+
+static moecl_status load_state(const char *dir, const param_list *pl, run_state *rs)
+{
+    char path[1200];
+    snprintf(path, sizeof path, "%s/state.safetensors", dir);
+    char *text = NULL;
+    MOECL_TRY(safetensors_meta(path, "state", &text));
+    int got = sscanf(text, "%d %d %ld %lf %lf %d %d %lf %ld %ld", &rs->epoch, &rs->batch_pos,
+                     &rs->global_step, &rs->best_val_loss, &rs->best_val_acc, &rs->best_epoch,
+                     &rs->bad_epochs, &rs->part_loss, &rs->part_correct, &rs->part_seen);
+    free(text);
+    if (got != 10 || rs->epoch < 0 || rs->batch_pos < 0 || rs->global_step < 0)
+        return moecl_fail(MOECL_ERR_FORMAT, "'%s' is not a moecl training state (corrupt)", path);
+    int count = 0;
+    st_tensor *e = state_entries(pl, &count);
+    if (!e) return moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of memory");
+    moecl_status st = safetensors_load(path, e, count);
+    free(e);
+    return st;
+}
+
+static uint64_t mix(uint64_t a, uint64_t b)
+{
+    uint64_t s = a * 0x9e3779b97f4a7c15ull ^ (b + 0x632be59bd9b4e019ull);
+    return moecl_rng_next(&s);
+}
+
+static void shuffle(int *idx, int n, uint64_t seed, int epoch)
+{
+    uint64_t rng = mix(seed, (uint64_t)epoch);
+    for (int i = 0; i < n; i++) idx[i] = i;
+    for (int i = n - 1; i > 0; i--) {
+        int j = (int)(moecl_rng_next(&rng) % (uint64_t)(i + 1));
+        int t = idx[i];
+        idx[i] = idx[j], idx[j] = t;
+    }
+}
+
+typedef struct run_data {
+    dataset train, val, test;
+    normalizer norm;
+} run_data;
+
+static moecl_status load_data(const train_options *o, run_data *d, FILE *log)
+{
+    memset(d, 0, sizeof *d);
+    int val = o->val;
+    if (o->synthetic) {
+        int n = o->train_examples > 0 ? o->train_examples : o->synthetic_count;
+        if (val < 0) val = n / 10;
+        MOECL_TRY(dataset_synthetic(n + val, o->seed, &d->train));
+        int nt = o->test_examples > 0 ? o->test_examples : (n / 5 > 0 ? n / 5 : 1);
+        MOECL_TRY(dataset_synthetic(nt, o->seed + 1000003, &d->test));
+    } else {
+        char dir[1024];
+        MOECL_TRY(cifar10_locate(o->data_dir, dir, sizeof dir));
+        int n = o->train_examples > 0 ? o->train_examples : 0;
+        if (val < 0) val = n > 0 ? n / 10 : 5000;
+        MOECL_TRY(cifar10_load(dir, true, n > 0 ? n + val : 0, &d->train));
+        MOECL_TRY(cifar10_load(dir, false, o->test_examples, &d->test));
+        if (log) fprintf(log, "data: %s\n", dir);
+    }
+    MOECL_TRY(dataset_split_tail(&d->train, val, &d->val));
+    d->norm = normalizer_fit(&d->train);
+    if (log)
+        fprintf(log, "data: %d training, %d validation, %d test images%s\n", d->train.count,
+                d->val.count, d->test.count, o->synthetic ? " (synthetic)" : "");
+    return MOECL_OK;
+}
+
+static void free_data(run_data *d)
+{
+    dataset_free(&d->train);
+    dataset_free(&d->val);
+    dataset_free(&d->test);
+}
+
+static moecl_status make_dir(const char *dir)
+{
+    char tmp[1024];
+    snprintf(tmp, sizeof tmp, "%s", dir);
+    for (char *p = tmp + 1; *p; p++)
+        if (*p == '/') {
+            *p = '\0';
+            mkdir(tmp, 0755);
+            *p = '/';
+        }
+    if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+        return moecl_fail(MOECL_ERR_IO, "cannot create run directory '%s': %s", dir, strerror(errno));
+    return MOECL_OK;
+}
+
+static void append_metrics(const char *dir, int epoch, double tl, double ta, const eval_result *v,
+                           double secs, double ips, float lr)
+{
+    char path[1200];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
+    FILE *f = fopen(path, "a");
+    if (!f) return;
+    fprintf(f, "{\"epoch\": %d, \"train_loss\": %.6f, \"train_accuracy\": %.6f, \"val_loss\": %.6f, "
+               "\"val_accuracy\": %.6f, \"seconds\": %.3f, \"images_per_second\": %.1f, "
+               "\"lr\": %.6g}\n", epoch, tl, ta, v->loss, v->accuracy, secs, ips, lr);
+    fclose(f);
+}
+
+/* One epoch from batch_pos on; returns MOECL_OK with *stopped set on Ctrl-C. */
+static moecl_status run_epoch(network *net, const train_options *o, const run_data *d,
+                              param_list *pl, run_state *rs, float *host, int *labels, int *idx,
+                              float *loss, int *pred, long total_steps, FILE *log, bool *stopped)
+{
+    int B = o->batch, n_train = d->train.count;
+    int batches = (n_train + B - 1) / B;
+    shuffle(idx, n_train, o->seed, rs->epoch);
+    progress bar;
+    progress_start(&bar, log, n_train, "img");
+    layer_run run = {.training = true, .seed = (uint32_t)o->seed};
+    for (int b = rs->batch_pos; b < batches; b++) {
+        int start = b * B, n = n_train - start < B ? n_train - start : B;
+        uint64_t aug_rng = mix(mix(o->seed, (uint64_t)rs->epoch), (uint64_t)b + 1);
+        dataset_make_batch(&d->train, idx + start, n, &d->norm, &o->aug, &aug_rng, host, labels);
+        MOECL_TRY(moecl_tensor_upload_part(net->input_tensor, host, (size_t)n * CIFAR_IMAGE_BYTES));
+        MOECL_TRY(softmax_ce_set_labels(&net->loss, labels, n));
+        run.step = (uint32_t)rs->global_step;
+        MOECL_TRY(network_forward(net, n, &run));
+        MOECL_TRY(softmax_ce_forward(&net->loss, network_logits(net), n));
+        MOECL_TRY(network_backward(net, n));
+        rs->global_step++;
+        float lr = optim_lr_at(&o->optim, rs->global_step - 1, batches, total_steps);
+        MOECL_TRY(optim_update(&o->optim, net->ctx, pl->p, pl->count, lr, rs->global_step));
+        MOECL_TRY(softmax_ce_read(&net->loss, n, loss, pred));
+        for (int i = 0; i < n; i++) {
+            if (!isfinite(loss[i]))
+                return moecl_fail(MOECL_ERR_INVALID_ARG,
+                                  "training diverged: the loss is %s at epoch %d, batch %d "
+                                  "(learning rate %g). The last good weights are in "
+                                  "%s/last.safetensors; try a lower --lr",
+                                  isnan(loss[i]) ? "NaN" : "infinite", rs->epoch + 1, b + 1, lr,
+                                  o->out_dir);
+            rs->part_loss += loss[i];
+            rs->part_correct += pred[i] == labels[i];
+        }
+        rs->part_seen += n;
+        rs->batch_pos = b + 1;
+        char extra[96];
+        snprintf(extra, sizeof extra, "loss %.4f acc %.2f%%", rs->part_loss / rs->part_seen,
+                 100.0 * rs->part_correct / rs->part_seen);
+        progress_update(&bar, (long)(start + n), extra);
+        if (moecl_interrupted) {
+            *stopped = true;
+            break;
+        }
+    }
+    progress_clear(&bar);
+    return MOECL_OK;
+}
+
+moecl_status train_run(moecl_ctx *ctx, const train_options *o, bool resume, FILE *log,
+                       train_summary *s)
+{
+    memset(s, 0, sizeof *s);
+    double t0 = moecl_seconds();
+    char *model_json = NULL;
+    network *net = NULL;
+    run_data d;
+    memset(&d, 0, sizeof d);
+    param_list pl = {0};
+    float *host = NULL, *loss = NULL;
+    int *labels = NULL, *idx = NULL, *pred = NULL;
+    char path[1200];
+    run_state rs = {.best_val_loss = INFINITY, .best_epoch = 0};
+
+    moecl_status st = make_dir(o->out_dir);
+    if (st == MOECL_OK) st = model_source(o->model_path, &model_json);
+    if (st == MOECL_OK) st = network_parse(model_json, o->model_path, &net);
+    if (st == MOECL_OK) st = load_data(o, &d, log);
+    if (st == MOECL_OK) st = network_setup(net, ctx, o->batch, o->seed);
+    if (st == MOECL_OK) st = collect_params(net, &pl);
+    if (st == MOECL_OK) st = optim_prepare(&o->optim, pl.p, pl.count);
+    if (st != MOECL_OK) goto done;
+    if (log) {
+        fprintf(log, "model %s: %zu parameters, %.1f MFLOPs per image\n", net->name,
+                network_param_count(net), network_flops_per_image(net) / 1e6);
+    }
+    if (resume) {
+        snprintf(path, sizeof path, "%s/last.safetensors", o->out_dir);
+        st = load_weights(path, &pl);
+        if (st == MOECL_OK) st = load_state(o->out_dir, &pl, &rs);
+        if (st != MOECL_OK) goto done;
+        if (log) fprintf(log, "resuming %s after epoch %d, batch %d\n", o->out_dir, rs.epoch, rs.batch_pos);
+    } else {
+        snprintf(path, sizeof path, "%s/model.json", o->out_dir);
+        const void *parts[1] = {model_json};
+        size_t sizes[1] = {strlen(model_json)};
+        st = moecl_write_file_atomic(path, parts, sizes, 1);
+        snprintf(path, sizeof path, "%s/options.json", o->out_dir);
+        if (st == MOECL_OK) st = train_options_save(o, path);
+        snprintf(path, sizeof path, "%s/metrics.jsonl", o->out_dir);
+        remove(path);
+        if (st != MOECL_OK) goto done;
+    }
+
+    host = malloc((size_t)o->batch * CIFAR_IMAGE_BYTES * sizeof *host);
+    labels = malloc((size_t)o->batch * sizeof *labels);
+    pred = malloc((size_t)o->batch * sizeof *pred);
+    loss = malloc((size_t)o->batch * sizeof *loss);
+    idx = malloc((size_t)(d.train.count ? d.train.count : 1) * sizeof *idx);
+    if (!host || !labels || !pred || !loss || !idx) {
+        st = moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of host memory");
+        goto done;
+    }
+    long batches = (d.train.count + o->batch - 1) / o->batch;
+    long total_steps = batches * o->epochs;
+    bool stop = false;
+    while (!stop && rs.epoch < o->epochs) {
+        double e0 = moecl_seconds();
+        if (rs.batch_pos == 0) rs.part_loss = 0, rs.part_correct = 0, rs.part_seen = 0;
+        long seen_before = rs.part_seen;
+        bool stopped = false;
+        st = run_epoch(net, o, &d, &pl, &rs, host, labels, idx, loss, pred, total_steps, log, &stopped);
+        if (st != MOECL_OK) goto done;
+        if (stopped) {
+            snprintf(path, sizeof path, "%s/last.safetensors", o->out_dir);
+            st = save_weights(path, &pl, model_json, &d.norm, rs.epoch);
+            if (st == MOECL_OK) st = save_state(o->out_dir, &pl, &rs);
+            s->interrupted = true;
+            if (log) fprintf(log, "interrupted in epoch %d after batch %d: state saved; continue "
+                                  "with: moecl train --resume %s\n", rs.epoch + 1, rs.batch_pos, o->out_dir);
+            goto done;
+        }
+        double secs = moecl_seconds() - e0;
+        double ips = (rs.part_seen - seen_before) / (secs > 0 ? secs : 1e-9);
+        eval_result v;
+        st = evaluate(net, &d.val, &d.norm, host, &v);
+        if (st != MOECL_OK) goto done;
+        rs.epoch++;
+        rs.batch_pos = 0;
+        double tl = rs.part_loss / rs.part_seen, ta = (double)rs.part_correct / rs.part_seen;
+        float lr = optim_lr_at(&o->optim, rs.global_step - 1, batches, total_steps);
+        bool improved = v.count > 0 && v.loss < rs.best_val_loss;
+        if (improved) {
+            rs.best_val_loss = v.loss, rs.best_val_acc = v.accuracy, rs.best_epoch = rs.epoch;
+            rs.bad_epochs = 0;
+            snprintf(path, sizeof path, "%s/best.safetensors", o->out_dir);
+            st = save_weights(path, &pl, model_json, &d.norm, rs.epoch);
+        } else {
+            rs.bad_epochs++;
+        }
+        append_metrics(o->out_dir, rs.epoch, tl, ta, &v, secs, ips, lr);
+        if (log)
+            fprintf(log, "epoch %d/%d: train loss %.4f acc %.2f%% | val loss %.4f acc %.2f%%%s | "
+                         "%.1f s, %.0f img/s\n", rs.epoch, o->epochs, tl, 100 * ta, v.loss,
+                    100 * v.accuracy, improved ? " (best)" : "", secs, ips);
+        snprintf(path, sizeof path, "%s/last.safetensors", o->out_dir);
+        if (st == MOECL_OK) st = save_weights(path, &pl, model_json, &d.norm, rs.epoch);
+        if (st == MOECL_OK) st = save_state(o->out_dir, &pl, &rs);
+        if (st != MOECL_OK) goto done;
+        if (o->patience > 0 && rs.bad_epochs >= o->patience && rs.epoch < o->epochs) {
+            s->early_stopped = true;
+            stop = true;
+            if (log) fprintf(log, "early stop: validation loss has not improved for %d epochs\n",
+                             o->patience);
+        }
+    }
+    /* Report on the test set with the best weights. */
+    snprintf(path, sizeof path, "%s/best.safetensors", o->out_dir);
+    if (rs.best_epoch > 0) st = load_weights(path, &pl);
+    if (st == MOECL_OK) st = evaluate(net, &d.test, &d.norm, host, &s->test);
+    s->epochs_run = rs.epoch;
+    s->best_val_loss = rs.best_val_loss;
+    s->best_val_accuracy = rs.best_val_acc;
+    s->best_epoch = rs.best_epoch;
+    s->stuck_at_chance = rs.best_val_acc <= 1.0 / net->classes + 0.02;
+done:
+    s->seconds = moecl_seconds() - t0;
+    free(host), free(labels), free(pred), free(loss), free(idx);
+    free_params(&pl);
+    free_data(&d);
+    network_free(net);
+    free(model_json);
+    return st;
+}

@@ -1,0 +1,60 @@
+/* Training: epochs over shuffled batches, validation after each, early
+ * stopping on validation loss with the best weights kept, metrics.jsonl,
+ * safetensors checkpoints and exact resumption. */
+#ifndef MOECL_TRAIN_H
+#define MOECL_TRAIN_H
+
+#include "data.h"
+#include "evaluate.h"
+#include "network.h"
+#include "optim.h"
+
+#include <stdio.h>
+
+typedef struct train_options {
+    char model_path[1024];
+    char data_dir[1024];      /* "" = --data / MOECL_DATA / ./data / download */
+    char out_dir[1024];       /* RUN_DIR */
+    bool synthetic;           /* a synthetic data set instead of CIFAR-10 */
+    int synthetic_count;      /* its training size (test: a fifth of it) */
+    int epochs, batch;
+    int train_examples;       /* 0 = all */
+    int test_examples;        /* 0 = all */
+    int val;                  /* validation examples carved after the training ones; -1 = a tenth */
+    uint64_t seed;
+    int patience;             /* 0 = no early stopping */
+    augment aug;
+    optim_config optim;
+} train_options;
+
+void train_options_defaults(train_options *o);
+/* options.json in a run directory: written at start, read by --resume. */
+moecl_status train_options_save(const train_options *o, const char *path);
+moecl_status train_options_load(train_options *o, const char *path);
+
+typedef struct train_summary {
+    int epochs_run;
+    double best_val_loss, best_val_accuracy;
+    int best_epoch;
+    eval_result test;
+    bool early_stopped;
+    bool stuck_at_chance; /* the best validation accuracy is near 1/classes */
+    bool interrupted;     /* Ctrl-C: state saved, resume with --resume */
+    double seconds;
+} train_summary;
+
+/* Trains as the options say; with resume, continues the run in out_dir
+ * from its state.safetensors. log gets the progress line and summaries. */
+moecl_status train_run(moecl_ctx *ctx, const train_options *o, bool resume, FILE *log,
+                       train_summary *s);
+
+/* Set from a SIGINT handler: the trainer stops after the current step,
+ * saves its state and returns with summary.interrupted. */
+extern volatile int moecl_interrupted;
+
+/* Loads a checkpoint written by training: the model (from its metadata),
+ * set up for batch, its weights and its normaliser. */
+moecl_status checkpoint_open(moecl_ctx *ctx, const char *path, int batch, network **net,
+                             normalizer *norm);
+
+#endif
