@@ -36,7 +36,8 @@ moecl_status cifar10_verify(const char *dir);
 /* A learnable synthetic set: each class is a fixed random colour pattern
  * plus noise, in CIFAR's layout. */
 moecl_status dataset_synthetic(int count, uint64_t seed, dataset *d);
-/* Moves the last `count` examples of d into `tail` (a validation split). */
+/* Moves the last `count` examples of d into the empty set `tail` (a
+ * validation split). */
 moecl_status dataset_split_tail(dataset *d, int count, dataset *tail);
 /* Keeps only examples whose label is in the mask (bit per class). */
 moecl_status dataset_filter_classes(dataset *d, unsigned class_mask);

@@ -1,0 +1,126 @@
+/* The CIFAR-10 reader on good, truncated and mislabelled files and a
+ * missing directory; MD5; synthetic data; splits; batches. */
+#include "check.h"
+#include "data.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char dir[64];
+
+static void write_records(const char *name, int n, int bad_label_at, long cut)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    for (int i = 0; i < n; i++) {
+        unsigned char rec[CIFAR_RECORD_BYTES];
+        rec[0] = (unsigned char)(i == bad_label_at ? 10 : i % 10);
+        for (int j = 1; j < CIFAR_RECORD_BYTES; j++) rec[j] = (unsigned char)(i + j);
+        fwrite(rec, 1, sizeof rec, f);
+    }
+    fclose(f);
+    if (cut > 0) truncate(path, (off_t)n * CIFAR_RECORD_BYTES - cut);
+}
+
+static void test_reader(void)
+{
+    char path[128];
+    dataset d = {0};
+    write_records("good.bin", 5, -1, 0);
+    snprintf(path, sizeof path, "%s/good.bin", dir);
+    CHECK(cifar10_read_file(path, &d, 0) == MOECL_OK, "%s", moecl_last_error());
+    CHECK(d.count == 5 && d.labels[3] == 3 && d.pixels[CIFAR_IMAGE_BYTES * 2] == 3,
+          "records read in order");
+    dataset_free(&d);
+    CHECK(cifar10_read_file(path, &d, 2) == MOECL_OK && d.count == 2, "a limit is honoured");
+    dataset_free(&d);
+
+    write_records("truncated.bin", 5, -1, 100);
+    snprintf(path, sizeof path, "%s/truncated.bin", dir);
+    CHECK(cifar10_read_file(path, &d, 0) == MOECL_ERR_FORMAT, "a truncated file is refused");
+    CHECK(strstr(moecl_last_error(), "truncated.bin") && strstr(moecl_last_error(), "record 4"),
+          "names the file and the record: %s", moecl_last_error());
+    CHECK(d.count == 0, "nothing read from a bad file");
+
+    write_records("label10.bin", 6, 4, 0);
+    snprintf(path, sizeof path, "%s/label10.bin", dir);
+    CHECK(cifar10_read_file(path, &d, 0) == MOECL_ERR_FORMAT, "a label of 10 is refused");
+    CHECK(strstr(moecl_last_error(), "label10.bin") && strstr(moecl_last_error(), "record 4") &&
+              strstr(moecl_last_error(), "label 10"),
+          "names the file, record and label: %s", moecl_last_error());
+    dataset_free(&d);
+
+    CHECK(cifar10_load("/nonexistent/cifar", true, 0, &d) == MOECL_ERR_IO, "missing directory");
+    CHECK(strstr(moecl_last_error(), "/nonexistent/cifar/data_batch_1.bin") != NULL,
+          "names the missing file: %s", moecl_last_error());
+    char out[256];
+    CHECK(cifar10_locate("/nonexistent/cifar", out, sizeof out) == MOECL_ERR_IO,
+          "--data that holds nothing");
+    CHECK(strstr(moecl_last_error(), "does not hold") != NULL, "%s", moecl_last_error());
+}
+
+static void test_md5(void)
+{
+    char hex[33];
+    moecl_md5_hex("", 0, hex);
+    CHECK(strcmp(hex, "d41d8cd98f00b204e9800998ecf8427e") == 0, "md5('') = %s", hex);
+    moecl_md5_hex("abc", 3, hex);
+    CHECK(strcmp(hex, "900150983cd24fb0d6963f7d28e17f72") == 0, "md5('abc') = %s", hex);
+    const char *fox = "The quick brown fox jumps over the lazy dog, and on and on, past 64 bytes";
+    moecl_md5_hex(fox, strlen(fox), hex);
+    CHECK(strlen(hex) == 32, "long input");
+}
+
+static void test_synthetic_and_batches(void)
+{
+    dataset d = {0}, tail = {0}, none = {0};
+    CHECK(dataset_synthetic(300, 5, &d) == MOECL_OK && d.count == 300, "synthetic set");
+    int counts[10] = {0};
+    for (int i = 0; i < d.count; i++) counts[d.labels[i]]++;
+    int empty = 0;
+    for (int k = 0; k < 10; k++) empty += counts[k] == 0;
+    CHECK(empty == 0, "every class present");
+    CHECK(dataset_split_tail(&d, 50, &tail) == MOECL_OK && d.count == 250 && tail.count == 50,
+          "split");
+    CHECK(dataset_split_tail(&d, 250, &none) == MOECL_ERR_INVALID_ARG, "a split that leaves nothing");
+    dataset_filter_classes(&tail, 1u << 0 | 1u << 1 | 1u << 8 | 1u << 9);
+    int wrong = 0;
+    for (int i = 0; i < tail.count; i++) wrong += !(tail.labels[i] <= 1 || tail.labels[i] >= 8);
+    CHECK(wrong == 0 && tail.count > 0, "class filter keeps {0,1,8,9}");
+
+    normalizer n = normalizer_fit(&d);
+    int idx[2] = {0, 1}, labels[2];
+    float *plain = malloc(2 * CIFAR_IMAGE_BYTES * sizeof *plain);
+    float *flipped = malloc(2 * CIFAR_IMAGE_BYTES * sizeof *flipped);
+    dataset_make_batch(&d, idx, 2, &n, NULL, NULL, plain, labels);
+    CHECK(labels[0] == d.labels[0] && labels[1] == d.labels[1], "labels follow the indices");
+    float want = (d.pixels[5] / 255.0f - n.mean[0]) / n.std[0];
+    CHECK(fabsf(plain[5] - want) < 1e-5f, "normalised pixel %g, expected %g", plain[5], want);
+    /* flip only: each row reversed */
+    augment aug = {.flip = true};
+    int bad = 0, flips = 0;
+    for (uint64_t s = 1; s < 5; s++) {
+        uint64_t rng = s;
+        dataset_make_batch(&d, idx, 1, &n, &aug, &rng, flipped, labels);
+        bool is_flip = flipped[0] == plain[31];
+        flips += is_flip;
+        for (int x = 0; x < 32; x++) bad += flipped[x] != (is_flip ? plain[31 - x] : plain[x]);
+    }
+    CHECK(bad == 0 && flips > 0 && flips < 4, "flips reverse rows (%d of 4 flipped)", flips);
+    free(plain), free(flipped);
+    dataset_free(&d), dataset_free(&tail);
+}
+
+int main(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/moecl-data-test-XXXXXX");
+    if (!mkdtemp(dir)) return 1;
+    test_reader();
+    test_md5();
+    test_synthetic_and_batches();
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) return 1;
+    return check_summary("test_data");
+}

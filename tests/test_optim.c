@@ -1,0 +1,116 @@
+/* Optimiser steps against a host reference: Adam (Keras's form), SGD with
+ * momentum, Nesterov and weight decay; learning-rate schedules. */
+#include "check.h"
+#include "optim.h"
+
+static moecl_ctx *ctx;
+
+static void run_steps(optim_config c, int steps, const float *w0, const float *grads, int n,
+                      float *w_out)
+{
+    moecl_param p;
+    memset(&p, 0, sizeof p);
+    p.ndim = 1;
+    p.shape[0] = n;
+    moecl_tensor_create(ctx, 1, &n, &p.value);
+    moecl_tensor_create(ctx, 1, &n, &p.grad);
+    moecl_tensor_upload(p.value, w0, (size_t)n);
+    moecl_param *list[1] = {&p};
+    CHECK(optim_prepare(&c, list, 1) == MOECL_OK, "%s", moecl_last_error());
+    for (int s = 0; s < steps; s++) {
+        moecl_tensor_upload(p.grad, grads + s * n, (size_t)n);
+        CHECK(optim_update(&c, ctx, list, 1, c.lr, s + 1) == MOECL_OK, "%s", moecl_last_error());
+    }
+    moecl_tensor_download(p.value, w_out, (size_t)n);
+    moecl_tensor_destroy(p.value), moecl_tensor_destroy(p.grad);
+    moecl_tensor_destroy(p.slot[0]), moecl_tensor_destroy(p.slot[1]);
+}
+
+static void host_adam(const optim_config *c, int steps, const float *w0, const float *g, int n,
+                      float *w)
+{
+    double m[16] = {0}, v[16] = {0}, ww[16];
+    for (int i = 0; i < n; i++) ww[i] = w0[i];
+    for (int t = 1; t <= steps; t++) {
+        double alpha = c->lr * sqrt(1 - pow(c->beta2, t)) / (1 - pow(c->beta1, t));
+        for (int i = 0; i < n; i++) {
+            double gi = g[(t - 1) * n + i];
+            m[i] = c->beta1 * m[i] + (1 - c->beta1) * gi;
+            v[i] = c->beta2 * v[i] + (1 - c->beta2) * gi * gi;
+            ww[i] -= c->lr * c->weight_decay * ww[i];
+            ww[i] -= alpha * m[i] / (sqrt(v[i]) + c->eps);
+        }
+    }
+    for (int i = 0; i < n; i++) w[i] = (float)ww[i];
+}
+
+static void host_sgd(const optim_config *c, int steps, const float *w0, const float *g, int n,
+                     float *w)
+{
+    double vel[16] = {0}, ww[16];
+    for (int i = 0; i < n; i++) ww[i] = w0[i];
+    for (int t = 0; t < steps; t++)
+        for (int i = 0; i < n; i++) {
+            double gi = g[t * n + i] + c->weight_decay * ww[i];
+            vel[i] = c->momentum * vel[i] - c->lr * gi;
+            ww[i] += c->nesterov ? c->momentum * vel[i] - c->lr * gi : vel[i];
+        }
+    for (int i = 0; i < n; i++) w[i] = (float)ww[i];
+}
+
+static void compare(const char *what, const float *got, const float *want, int n)
+{
+    float worst = 0;
+    for (int i = 0; i < n; i++) worst = fmaxf(worst, fabsf(got[i] - want[i]));
+    CHECK(worst < 1e-6f, "%s: off by %g", what, worst);
+}
+
+int main(void)
+{
+    ctx = check_open_device(NULL);
+    enum { N = 7, STEPS = 3 };
+    float w0[N], g[STEPS * N], got[N], want[N];
+    unsigned seed = 3;
+    for (int i = 0; i < N; i++) w0[i] = check_random(&seed);
+    for (int i = 0; i < STEPS * N; i++) g[i] = check_random(&seed);
+
+    optim_config adam = optim_defaults(OPTIM_ADAM);
+    CHECK(adam.lr == 1e-3f && adam.beta1 == 0.9f && adam.beta2 == 0.999f && adam.eps == 1e-7f,
+          "Keras's Adam defaults");
+    run_steps(adam, STEPS, w0, g, N, got);
+    host_adam(&adam, STEPS, w0, g, N, want);
+    compare("adam", got, want, N);
+    adam.weight_decay = 0.1f;
+    run_steps(adam, STEPS, w0, g, N, got);
+    host_adam(&adam, STEPS, w0, g, N, want);
+    compare("adamw", got, want, N);
+
+    optim_config sgd = optim_defaults(OPTIM_SGD);
+    sgd.lr = 0.1f;
+    run_steps(sgd, STEPS, w0, g, N, got);
+    host_sgd(&sgd, STEPS, w0, g, N, want);
+    compare("sgd momentum", got, want, N);
+    sgd.nesterov = true;
+    sgd.weight_decay = 0.01f;
+    run_steps(sgd, STEPS, w0, g, N, got);
+    host_sgd(&sgd, STEPS, w0, g, N, want);
+    compare("sgd nesterov + weight decay", got, want, N);
+
+    optim_config c = optim_defaults(OPTIM_SGD);
+    c.lr = 1.0f;
+    c.schedule = SCHEDULE_STEP;
+    c.step_epochs = 2;
+    c.step_gamma = 0.5f;
+    CHECK(optim_lr_at(&c, 0, 10, 100) == 1.0f && optim_lr_at(&c, 19, 10, 100) == 1.0f &&
+          optim_lr_at(&c, 20, 10, 100) == 0.5f && optim_lr_at(&c, 45, 10, 100) == 0.25f,
+          "step schedule");
+    c.schedule = SCHEDULE_COSINE;
+    CHECK(fabsf(optim_lr_at(&c, 50, 10, 100) - 0.5f) < 1e-6f && optim_lr_at(&c, 0, 10, 100) == 1.0f,
+          "cosine schedule");
+    c.schedule = SCHEDULE_ONECYCLE;
+    CHECK(fabsf(optim_lr_at(&c, 0, 10, 100) - 0.04f) < 1e-6f &&
+          fabsf(optim_lr_at(&c, 30, 10, 100) - 1.0f) < 1e-6f && optim_lr_at(&c, 99, 10, 100) < 0.01f,
+          "one-cycle schedule");
+    moecl_ctx_destroy(ctx);
+    return check_summary("test_optim");
+}
