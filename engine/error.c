@@ -17,6 +17,7 @@ static const char *const status_names[] = {
     [MOECL_ERR_IO] = "input/output error",
     [MOECL_ERR_FORMAT] = "malformed file",
     [MOECL_ERR_OUT_OF_MEMORY] = "out of memory",
+    [MOECL_ERR_DIVERGED] = "training diverged",
 };
 _Static_assert(sizeof status_names / sizeof status_names[0] == MOECL_STATUS_COUNT,
                "every status needs a name");

@@ -34,6 +34,7 @@ typedef enum moecl_status {
     MOECL_ERR_IO,            /* a file could not be read or written */
     MOECL_ERR_FORMAT,        /* a file is malformed */
     MOECL_ERR_OUT_OF_MEMORY, /* host or device memory ran out */
+    MOECL_ERR_DIVERGED,      /* training produced NaN or infinity */
     MOECL_STATUS_COUNT
 } moecl_status;
 

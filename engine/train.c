@@ -412,13 +412,17 @@ static moecl_status run_epoch(network *net, const train_options *o, const run_da
         MOECL_TRY(optim_update(&o->optim, net->ctx, pl->p, pl->count, lr, rs->global_step));
         MOECL_TRY(softmax_ce_read(&net->loss, n, loss, pred));
         for (int i = 0; i < n; i++) {
-            if (!isfinite(loss[i]))
-                return moecl_fail(MOECL_ERR_INVALID_ARG,
+            if (!isfinite(loss[i])) {
+                char saved[1200] = "no epoch had finished, so no weights were saved";
+                if (rs->epoch > 0)
+                    snprintf(saved, sizeof saved, "the weights of epoch %d are in "
+                             "%s/last.safetensors", rs->epoch, o->out_dir);
+                return moecl_fail(MOECL_ERR_DIVERGED,
                                   "training diverged: the loss is %s at epoch %d, batch %d "
-                                  "(learning rate %g). The last good weights are in "
-                                  "%s/last.safetensors; try a lower --lr",
+                                  "(learning rate %g); %s. Try a lower --lr",
                                   isnan(loss[i]) ? "NaN" : "infinite", rs->epoch + 1, b + 1, lr,
-                                  o->out_dir);
+                                  saved);
+            }
             rs->part_loss += loss[i];
             rs->part_correct += pred[i] == labels[i];
         }

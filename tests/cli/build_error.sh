@@ -1,7 +1,7 @@
 # A user kernel source with an error: the device, the options and the full
 # build log are printed, exit code 1. A good source builds.
 . "$(dirname "$0")/lib.sh"
-DATA="$(dirname "$0")/../data"
+DATA="$TESTS_DIR/data"
 run kernels --source "$DATA/broken.cl" --options "-DTEST_OPTION=7"
 expect_rc 1 "broken source"
 expect_in "$ERR" "failed to build" "says the build failed"

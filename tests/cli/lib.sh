@@ -2,6 +2,8 @@
 # output, assert on them, and close with "N passed, N failed".
 set -u
 MOECL=${1:?usage: $0 path/to/moecl}
+MOECL="$(cd "$(dirname "$MOECL")" && pwd)/$(basename "$MOECL")"
+TESTS_DIR="$(cd "$(dirname "$0")/.." && pwd)"
 TEST_NAME=$(basename "$0" .sh)
 PASSED=0
 FAILED=0

@@ -1,0 +1,106 @@
+# moecl train and eval from the command line on synthetic data: outputs,
+# metrics, checkpoints, eval, and bad input (model files, checkpoints,
+# data files, divergence, a failed download), and Ctrl-C with --resume.
+. "$(dirname "$0")/lib.sh"
+TINY="$TESTS_DIR/data/tiny.json"
+RUN="$WORK/run"
+
+run train --model "$TINY" --synthetic 300 --epochs 2 --batch 32 --out "$RUN"
+expect_rc 0 "train on synthetic data"
+expect_in "$OUT" "test acc" "a summary line with the test accuracy"
+expect_in "$ERR" "epoch 2/2" "a summary line per epoch"
+lines=$(wc -l <"$RUN/metrics.jsonl")
+[ "$lines" -eq 2 ] && pass || fail "metrics.jsonl has $lines lines, expected 2"
+expect_in "$(head -1 "$RUN/metrics.jsonl")" '"val_accuracy"' "metrics hold validation accuracy"
+
+run eval --checkpoint "$RUN/best.safetensors" --synthetic
+expect_rc 0 "eval"
+expect_in "$OUT" "test accuracy" "eval prints the accuracy"
+expect_in "$OUT" "confusion matrix" "eval prints the confusion matrix"
+expect_in "$OUT" "automobile" "per-class lines"
+run eval --checkpoint "$RUN/best.safetensors" --synthetic --json
+expect_in "$OUT" '"confusion": [[' "eval --json"
+
+# corrupt checkpoints
+head -c 100 "$RUN/best.safetensors" >"$WORK/cut.safetensors"
+run eval --checkpoint "$WORK/cut.safetensors" --synthetic
+expect_rc 2 "truncated checkpoint"
+expect_in "$ERR" "cut.safetensors" "names the checkpoint"
+printf 'not a checkpoint at all' >"$WORK/junk.safetensors"
+run eval --checkpoint "$WORK/junk.safetensors" --synthetic
+expect_rc 2 "junk checkpoint"
+run eval --checkpoint "$WORK/none.safetensors" --synthetic
+expect_rc 1 "missing checkpoint"
+expect_in "$ERR" "none.safetensors" "names the missing checkpoint"
+
+# malformed model files
+printf '{"layers": [ {"type": "conv2d", "filters": 4' >"$WORK/broken.json"
+run train --model "$WORK/broken.json" --synthetic 100 --out "$WORK/r2"
+expect_rc 2 "malformed JSON"
+expect_in "$ERR" "broken.json" "names the model file"
+printf '{"layers": [{"type": "conv3d"}, {"type": "dense", "units": 10}]}' >"$WORK/unknown.json"
+run train --model "$WORK/unknown.json" --synthetic 100 --out "$WORK/r3"
+expect_rc 2 "unknown layer type"
+expect_in "$ERR" "layer 0" "names the layer"
+expect_in "$ERR" "conv3d" "names the type"
+printf '{"layers": [{"type": "dense", "unit": 10}]}' >"$WORK/typo.json"
+run train --model "$WORK/typo.json" --synthetic 100 --out "$WORK/r4"
+expect_rc 2 "misspelt field"
+expect_in "$ERR" "unknown field 'unit'" "names the misspelt field"
+run train --model no-such-preset --synthetic 100
+expect_rc 2 "unknown preset"
+expect_in "$ERR" "vgg" "lists the presets"
+
+# bad data files
+DATA="$WORK/cifar"
+mkdir -p "$DATA"
+for f in data_batch_1 data_batch_2 data_batch_3 data_batch_4 data_batch_5 test_batch; do
+    head -c $((3073 * 4)) /dev/zero >"$DATA/$f.bin"
+done
+printf '\x0a' | dd of="$DATA/data_batch_1.bin" bs=1 seek=$((3073 * 2)) conv=notrunc 2>/dev/null
+run train --model "$TINY" --data "$DATA" --epochs 1 --out "$WORK/r5"
+expect_rc 2 "a label of 10"
+expect_in "$ERR" "data_batch_1.bin" "names the file"
+expect_in "$ERR" "record 2" "names the record"
+head -c 5000 /dev/zero >"$DATA/data_batch_1.bin"
+run train --model "$TINY" --data "$DATA" --epochs 1 --out "$WORK/r6"
+expect_rc 2 "a truncated data file"
+expect_in "$ERR" "not a whole number of 3,073-byte records" "says what is wrong"
+
+# no data anywhere: a download from a mirror that fails, or serves a wrong file
+mkdir -p "$WORK/empty" && cd "$WORK/empty"
+MOECL_DATA_URL="file://$WORK/nothing.tar.gz" run train --model "$TINY" --epochs 1 --out "$WORK/r7"
+expect_rc 1 "failed download"
+expect_in "$ERR" "--data DIR" "says where to put the files by hand"
+tar -czf "$WORK/fake.tar.gz" -C "$WORK" cifar
+MOECL_DATA_URL="file://$WORK/fake.tar.gz" run train --model "$TINY" --epochs 1 --out "$WORK/r8"
+expect_rc 2 "a download with the wrong md5"
+expect_in "$ERR" "c32a1d4ab5d03f1284b67883e8d87530" "names the expected md5"
+cd - >/dev/null
+
+# divergence
+run train --model "$TINY" --synthetic 300 --lr 1e30 --epochs 1 --out "$WORK/r9"
+expect_rc 1 "NaN in training"
+expect_in "$ERR" "diverged" "says the training diverged"
+
+# Ctrl-C mid-epoch saves the state; --resume finishes the run
+"$MOECL" train --model "$TINY" --synthetic 4000 --epochs 2 --batch 16 --out "$WORK/int" \
+    >"$WORK/int.out" 2>"$WORK/int.err" </dev/null &
+pid=$!
+for _ in $(seq 1 100); do
+    grep -q "img/s" "$WORK/int.err" 2>/dev/null && break
+    sleep 0.2
+done
+sleep 1
+kill -INT "$pid"
+wait "$pid"
+RC=$?; OUT=$(cat "$WORK/int.out"); ERR=$(cat "$WORK/int.err")
+expect_rc 130 "Ctrl-C"
+expect_in "$ERR" "interrupted" "says it was interrupted"
+[ -f "$WORK/int/state.safetensors" ] && pass || fail "state saved on Ctrl-C"
+run train --resume "$WORK/int"
+expect_rc 0 "--resume after Ctrl-C"
+expect_in "$ERR" "resuming" "says it resumes"
+lines=$(wc -l <"$WORK/int/metrics.jsonl")
+[ "$lines" -eq 2 ] && pass || fail "the resumed run has $lines epochs of metrics, expected 2"
+finish
