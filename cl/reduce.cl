@@ -73,3 +73,15 @@ void channel_sums_f32(__global const float *x, __global const float *y, __global
         sum_xy[c] = s2[0];
     }
 }
+
+/* out[i] = sum over p of parts[p * count + i]: the reduction after a
+ * split-K GEMM. */
+__kernel void sum_parts_f32(__global const float *parts, __global float *out, const int count,
+                            const int n_parts)
+{
+    const int i = get_global_id(0);
+    if (i >= count) return;
+    float s = 0.0f;
+    for (int p = 0; p < n_parts; p++) s += parts[(size_t)p * count + i];
+    out[i] = s;
+}

@@ -27,11 +27,6 @@ moecl_status moecl_cl_fail(cl_int code, const char *call, const moecl_device_inf
             return moecl_cl_fail(moecl_cl_err_, #call, (dev));      \
     } while (0)
 
-#define MOECL_TRY(expr)                                             \
-    do {                                                            \
-        moecl_status moecl_st_ = (expr);                            \
-        if (moecl_st_ != MOECL_OK) return moecl_st_;                \
-    } while (0)
 
 #define MOECL_WORKSPACES 2
 

@@ -43,6 +43,13 @@ const char *moecl_strerror(moecl_status status);
 const char *moecl_last_error(void);
 /* Process exit code for a status: 0 ok, 2 usage or bad input, 1 otherwise. */
 int moecl_exit_code(moecl_status status);
+/* Returns from the enclosing function when a call fails. */
+#define MOECL_TRY(expr)                                             \
+    do {                                                            \
+        moecl_status moecl_st_ = (expr);                            \
+        if (moecl_st_ != MOECL_OK) return moecl_st_;                \
+    } while (0)
+
 /* Symbolic name of an OpenCL error code, e.g. "CL_OUT_OF_RESOURCES". */
 const char *moecl_cl_error_name(cl_int code);
 

@@ -205,6 +205,10 @@ static void test_conv2d(void)
     /* a partial batch: buffers for 4, a step of 3 */
     check_layer(layer_conv2d("conv_partial_batch", 4, 3, 3, 1, 1, true, true), img, 4, 3, true,
                 conv_ref, 0);
+    /* enough output pixels (3 x 61 x 47 = 8,601) for the split weight gradient,
+     * with a remainder chunk */
+    check_layer(layer_conv2d("conv_split_k", 3, 3, 3, 1, 1, true, true), (shape3){2, 61, 47}, 3, 3,
+                true, conv_ref, 0);
     /* shapes the layer must compute itself */
     uint64_t rng = 1;
     layer *l = layer_conv2d("shape", 8, 3, 3, 2, 2, true, true);

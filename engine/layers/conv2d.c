@@ -14,6 +14,15 @@
 static size_t patch_size(const layer *l) { return (size_t)l->in.c * l->cfg.kh * l->cfg.kw; }
 static size_t out_pixels(const layer *l) { return (size_t)l->out.h * l->out.w; }
 
+/* The weight gradient is a GEMM with a long inner dimension (every pixel of
+ * the batch). CLBlast runs such thin products slowly (2 GFLOPS against 20
+ * on PoCL), so it is split into chunks of SPLIT_K columns computed as one
+ * strided-batched GEMM into partial sums, then added up. */
+#define SPLIT_K 4096
+#define SPLIT_MIN_COLS (2 * SPLIT_K)
+
+static size_t split_parts(size_t cols) { return (cols + SPLIT_K - 1) / SPLIT_K; }
+
 static moecl_status conv_setup(layer *l, moecl_ctx *ctx)
 {
     layer_config *c = &l->cfg;
@@ -24,7 +33,8 @@ static moecl_status conv_setup(layer *l, moecl_ctx *ctx)
     MOECL_TRY(moecl_workspace_reserve(ctx, 0, patch_size(l) * cols));
     MOECL_TRY(moecl_workspace_reserve(ctx, 1, (size_t)c->filters * cols));
     int wshape[4] = {c->filters, l->in.c, c->kh, c->kw};
-    l->ctx = ctx;
+    if (cols >= SPLIT_MIN_COLS)
+        MOECL_TRY(layer_add_scratch(l, 0, split_parts(cols) * (size_t)c->filters * patch_size(l)));
     MOECL_TRY(layer_add_param(l, "kernel", 4, wshape, true));
     if (c->use_bias) MOECL_TRY(layer_add_param(l, "bias", 1, &c->filters, true));
     l->flops_per_image = 2ull * patch_size(l) * (size_t)c->filters * out_pixels(l);
@@ -57,6 +67,31 @@ static moecl_status conv_forward(layer *l, const moecl_tensor *x, int n, const l
                         MOECL_ARG_INT(l->cfg.use_bias));
 }
 
+/* dW = dy * cols^T, split along the columns when they are many. */
+static moecl_status weight_gradient(layer *l, cl_mem dyc, size_t cols)
+{
+    moecl_ctx *ctx = l->ctx;
+    size_t m = (size_t)l->out.c, k = patch_size(l);
+    moecl_gemm_args g = {.trans_b = true, .m = m, .n = k, .k = cols, .alpha = 1,
+                         .a = dyc, .lda = cols,
+                         .b = moecl_workspace(ctx, 0), .ldb = cols,
+                         .c = l->params[0].grad->buf, .ldc = k};
+    if (cols < SPLIT_MIN_COLS || !l->scratch[0]) return moecl_gemm(ctx, &g);
+    size_t full = cols / SPLIT_K, rest = cols - full * SPLIT_K;
+    g.k = SPLIT_K;
+    g.c = l->scratch[0]->buf;
+    MOECL_TRY(moecl_gemm_strided_batched(ctx, &g, SPLIT_K, SPLIT_K, m * k, full));
+    if (rest) {
+        g.k = rest;
+        g.a_offset = g.b_offset = full * SPLIT_K;
+        g.c_offset = full * m * k;
+        MOECL_TRY(moecl_gemm(ctx, &g));
+    }
+    return MOECL_LAUNCH(ctx, "sum_parts_f32", m * k, 0, MOECL_ARG_MEM(l->scratch[0]->buf),
+                        MOECL_ARG_MEM(l->params[0].grad->buf), MOECL_ARG_INT(m * k),
+                        MOECL_ARG_INT(full + (rest > 0)));
+}
+
 static moecl_status conv_backward(layer *l, const moecl_tensor *x, const moecl_tensor *dy, int n,
                                   bool need_dx)
 {
@@ -73,13 +108,7 @@ static moecl_status conv_backward(layer *l, const moecl_tensor *x, const moecl_t
                                    MOECL_ARG_INT(l->out.c), MOECL_ARG_INT(cols),
                                    MOECL_ARG_FLOAT(0.0f)));
         MOECL_TRY(im2col(l, x, n));
-        /* dW = dy * cols^T */
-        moecl_gemm_args g = {.trans_b = true, .m = (size_t)l->out.c, .n = patch_size(l),
-                             .k = cols, .alpha = 1,
-                             .a = dyc, .lda = cols,
-                             .b = moecl_workspace(ctx, 0), .ldb = cols,
-                             .c = l->params[0].grad->buf, .ldc = patch_size(l)};
-        MOECL_TRY(moecl_gemm(ctx, &g));
+        MOECL_TRY(weight_gradient(l, dyc, cols));
     }
     if (!need_dx) return MOECL_OK;
     /* dcols = W^T * dy, then scattered back to the image (col2im gathers). */

@@ -1,0 +1,101 @@
+/* moecl bench train: images per second of a model's training step
+ * (forward, loss, backward, Adam update) and of inference, at a batch
+ * size, on synthetic images. */
+#include "cli.h"
+#include "data.h"
+#include "network.h"
+#include "optim.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static moecl_status time_steps(network *net, moecl_param **params, int nparams, bool training,
+                               int steps, double *seconds)
+{
+    optim_config adam = optim_defaults(OPTIM_ADAM);
+    layer_run run = {.training = training, .seed = 1};
+    double start = 0;
+    for (int s = -1; s < steps; s++) { /* step -1 warms up, untimed */
+        if (s == 0) {
+            MOECL_TRY(moecl_ctx_finish(net->ctx));
+            start = moecl_seconds();
+        }
+        run.step = (uint32_t)(s + 1);
+        MOECL_TRY(network_forward(net, net->batch, &run));
+        MOECL_TRY(softmax_ce_forward(&net->loss, network_logits(net), net->batch));
+        if (training) {
+            MOECL_TRY(network_backward(net, net->batch));
+            MOECL_TRY(optim_update(&adam, net->ctx, params, nparams, adam.lr, s + 2));
+        }
+        /* the per-step sync a real loop has: reading the loss */
+        MOECL_TRY(softmax_ce_read(&net->loss, net->batch, NULL, NULL));
+    }
+    *seconds = moecl_seconds() - start;
+    return MOECL_OK;
+}
+
+int bench_train(const cli_globals *g, int argc, char **argv)
+{
+    const char *model = MOECL_DEFAULT_MODEL;
+    long batch = 128, steps = 5;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--model") == 0 && i + 1 < argc) model = argv[++i];
+        else if (strcmp(argv[i], "--batch") == 0 && i + 1 < argc) {
+            if (!cli_parse_long(argv[++i], &batch) || batch < 1)
+                return cli_usage_error("bench train: --batch takes a positive whole number");
+        } else if (strcmp(argv[i], "--steps") == 0 && i + 1 < argc) {
+            if (!cli_parse_long(argv[++i], &steps) || steps < 1)
+                return cli_usage_error("bench train: --steps takes a positive whole number");
+        } else
+            return cli_usage_error("bench train: unknown option or missing value '%s'", argv[i]);
+    }
+    network *net = NULL;
+    moecl_status st = network_load(model, &net);
+    if (st != MOECL_OK) return cli_report(st);
+    moecl_ctx *ctx = NULL;
+    int rc = cli_open_device(g, &ctx);
+    if (rc) {
+        network_free(net);
+        return rc;
+    }
+    dataset d = {0};
+    float *host = malloc((size_t)batch * CIFAR_IMAGE_BYTES * sizeof *host);
+    int *labels = malloc((size_t)batch * sizeof *labels), *idx = malloc((size_t)batch * sizeof *idx);
+    moecl_param **params = NULL;
+    int nparams = 0;
+    st = network_setup(net, ctx, (int)batch, 1);
+    if (st == MOECL_OK) st = dataset_synthetic((int)batch, 7, &d);
+    if (st == MOECL_OK && host && labels && idx) {
+        for (int i = 0; i < batch; i++) idx[i] = i;
+        normalizer norm = normalizer_fit(&d);
+        dataset_make_batch(&d, idx, (int)batch, &norm, NULL, NULL, host, labels);
+        st = moecl_tensor_upload_part(net->input_tensor, host, (size_t)batch * CIFAR_IMAGE_BYTES);
+        if (st == MOECL_OK) st = softmax_ce_set_labels(&net->loss, labels, (int)batch);
+        params = calloc(64 * (size_t)net->n_layers + 1, sizeof *params);
+        for (int i = 0; params && i < net->n_layers; i++)
+            for (int j = 0; j < net->layers[i]->n_params; j++)
+                params[nparams++] = &net->layers[i]->params[j];
+        optim_config adam = optim_defaults(OPTIM_ADAM);
+        if (st == MOECL_OK) st = optim_prepare(&adam, params, nparams);
+    }
+    double t_train = 0, t_infer = 0;
+    if (st == MOECL_OK) st = time_steps(net, params, nparams, true, (int)steps, &t_train);
+    if (st == MOECL_OK) st = time_steps(net, params, nparams, false, (int)steps, &t_infer);
+    if (st == MOECL_OK) {
+        double images = (double)batch * steps;
+        double flops = (double)network_flops_per_image(net);
+        printf("model %s, batch %ld, %ld steps, device %s\n", net->name, batch, steps,
+               moecl_ctx_device(ctx)->name);
+        printf("training:  %8.1f images/s  (%.3f s per step, ~%.1f GFLOPS counting 3x forward)\n",
+               images / t_train, t_train / steps, 3 * flops * images / t_train * 1e-9);
+        printf("inference: %8.1f images/s  (%.3f s per batch, %.1f GFLOPS)\n", images / t_infer,
+               t_infer / steps, flops * images / t_infer * 1e-9);
+    } else {
+        rc = cli_report(st);
+    }
+    free(params), free(host), free(labels), free(idx);
+    dataset_free(&d);
+    network_free(net);
+    moecl_ctx_destroy(ctx);
+    return rc;
+}
