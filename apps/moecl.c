@@ -103,6 +103,13 @@ int main(int argc, char **argv)
         return 0;
     }
     for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
-        if (strcmp(argv[1], COMMANDS[i].name) == 0) return COMMANDS[i].run(&g, argc - 1, argv + 1);
+        if (strcmp(argv[1], COMMANDS[i].name) == 0) {
+            rc = COMMANDS[i].run(&g, argc - 1, argv + 1);
+            if (moecl_leak_check()) {
+                fprintf(stderr, "moecl: memory leaks found (sanitizer build)\n");
+                if (rc == 0) rc = 1;
+            }
+            return rc;
+        }
     return cli_usage_error("unknown command '%s'", argv[1]);
 }

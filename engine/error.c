@@ -3,6 +3,9 @@
 
 #include <stdio.h>
 #include <time.h>
+#ifdef MOECL_SANITIZE
+#include <sanitizer/lsan_interface.h>
+#endif
 
 static _Thread_local char last_error[8192];
 
@@ -138,4 +141,13 @@ double moecl_seconds(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+bool moecl_leak_check(void)
+{
+#ifdef MOECL_SANITIZE
+    return __lsan_do_recoverable_leak_check() != 0;
+#else
+    return false;
+#endif
 }

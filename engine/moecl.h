@@ -213,6 +213,11 @@ cl_mem moecl_workspace(moecl_ctx *ctx, int slot);
 
 double moecl_seconds(void); /* monotonic clock */
 
+/* In a sanitizer build (MOECL_SANITIZE), runs LeakSanitizer now and returns
+ * true when it found leaks; otherwise false. Called at the end of main,
+ * while the OpenCL driver's threads are idle rather than exiting. */
+bool moecl_leak_check(void);
+
 /* Reads a whole file (NUL-terminated for text use); free() the data. */
 moecl_status moecl_read_file(const char *path, char **data, size_t *size);
 /* Writes parts to a temporary file, syncs it and renames it over path, so

@@ -38,6 +38,10 @@ static int check_passed, check_failed;
 
 static inline int check_summary(const char *name)
 {
+    if (moecl_leak_check()) {
+        fprintf(stderr, "FAIL: memory leaks (see LeakSanitizer's report above)\n");
+        check_failed++;
+    }
     printf("%s: %d passed, %d failed\n", name, check_passed, check_failed);
     return check_failed ? 1 : 0;
 }
