@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # Sets everything up and runs the main job: installs the packages, builds,
-# lists the OpenCL devices and measures GEMM speed on the chosen device.
-# Extra arguments go to every moecl call (e.g. --device 1).
+# lists the OpenCL devices and trains the default model on CIFAR-10.
+# Arguments go to `moecl train` (e.g. --device 1 --epochs 5). The data is
+# taken from $MOECL_DATA, else ../shared/cifar10 where that exists, else
+# ./data/cifar-10-batches-bin, else downloaded there (md5-checked).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/build.sh
-./build/moecl devices "$@"
-./build/moecl bench gemm "$@"
+if [ -z "${MOECL_DATA:-}" ] && [ -f ../shared/cifar10/data_batch_1.bin ]; then
+  export MOECL_DATA="$PWD/../shared/cifar10"
+fi
+./build/moecl devices
+./build/moecl train "$@"

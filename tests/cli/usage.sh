@@ -8,7 +8,8 @@ expect_rc 2 "no command"
 expect_in "$ERR" "Usage:" "prints usage"
 run help
 expect_rc 0 "help"
-for word in devices kernels bench --device --no-cache --cache-dir MOECL_DEVICE MOECL_CACHE_DIR; do
+for word in devices kernels bench train eval info --resume --device --no-cache --cache-dir \
+            MOECL_DEVICE MOECL_CACHE_DIR MOECL_DATA; do
     expect_in "$OUT" "$word" "help mentions $word"
 done
 run version
