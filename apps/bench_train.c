@@ -50,21 +50,15 @@ int bench_train(const cli_globals *g, int argc, char **argv)
             return cli_usage_error("bench train: unknown option or missing value '%s'", argv[i]);
     }
     network *net = NULL;
-    moecl_status st = network_load(model, &net);
-    if (st != MOECL_OK) return cli_report(st);
     moecl_ctx *ctx = NULL;
-    int rc = cli_open_device(g, &ctx);
-    if (rc) {
-        network_free(net);
-        return rc;
-    }
+    int rc = cli_open_network(g, model, (int)batch, &ctx, &net);
+    if (rc) return rc;
     dataset d = {0};
     float *host = malloc((size_t)batch * CIFAR_IMAGE_BYTES * sizeof *host);
     int *labels = malloc((size_t)batch * sizeof *labels), *idx = malloc((size_t)batch * sizeof *idx);
     moecl_param **params = NULL;
     int nparams = 0;
-    st = network_setup(net, ctx, (int)batch, 1);
-    if (st == MOECL_OK) st = dataset_synthetic((int)batch, 7, &d);
+    moecl_status st = dataset_synthetic((int)batch, 7, &d);
     if (st == MOECL_OK && host && labels && idx) {
         for (int i = 0; i < batch; i++) idx[i] = i;
         normalizer norm = normalizer_fit(&d);

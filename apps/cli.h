@@ -18,6 +18,12 @@ typedef struct cli_globals {
  * every kernel ready. Prints the error itself and returns an exit code. */
 int cli_open_device(const cli_globals *g, moecl_ctx **ctx);
 
+/* Loads a model (file or preset), opens the device and sets the model up
+ * for a batch size. Prints the error itself and returns an exit code. */
+struct network;
+int cli_open_network(const cli_globals *g, const char *model, int batch, moecl_ctx **ctx,
+                     struct network **net);
+
 /* Prints "moecl: error: <message>" for a failed status; returns its exit code. */
 int cli_report(moecl_status st);
 /* Prints a usage error; returns 2. */

@@ -1,5 +1,6 @@
 /* Device opening, error reporting and small output helpers of the CLI. */
 #include "cli.h"
+#include "network.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -115,4 +116,25 @@ int cli_open_device(const cli_globals *g, moecl_ctx **ctx)
     free(devices);
     if (st != MOECL_OK) return cli_report(st);
     return 0;
+}
+
+int cli_open_network(const cli_globals *g, const char *model, int batch, moecl_ctx **ctx,
+                     network **net)
+{
+    *ctx = NULL;
+    *net = NULL;
+    moecl_status st = network_load(model, net);
+    if (st != MOECL_OK) return cli_report(st);
+    int rc = cli_open_device(g, ctx);
+    if (rc == 0) {
+        st = network_setup(*net, *ctx, batch, 1);
+        if (st != MOECL_OK) rc = cli_report(st);
+    }
+    if (rc) {
+        network_free(*net);
+        moecl_ctx_destroy(*ctx);
+        *net = NULL;
+        *ctx = NULL;
+    }
+    return rc;
 }

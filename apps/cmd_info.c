@@ -12,21 +12,13 @@ int cmd_info(const cli_globals *g, int argc, char **argv)
         else return cli_usage_error("info: unknown option or missing value '%s'", argv[i]);
     }
     network *net = NULL;
-    moecl_status st = network_load(model, &net);
-    if (st != MOECL_OK) return cli_report(st);
     moecl_ctx *ctx = NULL;
-    int rc = cli_open_device(g, &ctx);
-    if (rc) {
-        network_free(net);
-        return rc;
-    }
-    st = network_setup(net, ctx, 1, 1);
-    if (st == MOECL_OK) {
-        printf("model %s: %s\ninput %dx%dx%d, %d classes\n", net->name, net->description,
-               net->input.c, net->input.h, net->input.w, net->classes);
-        network_print(net, stdout);
-    }
+    int rc = cli_open_network(g, model, 1, &ctx, &net);
+    if (rc) return rc;
+    printf("model %s: %s\ninput %dx%dx%d, %d classes\n", net->name, net->description,
+           net->input.c, net->input.h, net->input.w, net->classes);
+    network_print(net, stdout);
     network_free(net);
     moecl_ctx_destroy(ctx);
-    return st == MOECL_OK ? 0 : cli_report(st);
+    return 0;
 }
