@@ -58,6 +58,7 @@ typedef struct layer_config {
     bool use_bias;
     float rate;                  /* dropout */
     float eps, momentum;         /* batch norm */
+    int split_k;                 /* conv2d: weight-gradient chunk (0: the default) */
 } layer_config;
 
 typedef struct layer layer;

@@ -205,10 +205,15 @@ static void test_conv2d(void)
     /* a partial batch: buffers for 4, a step of 3 */
     check_layer(layer_conv2d("conv_partial_batch", 4, 3, 3, 1, 1, true, true), img, 4, 3, true,
                 conv_ref, 0);
-    /* enough output pixels (3 x 61 x 47 = 8,601) for the split weight gradient,
-     * with a remainder chunk */
-    check_layer(layer_conv2d("conv_split_k", 3, 3, 3, 1, 1, true, true), (shape3){2, 61, 47}, 3, 3,
-                true, conv_ref, 0);
+    /* the split weight gradient, on chunks of 40 columns: 3 x 63 = 189 columns
+     * are 4 full chunks and a remainder of 29; and a partial batch whose
+     * columns (2 x 63 = 126) split differently from the allocation's */
+    layer *split = layer_conv2d("conv_split_k", 4, 3, 3, 1, 1, true, true);
+    split->cfg.split_k = 40;
+    check_layer(split, img, 3, 3, true, conv_ref, 0);
+    split = layer_conv2d("conv_split_k_partial", 4, 3, 3, 1, 1, true, true);
+    split->cfg.split_k = 40;
+    check_layer(split, img, 3, 2, true, conv_ref, 0);
     /* shapes the layer must compute itself */
     uint64_t rng = 1;
     layer *l = layer_conv2d("shape", 8, 3, 3, 2, 2, true, true);

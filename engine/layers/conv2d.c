@@ -16,12 +16,14 @@ static size_t out_pixels(const layer *l) { return (size_t)l->out.h * l->out.w; }
 
 /* The weight gradient is a GEMM with a long inner dimension (every pixel of
  * the batch). CLBlast runs such thin products slowly (2 GFLOPS against 20
- * on PoCL), so it is split into chunks of SPLIT_K columns computed as one
- * strided-batched GEMM into partial sums, then added up. */
-#define SPLIT_K 4096
-#define SPLIT_MIN_COLS (2 * SPLIT_K)
+ * on PoCL), so it is split into chunks of split_k columns (default 4096)
+ * computed as one strided-batched GEMM into partial sums, then added up;
+ * only when there are at least two chunks. */
+#define DEFAULT_SPLIT_K 4096
 
-static size_t split_parts(size_t cols) { return (cols + SPLIT_K - 1) / SPLIT_K; }
+static size_t split_k(const layer *l) { return l->cfg.split_k > 0 ? (size_t)l->cfg.split_k : DEFAULT_SPLIT_K; }
+static bool use_split(const layer *l, size_t cols) { return cols >= 2 * split_k(l); }
+static size_t split_parts(const layer *l, size_t cols) { return (cols + split_k(l) - 1) / split_k(l); }
 
 static moecl_status conv_setup(layer *l, moecl_ctx *ctx)
 {
@@ -33,8 +35,8 @@ static moecl_status conv_setup(layer *l, moecl_ctx *ctx)
     MOECL_TRY(moecl_workspace_reserve(ctx, 0, patch_size(l) * cols));
     MOECL_TRY(moecl_workspace_reserve(ctx, 1, (size_t)c->filters * cols));
     int wshape[4] = {c->filters, l->in.c, c->kh, c->kw};
-    if (cols >= SPLIT_MIN_COLS)
-        MOECL_TRY(layer_add_scratch(l, 0, split_parts(cols) * (size_t)c->filters * patch_size(l)));
+    if (use_split(l, cols))
+        MOECL_TRY(layer_add_scratch(l, 0, split_parts(l, cols) * (size_t)c->filters * patch_size(l)));
     MOECL_TRY(layer_add_param(l, "kernel", 4, wshape, true));
     if (c->use_bias) MOECL_TRY(layer_add_param(l, "bias", 1, &c->filters, true));
     l->flops_per_image = 2ull * patch_size(l) * (size_t)c->filters * out_pixels(l);
@@ -76,14 +78,14 @@ static moecl_status weight_gradient(layer *l, cl_mem dyc, size_t cols)
                          .a = dyc, .lda = cols,
                          .b = moecl_workspace(ctx, 0), .ldb = cols,
                          .c = l->params[0].grad->buf, .ldc = k};
-    if (cols < SPLIT_MIN_COLS || !l->scratch[0]) return moecl_gemm(ctx, &g);
-    size_t full = cols / SPLIT_K, rest = cols - full * SPLIT_K;
-    g.k = SPLIT_K;
+    if (!use_split(l, cols)) return moecl_gemm(ctx, &g);
+    size_t chunk = split_k(l), full = cols / chunk, rest = cols - full * chunk;
+    g.k = chunk;
     g.c = l->scratch[0]->buf;
-    MOECL_TRY(moecl_gemm_strided_batched(ctx, &g, SPLIT_K, SPLIT_K, m * k, full));
+    MOECL_TRY(moecl_gemm_strided_batched(ctx, &g, chunk, chunk, m * k, full));
     if (rest) {
         g.k = rest;
-        g.a_offset = g.b_offset = full * SPLIT_K;
+        g.a_offset = g.b_offset = full * chunk;
         g.c_offset = full * m * k;
         MOECL_TRY(moecl_gemm(ctx, &g));
     }
