@@ -12,6 +12,7 @@ static const char *const KIND_NAMES[] = {
     [LAYER_MAXPOOL] = "maxpool",     [LAYER_GLOBAL_AVGPOOL] = "global_avgpool",
     [LAYER_RELU] = "relu",           [LAYER_FLATTEN] = "flatten",
     [LAYER_DROPOUT] = "dropout",     [LAYER_BATCHNORM] = "batchnorm",
+    [LAYER_DENSE_MOE] = "dense_moe",
 };
 _Static_assert(sizeof KIND_NAMES / sizeof KIND_NAMES[0] == LAYER_KIND_COUNT,
                "every layer kind needs a name");
@@ -80,7 +81,9 @@ moecl_status layer_add_scratch(layer *l, int i, size_t count)
 
 /* Glorot-uniform for the kernels (fan in/out from the shape and the
  * receptive field), zeros for biases and betas, ones for gammas and
- * running variances: the Keras defaults. */
+ * running variances: the Keras defaults. The DenseMoE kernels use
+ * variance scaling on fan-in (uniform, limit sqrt(3 / fan_in)), as its
+ * Keras layer does. */
 static moecl_status init_params(layer *l, uint64_t *rng)
 {
     for (int i = 0; i < l->n_params; i++) {
@@ -88,7 +91,10 @@ static moecl_status init_params(layer *l, uint64_t *rng)
         size_t n = p->value->count;
         float *host = malloc(n * sizeof *host);
         if (!host) return moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of host memory");
-        if (strcmp(p->name, "kernel") == 0) {
+        if (strcmp(p->name, "expert_kernel") == 0 || strcmp(p->name, "gating_kernel") == 0) {
+            float limit = (float)sqrt(3.0 / p->shape[0]);
+            for (size_t j = 0; j < n; j++) host[j] = (2.0f * moecl_rng_uniform(rng) - 1.0f) * limit;
+        } else if (strcmp(p->name, "kernel") == 0) {
             double fan_in, fan_out;
             if (l->kind == LAYER_CONV2D) { /* [filters, in_c, kh, kw] */
                 double field = (double)p->shape[2] * p->shape[3];

@@ -19,6 +19,7 @@ typedef enum layer_kind {
     LAYER_FLATTEN,
     LAYER_DROPOUT,
     LAYER_BATCHNORM,
+    LAYER_DENSE_MOE,
     LAYER_KIND_COUNT
 } layer_kind;
 
@@ -51,6 +52,8 @@ typedef struct layer_run {
     uint32_t step;
 } layer_run;
 
+typedef enum layer_activation { ACT_LINEAR, ACT_RELU, ACT_SOFTMAX } layer_activation;
+
 typedef struct layer_config {
     int filters, units;          /* conv2d, dense */
     int kh, kw, sh, sw, ph, pw;  /* conv2d and pooling windows */
@@ -59,6 +62,9 @@ typedef struct layer_config {
     float rate;                  /* dropout */
     float eps, momentum;         /* batch norm */
     int split_k;                 /* conv2d: weight-gradient chunk (0: the default) */
+    int n_experts;               /* dense_moe */
+    layer_activation expert_act, gating_act; /* dense_moe */
+    bool use_gating_bias;        /* dense_moe (use_bias is the experts') */
 } layer_config;
 
 typedef struct layer layer;
@@ -100,6 +106,12 @@ layer *layer_relu(const char *name);
 layer *layer_flatten(const char *name);
 layer *layer_dropout(const char *name, float rate);
 layer *layer_batchnorm(const char *name, float eps, float momentum);
+/* DenseMoE (after eminorhan/mixture-of-experts): y = sum_k g_k(x) f(W_k x + b_k)
+ * with expert kernel [in, units, K], expert bias [units, K], gating kernel
+ * [in, K], gating bias [K]; expert activation linear or relu, gating
+ * activation softmax, linear or relu. */
+layer *layer_dense_moe(const char *name, int units, int n_experts, layer_activation expert_act,
+                       layer_activation gating_act, bool use_expert_bias, bool use_gating_bias);
 
 /* Fixes the shapes for an input shape and batch, allocates the buffers and
  * initialises the parameters (glorot-uniform weights, zero biases, as Keras)

@@ -136,6 +136,7 @@ static const struct {
     {"flatten", "Flatten", LAYER_FLATTEN},
     {"dropout", "Dropout", LAYER_DROPOUT},
     {"batchnorm", "BatchNormalization", LAYER_BATCHNORM},
+    {"dense_moe", "DenseMoE", LAYER_DENSE_MOE},
 };
 
 static int add_layer(network *net, layer *l)
@@ -167,6 +168,24 @@ static moecl_status parse_activation(parse_ctx *p, const cJSON *spec, bool is_la
     return bad(p, "'activation' must be relu, linear or softmax, not '%s'%s", act, "");
 }
 
+/* linear, relu, or (where allowed) softmax. */
+static moecl_status get_activation(parse_ctx *p, const cJSON *spec, const char *key,
+                                   layer_activation def, bool softmax_ok, layer_activation *out)
+{
+    const char *name = NULL;
+    MOECL_TRY(get_string(p, spec, key, NULL, &name));
+    if (!name) {
+        *out = def;
+        return MOECL_OK;
+    }
+    if (strcmp(name, "linear") == 0) *out = ACT_LINEAR;
+    else if (strcmp(name, "relu") == 0) *out = ACT_RELU;
+    else if (softmax_ok && strcmp(name, "softmax") == 0) *out = ACT_SOFTMAX;
+    else
+        return bad(p, "'%s' must be linear, relu%s", key, softmax_ok ? " or softmax" : "");
+    return MOECL_OK;
+}
+
 static moecl_status parse_padding(parse_ctx *p, const cJSON *spec, bool *same)
 {
     const char *pad = NULL;
@@ -190,8 +209,8 @@ static moecl_status parse_layer(network *net, parse_ctx *p, const cJSON *spec, i
         if (strcasecmp(type, TYPES[i].name) == 0 || strcmp(type, TYPES[i].keras) == 0) t = (int)i;
     if (t < 0)
         return bad(p, "unknown layer type '%s'%s", type,
-                   " (known: conv2d, dense, maxpool, global_avgpool, relu, flatten, dropout, "
-                   "batchnorm)");
+                   " (known: conv2d, dense, dense_moe, maxpool, global_avgpool, relu, flatten, "
+                   "dropout, batchnorm)");
     snprintf(p->where, sizeof p->where, "layer %d (%s)", index, TYPES[t].name);
     char default_name[64];
     snprintf(default_name, sizeof default_name, "%s_%d", TYPES[t].name, index);
@@ -224,6 +243,24 @@ static moecl_status parse_layer(network *net, parse_ctx *p, const cJSON *spec, i
         MOECL_TRY(get_bool(p, spec, "use_bias", true, &bias));
         MOECL_TRY(parse_activation(p, spec, is_last, &relu));
         l = layer_dense(name, units, bias);
+        break;
+    }
+    case LAYER_DENSE_MOE: {
+        static const char *const keys[] = {"type", "name", "units", "n_experts",
+                                           "expert_activation", "gating_activation",
+                                           "use_expert_bias", "use_gating_bias", NULL};
+        MOECL_TRY(check_keys(p, spec, keys));
+        int units = 0, experts = 0;
+        bool ebias = true, gbias = true;
+        layer_activation eact = ACT_LINEAR, gact = ACT_SOFTMAX;
+        MOECL_TRY(get_int(p, spec, "units", -1, 1, &units));
+        MOECL_TRY(get_int(p, spec, "n_experts", -1, 1, &experts));
+        if (experts > 64) return bad(p, "'%s' must be at most 64%s", "n_experts", "");
+        MOECL_TRY(get_activation(p, spec, "expert_activation", ACT_LINEAR, false, &eact));
+        MOECL_TRY(get_activation(p, spec, "gating_activation", ACT_SOFTMAX, true, &gact));
+        MOECL_TRY(get_bool(p, spec, "use_expert_bias", true, &ebias));
+        MOECL_TRY(get_bool(p, spec, "use_gating_bias", true, &gbias));
+        l = layer_dense_moe(name, units, experts, eact, gact, ebias, gbias);
         break;
     }
     case LAYER_MAXPOOL: {
@@ -307,10 +344,11 @@ static moecl_status parse_root(network *net, parse_ctx *p, const cJSON *root)
         MOECL_TRY(parse_layer(net, p, spec, i, i == count - 1));
     p->where[0] = '\0';
     layer *last = net->layers[net->n_layers - 1];
-    if (last->kind != LAYER_DENSE || last->cfg.units != net->classes) {
+    if ((last->kind != LAYER_DENSE && last->kind != LAYER_DENSE_MOE) ||
+        last->cfg.units != net->classes) {
         char detail[96];
         snprintf(detail, sizeof detail, " %d units (one per class)", net->classes);
-        return bad(p, "the last layer must be %s with%s", "dense", detail);
+        return bad(p, "the last layer must be %s with%s", "dense or dense_moe", detail);
     }
     return MOECL_OK;
 }

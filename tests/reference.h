@@ -92,6 +92,38 @@ static inline void ref_batchnorm(const float *x, const float *gamma, const float
     }
 }
 
+/* DenseMoE: x [B, IN]; we [IN, U, K]; be [U, K] or NULL; wg [IN, K]; bg [K]
+ * or NULL; expert_relu / gate (0 linear, 1 relu, 2 softmax) -> y [B, U]. */
+static inline void ref_dense_moe(const float *x, const float *we, const float *be,
+                                 const float *wg, const float *bg, float *y, int B, int IN, int U,
+                                 int K, int expert_act, int gate_act)
+{
+    for (int n = 0; n < B; n++) {
+        double g[64];
+        for (int k = 0; k < K; k++) {
+            double s = bg ? bg[k] : 0.0;
+            for (int i = 0; i < IN; i++) s += (double)x[n * IN + i] * wg[i * K + k];
+            g[k] = gate_act == 1 && s < 0 ? 0 : s;
+        }
+        if (gate_act == 2) {
+            double mx = g[0], sum = 0;
+            for (int k = 1; k < K; k++) mx = fmax(mx, g[k]);
+            for (int k = 0; k < K; k++) sum += (g[k] = exp(g[k] - mx));
+            for (int k = 0; k < K; k++) g[k] /= sum;
+        }
+        for (int u = 0; u < U; u++) {
+            double out = 0;
+            for (int k = 0; k < K; k++) {
+                double s = be ? be[u * K + k] : 0.0;
+                for (int i = 0; i < IN; i++) s += (double)x[n * IN + i] * we[(i * U + u) * K + k];
+                if (expert_act == 1 && s < 0) s = 0;
+                out += g[k] * s;
+            }
+            y[n * U + u] = (float)out;
+        }
+    }
+}
+
 /* Mean softmax cross-entropy of [B, K] logits; probs out. */
 static inline double ref_softmax_ce(const float *z, const int *labels, float *probs, int B, int K)
 {

@@ -21,6 +21,14 @@ expect_in "$OUT" "automobile" "per-class lines"
 run eval --checkpoint "$RUN/best.safetensors" --synthetic --json
 expect_in "$OUT" '"confusion": [[' "eval --json"
 
+# DenseMoE layers train and their checkpoints evaluate
+run train --model "$TESTS_DIR/data/dense_moe.json" --synthetic 600 --epochs 3 --batch 32 --out "$WORK/moe"
+expect_rc 0 "train a model with DenseMoE layers"
+acc=$(printf '%s\n' "$OUT" | sed -n 's/.*test acc \([0-9.]*\)%.*/\1/p')
+awk -v a="$acc" 'BEGIN { exit !(a > 50) }' && pass || fail "DenseMoE model test accuracy $acc%"
+run eval --checkpoint "$WORK/moe/best.safetensors" --synthetic
+expect_rc 0 "eval a DenseMoE checkpoint"
+
 # corrupt checkpoints
 head -c 100 "$RUN/best.safetensors" >"$WORK/cut.safetensors"
 run eval --checkpoint "$WORK/cut.safetensors" --synthetic
