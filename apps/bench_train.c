@@ -3,13 +3,13 @@
  * size, on synthetic images. */
 #include "cli.h"
 #include "data.h"
-#include "network.h"
+#include "model.h"
 #include "optim.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-static moecl_status time_steps(network *net, moecl_param **params, int nparams, bool training,
+static moecl_status time_steps(model *net, moecl_param **params, int nparams, bool training,
                                int steps, double *seconds)
 {
     optim_config adam = optim_defaults(OPTIM_ADAM);
@@ -21,14 +21,13 @@ static moecl_status time_steps(network *net, moecl_param **params, int nparams, 
             start = moecl_seconds();
         }
         run.step = (uint32_t)(s + 1);
-        MOECL_TRY(network_forward(net, net->batch, &run));
-        MOECL_TRY(softmax_ce_forward(&net->loss, network_logits(net), net->batch));
+        MOECL_TRY(model_forward(net, net->batch, &run));
         if (training) {
-            MOECL_TRY(network_backward(net, net->batch));
+            MOECL_TRY(model_backward(net, net->batch));
             MOECL_TRY(optim_update(&adam, net->ctx, params, nparams, adam.lr, s + 2));
         }
         /* the per-step sync a real loop has: reading the loss */
-        MOECL_TRY(softmax_ce_read(&net->loss, net->batch, NULL, NULL));
+        MOECL_TRY(model_read(net, net->batch, NULL, NULL));
     }
     *seconds = moecl_seconds() - start;
     return MOECL_OK;
@@ -36,10 +35,10 @@ static moecl_status time_steps(network *net, moecl_param **params, int nparams, 
 
 int bench_train(const cli_globals *g, int argc, char **argv)
 {
-    const char *model = MOECL_DEFAULT_MODEL;
+    const char *spec = MOECL_DEFAULT_MODEL;
     long batch = 128, steps = 5;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--model") == 0 && i + 1 < argc) model = argv[++i];
+        if (strcmp(argv[i], "--model") == 0 && i + 1 < argc) spec = argv[++i];
         else if (strcmp(argv[i], "--batch") == 0 && i + 1 < argc) {
             if (!cli_parse_long(argv[++i], &batch) || batch < 1)
                 return cli_usage_error("bench train: --batch takes a positive whole number");
@@ -49,26 +48,26 @@ int bench_train(const cli_globals *g, int argc, char **argv)
         } else
             return cli_usage_error("bench train: unknown option or missing value '%s'", argv[i]);
     }
-    network *net = NULL;
+    model *net = NULL;
     moecl_ctx *ctx = NULL;
-    int rc = cli_open_network(g, model, (int)batch, &ctx, &net);
+    int rc = cli_open_model(g, spec, (int)batch, &ctx, &net);
     if (rc) return rc;
     dataset d = {0};
     float *host = malloc((size_t)batch * CIFAR_IMAGE_BYTES * sizeof *host);
     int *labels = malloc((size_t)batch * sizeof *labels), *idx = malloc((size_t)batch * sizeof *idx);
     moecl_param **params = NULL;
+    model_param *list = NULL;
     int nparams = 0;
     moecl_status st = dataset_synthetic((int)batch, 7, &d);
     if (st == MOECL_OK && host && labels && idx) {
         for (int i = 0; i < batch; i++) idx[i] = i;
         normalizer norm = normalizer_fit(&d);
         dataset_make_batch(&d, idx, (int)batch, &norm, NULL, NULL, host, labels);
-        st = moecl_tensor_upload_part(net->input_tensor, host, (size_t)batch * CIFAR_IMAGE_BYTES);
-        if (st == MOECL_OK) st = softmax_ce_set_labels(&net->loss, labels, (int)batch);
-        params = calloc(64 * (size_t)net->n_layers + 1, sizeof *params);
-        for (int i = 0; params && i < net->n_layers; i++)
-            for (int j = 0; j < net->layers[i]->n_params; j++)
-                params[nparams++] = &net->layers[i]->params[j];
+        st = moecl_tensor_upload_part(net->images, host, (size_t)batch * CIFAR_IMAGE_BYTES);
+        if (st == MOECL_OK) st = model_set_labels(net, labels, (int)batch);
+        if (st == MOECL_OK) st = model_params(net, &list, &nparams);
+        params = calloc((size_t)nparams + 1, sizeof *params);
+        for (int i = 0; params && i < nparams; i++) params[i] = list[i].param;
         optim_config adam = optim_defaults(OPTIM_ADAM);
         if (st == MOECL_OK) st = optim_prepare(&adam, params, nparams);
     }
@@ -77,7 +76,7 @@ int bench_train(const cli_globals *g, int argc, char **argv)
     if (st == MOECL_OK) st = time_steps(net, params, nparams, false, (int)steps, &t_infer);
     if (st == MOECL_OK) {
         double images = (double)batch * steps;
-        double flops = (double)network_flops_per_image(net);
+        double flops = (double)model_flops_per_image(net);
         printf("model %s, batch %ld, %ld steps, device %s\n", net->name, batch, steps,
                moecl_ctx_device(ctx)->name);
         printf("training:  %8.1f images/s  (%.3f s per step, ~%.1f GFLOPS counting 3x forward)\n",
@@ -87,9 +86,9 @@ int bench_train(const cli_globals *g, int argc, char **argv)
     } else {
         rc = cli_report(st);
     }
-    free(params), free(host), free(labels), free(idx);
+    free(params), free(list), free(host), free(labels), free(idx);
     dataset_free(&d);
-    network_free(net);
+    model_free(net);
     moecl_ctx_destroy(ctx);
     return rc;
 }

@@ -20,9 +20,9 @@ int cli_open_device(const cli_globals *g, moecl_ctx **ctx);
 
 /* Loads a model (file or preset), opens the device and sets the model up
  * for a batch size. Prints the error itself and returns an exit code. */
-struct network;
-int cli_open_network(const cli_globals *g, const char *model, int batch, moecl_ctx **ctx,
-                     struct network **net);
+struct model;
+int cli_open_model(const cli_globals *g, const char *spec, int batch, moecl_ctx **ctx,
+                   struct model **m);
 
 /* Prints "moecl: error: <message>" for a failed status; returns its exit code. */
 int cli_report(moecl_status st);

@@ -1,6 +1,6 @@
 /* Device opening, error reporting and small output helpers of the CLI. */
 #include "cli.h"
-#include "network.h"
+#include "model.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -118,20 +118,19 @@ int cli_open_device(const cli_globals *g, moecl_ctx **ctx)
     return 0;
 }
 
-int cli_open_network(const cli_globals *g, const char *model, int batch, moecl_ctx **ctx,
-                     network **net)
+int cli_open_model(const cli_globals *g, const char *spec, int batch, moecl_ctx **ctx, model **net)
 {
     *ctx = NULL;
     *net = NULL;
-    moecl_status st = network_load(model, net);
+    moecl_status st = model_load(spec, net);
     if (st != MOECL_OK) return cli_report(st);
     int rc = cli_open_device(g, ctx);
     if (rc == 0) {
-        st = network_setup(*net, *ctx, batch, 1);
+        st = model_setup(*net, *ctx, batch, 1);
         if (st != MOECL_OK) rc = cli_report(st);
     }
     if (rc) {
-        network_free(*net);
+        model_free(*net);
         moecl_ctx_destroy(*ctx);
         *net = NULL;
         *ctx = NULL;

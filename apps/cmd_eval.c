@@ -66,7 +66,7 @@ int cmd_eval(const cli_globals *g, int argc, char **argv)
     moecl_ctx *ctx = NULL;
     int rc = cli_open_device(g, &ctx);
     if (rc) return rc;
-    network *net = NULL;
+    model *net = NULL;
     normalizer norm;
     dataset test = {0};
     float *host = NULL;
@@ -91,7 +91,7 @@ int cmd_eval(const cli_globals *g, int argc, char **argv)
     }
     free(host);
     dataset_free(&test);
-    network_free(net);
+    model_free(net);
     moecl_ctx_destroy(ctx);
     return st == MOECL_OK ? 0 : cli_report(st);
 }

@@ -76,3 +76,76 @@ __kernel void relu_mask_f32(__global const float *y, __global float *d, const in
     const int i = get_global_id(0);
     if (i < n && !(y[i] > 0.0f)) d[i] = 0.0f;
 }
+
+/* Soft mixture of experts' class probabilities (the flat MoE of the source
+ * article): g = softmax(a[n]) over K experts, p_k = softmax(z_k[n]) over C
+ * classes, P[n] = sum_k g_k p_k, loss = -log P[n][label]. Expert logits are
+ * stacked: z_k[n][c] = Z[k * stride + n * C + c]. Also writes the gate
+ * weights g and the responsibilities r_k = g_k p_k[label] / P[label]. */
+#define MIX_MAX_K 64
+__kernel void soft_mixture_forward_f32(__global const float *a, __global const float *Z,
+                                       __global const int *labels, __global float *P,
+                                       __global float *g, __global float *r,
+                                       __global float *loss, __global int *pred, const int N,
+                                       const int K, const int C, const int stride)
+{
+    const int n = get_global_id(0);
+    if (n >= N) return;
+    float lg[MIX_MAX_K], lp[MIX_MAX_K]; /* log g_k, log p_k[label] */
+    float amax = a[n * K];
+    for (int k = 1; k < K; k++) amax = fmax(amax, a[n * K + k]);
+    float asum = 0.0f;
+    for (int k = 0; k < K; k++) asum += exp(a[n * K + k] - amax);
+    for (int k = 0; k < K; k++) {
+        lg[k] = a[n * K + k] - amax - log(asum);
+        g[n * K + k] = exp(lg[k]);
+    }
+    for (int c = 0; c < C; c++) P[n * C + c] = 0.0f;
+    const int y = labels[n];
+    for (int k = 0; k < K; k++) {
+        __global const float *z = Z + k * stride + n * C;
+        float zmax = z[0];
+        for (int c = 1; c < C; c++) zmax = fmax(zmax, z[c]);
+        float zsum = 0.0f;
+        for (int c = 0; c < C; c++) zsum += exp(z[c] - zmax);
+        const float lz = log(zsum);
+        for (int c = 0; c < C; c++) P[n * C + c] += exp(lg[k] + z[c] - zmax - lz);
+        lp[k] = lg[k] + z[y] - zmax - lz; /* log (g_k p_k[y]) */
+    }
+    /* log P[y] = logsumexp_k lp[k], stable even when every p_k[y] is tiny */
+    float m = lp[0];
+    for (int k = 1; k < K; k++) m = fmax(m, lp[k]);
+    float s = 0.0f;
+    for (int k = 0; k < K; k++) s += exp(lp[k] - m);
+    const float log_py = m + log(s);
+    for (int k = 0; k < K; k++) r[n * K + k] = exp(lp[k] - log_py);
+    loss[n] = -log_py;
+    int best = 0;
+    for (int c = 1; c < C; c++)
+        if (P[n * C + c] > P[n * C + best]) best = c;
+    pred[n] = best;
+}
+
+/* dz_k[n][c] = scale * r_k (p_k[c] - [c == label]); da[n][k] = scale * (g_k - r_k). */
+__kernel void soft_mixture_backward_f32(__global const float *Z, __global const float *g,
+                                        __global const float *r, __global const int *labels,
+                                        __global float *dZ, __global float *da, const int N,
+                                        const int K, const int C, const int stride,
+                                        const float scale)
+{
+    const int n = get_global_id(0);
+    if (n >= N) return;
+    const int y = labels[n];
+    for (int k = 0; k < K; k++) {
+        __global const float *z = Z + k * stride + n * C;
+        __global float *dz = dZ + k * stride + n * C;
+        float zmax = z[0];
+        for (int c = 1; c < C; c++) zmax = fmax(zmax, z[c]);
+        float zsum = 0.0f;
+        for (int c = 0; c < C; c++) zsum += exp(z[c] - zmax);
+        const float rk = r[n * K + k];
+        for (int c = 0; c < C; c++)
+            dz[c] = scale * rk * (exp(z[c] - zmax) / zsum - (c == y ? 1.0f : 0.0f));
+        da[n * K + k] = scale * (g[n * K + k] - rk);
+    }
+}

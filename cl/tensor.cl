@@ -26,3 +26,11 @@ __kernel void scale_f32(__global float *x, const float alpha, const uint n)
     const uint i = get_global_id(0);
     if (i < n) x[i] *= alpha;
 }
+
+/* dst[dst_offset + i] = src[src_offset + i] for i < n (slices of buffers). */
+__kernel void copy_range_f32(__global const float *src, const uint src_offset,
+                             __global float *dst, const uint dst_offset, const uint n)
+{
+    const uint i = get_global_id(0);
+    if (i < n) dst[dst_offset + i] = src[src_offset + i];
+}

@@ -8,7 +8,7 @@
 #include "moecl.h"
 
 typedef struct st_tensor {
-    char name[128];
+    char name[192];
     moecl_tensor *tensor;
 } st_tensor;
 

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-moecl_status evaluate(network *net, const dataset *d, const normalizer *norm, float *host_batch,
+moecl_status evaluate(model *net, const dataset *d, const normalizer *norm, float *host_batch,
                       eval_result *r)
 {
     memset(r, 0, sizeof *r);
@@ -21,11 +21,10 @@ moecl_status evaluate(network *net, const dataset *d, const normalizer *norm, fl
         int n = d->count - start < B ? d->count - start : B;
         for (int i = 0; i < n; i++) idx[i] = start + i;
         dataset_make_batch(d, idx, n, norm, NULL, NULL, host_batch, labels);
-        st = moecl_tensor_upload_part(net->input_tensor, host_batch, (size_t)n * CIFAR_IMAGE_BYTES);
-        if (st == MOECL_OK) st = softmax_ce_set_labels(&net->loss, labels, n);
-        if (st == MOECL_OK) st = network_forward(net, n, &run);
-        if (st == MOECL_OK) st = softmax_ce_forward(&net->loss, network_logits(net), n);
-        if (st == MOECL_OK) st = softmax_ce_read(&net->loss, n, loss, pred);
+        st = moecl_tensor_upload_part(net->images, host_batch, (size_t)n * CIFAR_IMAGE_BYTES);
+        if (st == MOECL_OK) st = model_set_labels(net, labels, n);
+        if (st == MOECL_OK) st = model_forward(net, n, &run);
+        if (st == MOECL_OK) st = model_read(net, n, loss, pred);
         for (int i = 0; st == MOECL_OK && i < n; i++) {
             if (!isfinite(loss[i])) r->non_finite = true;
             total += loss[i];

@@ -4,7 +4,7 @@
 #define MOECL_EVALUATE_H
 
 #include "data.h"
-#include "network.h"
+#include "model.h"
 
 typedef struct eval_result {
     int count;
@@ -17,7 +17,7 @@ typedef struct eval_result {
 } eval_result;
 
 /* host_batch: a buffer of batch * 3072 floats the caller owns. */
-moecl_status evaluate(network *net, const dataset *d, const normalizer *norm, float *host_batch,
+moecl_status evaluate(model *net, const dataset *d, const normalizer *norm, float *host_batch,
                       eval_result *r);
 
 #endif

@@ -131,33 +131,24 @@ moecl_status train_options_load(train_options *o, const char *path)
 /* ---- parameters and checkpoints ---------------------------------------- */
 
 typedef struct param_list {
-    moecl_param **p;
-    char (*names)[128];
+    model_param *e;
+    moecl_param **p; /* the same parameters, as the optimiser takes them */
     int count;
 } param_list;
 
-static moecl_status collect_params(network *net, param_list *pl)
+static moecl_status collect_params(model *m, param_list *pl)
 {
-    int n = 0;
-    for (int i = 0; i < net->n_layers; i++) n += net->layers[i]->n_params;
-    pl->p = calloc((size_t)(n ? n : 1), sizeof *pl->p);
-    pl->names = calloc((size_t)(n ? n : 1), sizeof *pl->names);
-    if (!pl->p || !pl->names) return moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of memory");
-    pl->count = 0;
-    for (int i = 0; i < net->n_layers; i++)
-        for (int j = 0; j < net->layers[i]->n_params; j++) {
-            pl->p[pl->count] = &net->layers[i]->params[j];
-            snprintf(pl->names[pl->count], 128, "%s.%s", net->layers[i]->name,
-                     net->layers[i]->params[j].name);
-            pl->count++;
-        }
+    MOECL_TRY(model_params(m, &pl->e, &pl->count));
+    pl->p = calloc((size_t)(pl->count ? pl->count : 1), sizeof *pl->p);
+    if (!pl->p) return moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of memory");
+    for (int i = 0; i < pl->count; i++) pl->p[i] = pl->e[i].param;
     return MOECL_OK;
 }
 
 static void free_params(param_list *pl)
 {
+    free(pl->e);
     free(pl->p);
-    free(pl->names);
 }
 
 /* Weights (and running statistics) as st_tensor entries. */
@@ -165,7 +156,7 @@ static st_tensor *weight_entries(const param_list *pl)
 {
     st_tensor *e = calloc((size_t)(pl->count ? pl->count : 1), sizeof *e);
     for (int i = 0; e && i < pl->count; i++) {
-        snprintf(e[i].name, sizeof e[i].name, "%s", pl->names[i]);
+        snprintf(e[i].name, sizeof e[i].name, "%s", pl->e[i].name);
         e[i].tensor = pl->p[i]->value;
     }
     return e;
@@ -179,7 +170,7 @@ static st_tensor *state_entries(const param_list *pl, int *count)
     for (int i = 0; e && i < pl->count; i++)
         for (int s = 0; s < 2; s++)
             if (pl->p[i]->slot[s]) {
-                snprintf(e[*count].name, sizeof e->name, "%s.slot%d", pl->names[i], s);
+                snprintf(e[*count].name, sizeof e->name, "%s.slot%d", pl->e[i].name, s);
                 e[*count].tensor = pl->p[i]->slot[s];
                 (*count)++;
             }
@@ -220,34 +211,34 @@ static bool parse_normalizer(const char *text, normalizer *n)
            n->std[0] > 0 && n->std[1] > 0 && n->std[2] > 0;
 }
 
-moecl_status checkpoint_open(moecl_ctx *ctx, const char *path, int batch, network **out,
+moecl_status checkpoint_open(moecl_ctx *ctx, const char *path, int batch, model **out,
                              normalizer *norm)
 {
     *out = NULL;
-    char *format = NULL, *model = NULL, *normtext = NULL;
+    char *format = NULL, *model_json = NULL, *normtext = NULL;
     MOECL_TRY(safetensors_meta(path, "format", &format));
     bool ours = strcmp(format, "moecl-checkpoint-1") == 0;
     free(format);
     if (!ours)
         return moecl_fail(MOECL_ERR_FORMAT, "'%s' is a safetensors file but not a moecl checkpoint "
                           "(no moecl-checkpoint-1 format in its metadata)", path);
-    MOECL_TRY(safetensors_meta(path, "model", &model));
+    MOECL_TRY(safetensors_meta(path, "model", &model_json));
     moecl_status st = safetensors_meta(path, "normalizer", &normtext);
     if (st == MOECL_OK && !parse_normalizer(normtext, norm))
         st = moecl_fail(MOECL_ERR_FORMAT, "checkpoint '%s' has a corrupt normalizer", path);
-    network *net = NULL;
+    model *net = NULL;
     char origin[1200];
     snprintf(origin, sizeof origin, "%s (embedded model)", path);
-    if (st == MOECL_OK) st = network_parse(model, origin, &net);
-    if (st == MOECL_OK) st = network_setup(net, ctx, batch, 1);
+    if (st == MOECL_OK) st = model_parse(model_json, origin, &net);
+    if (st == MOECL_OK) st = model_setup(net, ctx, batch, 1);
     param_list pl = {0};
     if (st == MOECL_OK) st = collect_params(net, &pl);
     if (st == MOECL_OK) st = load_weights(path, &pl);
     free_params(&pl);
-    free(model);
+    free(model_json);
     free(normtext);
     if (st != MOECL_OK) {
-        network_free(net);
+        model_free(net);
         return st;
     }
     *out = net;
@@ -387,7 +378,7 @@ static void append_metrics(const char *dir, int epoch, double tl, double ta, con
 }
 
 /* One epoch from batch_pos on; returns MOECL_OK with *stopped set on Ctrl-C. */
-static moecl_status run_epoch(network *net, const train_options *o, const run_data *d,
+static moecl_status run_epoch(model *net, const train_options *o, const run_data *d,
                               param_list *pl, run_state *rs, float *host, int *labels, int *idx,
                               float *loss, int *pred, long total_steps, FILE *log, bool *stopped)
 {
@@ -401,16 +392,15 @@ static moecl_status run_epoch(network *net, const train_options *o, const run_da
         int start = b * B, n = n_train - start < B ? n_train - start : B;
         uint64_t aug_rng = mix(mix(o->seed, (uint64_t)rs->epoch), (uint64_t)b + 1);
         dataset_make_batch(&d->train, idx + start, n, &d->norm, &o->aug, &aug_rng, host, labels);
-        MOECL_TRY(moecl_tensor_upload_part(net->input_tensor, host, (size_t)n * CIFAR_IMAGE_BYTES));
-        MOECL_TRY(softmax_ce_set_labels(&net->loss, labels, n));
+        MOECL_TRY(moecl_tensor_upload_part(net->images, host, (size_t)n * CIFAR_IMAGE_BYTES));
+        MOECL_TRY(model_set_labels(net, labels, n));
         run.step = (uint32_t)rs->global_step;
-        MOECL_TRY(network_forward(net, n, &run));
-        MOECL_TRY(softmax_ce_forward(&net->loss, network_logits(net), n));
-        MOECL_TRY(network_backward(net, n));
+        MOECL_TRY(model_forward(net, n, &run));
+        MOECL_TRY(model_backward(net, n));
         rs->global_step++;
         float lr = optim_lr_at(&o->optim, rs->global_step - 1, batches, total_steps);
         MOECL_TRY(optim_update(&o->optim, net->ctx, pl->p, pl->count, lr, rs->global_step));
-        MOECL_TRY(softmax_ce_read(&net->loss, n, loss, pred));
+        MOECL_TRY(model_read(net, n, loss, pred));
         for (int i = 0; i < n; i++) {
             if (!isfinite(loss[i])) {
                 char saved[1200] = "no epoch had finished, so no weights were saved";
@@ -447,7 +437,7 @@ moecl_status train_run(moecl_ctx *ctx, const train_options *o, bool resume, FILE
     memset(s, 0, sizeof *s);
     double t0 = moecl_seconds();
     char *model_json = NULL;
-    network *net = NULL;
+    model *net = NULL;
     run_data d;
     memset(&d, 0, sizeof d);
     param_list pl = {0};
@@ -458,15 +448,15 @@ moecl_status train_run(moecl_ctx *ctx, const train_options *o, bool resume, FILE
 
     moecl_status st = make_dir(o->out_dir);
     if (st == MOECL_OK) st = model_source(o->model_path, &model_json);
-    if (st == MOECL_OK) st = network_parse(model_json, o->model_path, &net);
+    if (st == MOECL_OK) st = model_parse(model_json, o->model_path, &net);
     if (st == MOECL_OK) st = load_data(o, &d, log);
-    if (st == MOECL_OK) st = network_setup(net, ctx, o->batch, o->seed);
+    if (st == MOECL_OK) st = model_setup(net, ctx, o->batch, o->seed);
     if (st == MOECL_OK) st = collect_params(net, &pl);
     if (st == MOECL_OK) st = optim_prepare(&o->optim, pl.p, pl.count);
     if (st != MOECL_OK) goto done;
     if (log) {
         fprintf(log, "model %s: %zu parameters, %.1f MFLOPs per image\n", net->name,
-                network_param_count(net), network_flops_per_image(net) / 1e6);
+                model_param_count(net), model_flops_per_image(net) / 1e6);
     }
     if (resume) {
         snprintf(path, sizeof path, "%s/last.safetensors", o->out_dir);
@@ -562,7 +552,7 @@ done:
     free(host), free(labels), free(pred), free(loss), free(idx);
     free_params(&pl);
     free_data(&d);
-    network_free(net);
+    model_free(net);
     free(model_json);
     return st;
 }

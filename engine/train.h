@@ -6,7 +6,7 @@
 
 #include "data.h"
 #include "evaluate.h"
-#include "network.h"
+#include "model.h"
 #include "optim.h"
 
 #include <stdio.h>
@@ -54,7 +54,7 @@ extern volatile int moecl_interrupted;
 
 /* Loads a checkpoint written by training: the model (from its metadata),
  * set up for batch, its weights and its normaliser. */
-moecl_status checkpoint_open(moecl_ctx *ctx, const char *path, int batch, network **net,
+moecl_status checkpoint_open(moecl_ctx *ctx, const char *path, int batch, model **net,
                              normalizer *norm);
 
 #endif

@@ -9,13 +9,13 @@
 
 static moecl_ctx *ctx;
 static char root[64];
-static char model[512];
+static char model_path[512];
 
 static train_options tiny_options(const char *name, int epochs)
 {
     train_options o;
     train_options_defaults(&o);
-    snprintf(o.model_path, sizeof o.model_path, "%s", model);
+    snprintf(o.model_path, sizeof o.model_path, "%s", model_path);
     snprintf(o.out_dir, sizeof o.out_dir, "%s/%s", root, name);
     o.synthetic = true;
     o.synthetic_count = 600;
@@ -66,7 +66,7 @@ static void test_loss_falls(void)
         CHECK(access(path, R_OK) == 0, "%s written", files[i]);
     }
     /* the best checkpoint reloads with the same test accuracy */
-    network *net = NULL;
+    model *net = NULL;
     normalizer norm;
     snprintf(path, sizeof path, "%s/best.safetensors", o.out_dir);
     CHECK(checkpoint_open(ctx, path, 50, &net, &norm) == MOECL_OK, "%s", moecl_last_error());
@@ -80,7 +80,7 @@ static void test_loss_falls(void)
               r.accuracy, s.test.accuracy);
         free(host);
         dataset_free(&test);
-        network_free(net);
+        model_free(net);
     }
 }
 
@@ -170,7 +170,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: test_train path/to/tiny.json\n");
         return 2;
     }
-    snprintf(model, sizeof model, "%s", argv[1]);
+    snprintf(model_path, sizeof model_path, "%s", argv[1]);
     snprintf(root, sizeof root, "/tmp/moecl-train-test-XXXXXX");
     if (!mkdtemp(root)) return 1;
     ctx = check_open_device(NULL);

@@ -1,0 +1,74 @@
+/* A model: one or more named parts (networks reading the same image) and a
+ * head that turns their outputs into class probabilities and a loss:
+ *  - single: one part whose logits go through a fused softmax cross-entropy;
+ *  - soft mixture: a gate part gives softmax weights over expert parts, and
+ *    the prediction is the weighted sum of the experts' class probabilities
+ *    (the flat MoE of the source article, with the gate looking at the image).
+ * Models come from JSON model files (model_file.c). */
+#ifndef MOECL_MODEL_H
+#define MOECL_MODEL_H
+
+#include "loss.h"
+#include "network.h"
+
+#define MODEL_MAX_PARTS 16
+
+typedef enum model_head { HEAD_SINGLE, HEAD_SOFT_MIXTURE } model_head;
+
+typedef struct model {
+    char name[64];
+    char description[256];
+    shape3 input;
+    int classes;
+    network *parts[MODEL_MAX_PARTS];
+    int n_parts;
+    model_head head;
+    int gate;                       /* soft mixture: the gate's part index */
+    int experts[MODEL_MAX_PARTS];   /* soft mixture: the experts' part indices */
+    int n_experts;
+    /* after model_setup */
+    moecl_ctx *ctx;
+    int batch;
+    moecl_tensor *images;           /* [batch, C*H*W]: the caller uploads images here */
+    softmax_ce loss;                /* labels, per-example loss, predictions, probabilities */
+    moecl_tensor *stacked, *dstacked; /* soft: expert logits [K, batch, classes] and gradients */
+    moecl_tensor *gates, *resp, *dgate; /* soft: [batch, K] */
+    moecl_tensor *dexpert[MODEL_MAX_PARTS]; /* soft: each expert's output gradient */
+} model;
+
+/* The text of a model: a file path, else a built-in preset name
+ * (assets/models/NAME.json). Free with free(). */
+moecl_status model_source(const char *spec, char **text);
+int model_preset_count(void);
+const char *model_preset_name(int i);
+
+/* Parses a model file; errors name the file, the part, the layer, the field. */
+moecl_status model_parse(const char *json, const char *origin, model **out);
+moecl_status model_load(const char *spec, model **out);
+void model_free(model *m);
+
+/* Allocates every buffer for the largest batch and initialises the weights
+ * from seed. */
+moecl_status model_setup(model *m, moecl_ctx *ctx, int batch, uint64_t seed);
+/* Uploads n labels (checked to be classes). */
+moecl_status model_set_labels(model *m, const int *labels, int n);
+/* Every part, then the head and the loss, over the n images in m->images. */
+moecl_status model_forward(model *m, int n, const layer_run *run);
+/* Gradients of the mean loss into every trainable parameter. */
+moecl_status model_backward(model *m, int n);
+/* Per-example loss and predicted class of the last forward. */
+moecl_status model_read(model *m, int n, float *loss, int *pred);
+
+/* Every parameter, named "<layer>.<param>" (single part) or
+ * "<part>.<layer>.<param>"; free(*list). */
+typedef struct model_param {
+    moecl_param *param;
+    char name[160];
+} model_param;
+moecl_status model_params(const model *m, model_param **list, int *count);
+
+size_t model_param_count(const model *m);
+uint64_t model_flops_per_image(const model *m);
+void model_print(const model *m, FILE *out);
+
+#endif
