@@ -29,6 +29,16 @@ awk -v a="$acc" 'BEGIN { exit !(a > 50) }' && pass || fail "DenseMoE model test 
 run eval --checkpoint "$WORK/moe/best.safetensors" --synthetic
 expect_rc 0 "eval a DenseMoE checkpoint"
 
+# the flat soft-MoE preset: parts, a gate on the image, a mixture head
+run info --model flat
+expect_rc 0 "info on the flat MoE"
+expect_in "$OUT" "soft mixture of 3 experts" "info shows the mixture head"
+expect_in "$OUT" "gate.dense_5" "info shows part-qualified layers"
+run train --model flat --synthetic 300 --epochs 1 --batch 32 --out "$WORK/flat"
+expect_rc 0 "train the flat MoE"
+run eval --checkpoint "$WORK/flat/best.safetensors" --synthetic
+expect_rc 0 "eval a flat MoE checkpoint"
+
 # corrupt checkpoints
 head -c 100 "$RUN/best.safetensors" >"$WORK/cut.safetensors"
 run eval --checkpoint "$WORK/cut.safetensors" --synthetic
