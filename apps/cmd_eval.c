@@ -7,6 +7,23 @@
 #include <stdlib.h>
 #include <string.h>
 
+static void print_routing_text(const model *m, const eval_result *r)
+{
+    if (r->n_experts == 0) return;
+    printf("\nrouting (images by dominant expert; rows: experts, columns: true class):\n");
+    printf("%-12s %7s %9s", "expert", "share", "mean gate");
+    for (int c = 0; c < CIFAR_CLASSES; c++) printf("%6.5s", CIFAR_CLASS_NAMES[c]);
+    printf("\n");
+    for (int k = 0; k < r->n_experts; k++) {
+        printf("%-12.12s %6.1f%% %9.3f", m->parts[m->experts[k]]->name, 100 * r->share[k],
+               r->mean_gate[k]);
+        for (int c = 0; c < CIFAR_CLASSES; c++) printf("%6d", r->routed[k][c]);
+        printf("\n");
+    }
+    if (r->collapsed) printf("WARNING: the gate has collapsed onto one expert\n");
+    if (r->dead_expert) printf("WARNING: an expert is dead (dominant for under 1%% of images)\n");
+}
+
 static void print_text(const char *path, const eval_result *r)
 {
     printf("%s: test accuracy %.2f%% (%d images), loss %.4f\n", path, 100 * r->accuracy, r->count,
@@ -40,7 +57,25 @@ static void print_json(const char *path, const eval_result *r)
         for (int p = 0; p < CIFAR_CLASSES; p++) printf("%s%d", p ? ", " : "", r->confusion[t][p]);
         printf("]");
     }
-    printf("]}\n");
+    printf("]");
+}
+
+static void print_routing_json(const model *m, const eval_result *r)
+{
+    if (r->n_experts > 0) {
+        printf(", \"experts\": [");
+        for (int k = 0; k < r->n_experts; k++) {
+            printf("%s{\"name\": ", k ? ", " : "");
+            cli_json_string(stdout, m->parts[m->experts[k]]->name);
+            printf(", \"share\": %.6f, \"mean_gate\": %.6f, \"per_class\": [", r->share[k],
+                   r->mean_gate[k]);
+            for (int c = 0; c < CIFAR_CLASSES; c++) printf("%s%d", c ? ", " : "", r->routed[k][c]);
+            printf("]}");
+        }
+        printf("], \"dead_expert\": %s, \"collapsed\": %s", r->dead_expert ? "true" : "false",
+               r->collapsed ? "true" : "false");
+    }
+    printf("}\n");
 }
 
 int cmd_eval(const cli_globals *g, int argc, char **argv)
@@ -86,8 +121,13 @@ int cmd_eval(const cli_globals *g, int argc, char **argv)
         st = host ? evaluate(net, &test, &norm, host, &r) : MOECL_ERR_OUT_OF_MEMORY;
     }
     if (st == MOECL_OK) {
-        if (json) print_json(checkpoint, &r);
-        else print_text(checkpoint, &r);
+        if (json) {
+            print_json(checkpoint, &r);
+            print_routing_json(net, &r);
+        } else {
+            print_text(checkpoint, &r);
+            print_routing_text(net, &r);
+        }
     }
     free(host);
     dataset_free(&test);

@@ -7,11 +7,12 @@
 #include <string.h>
 #include <time.h>
 
-static void on_sigint(int sig)
+/* Ctrl-C (or a polite kill) finishes the current step and saves the state;
+ * a second one ends the process at once. */
+static void on_stop_signal(int sig)
 {
-    (void)sig;
     moecl_interrupted = 1;
-    signal(SIGINT, SIG_DFL); /* a second Ctrl-C ends the process at once */
+    signal(sig, SIG_DFL);
 }
 
 /* Option parsing shared by the training-style commands. Returns 0 when the
@@ -147,10 +148,12 @@ int cmd_train(const cli_globals *g, int argc, char **argv)
         fprintf(log, "training %s -> %s (%d epochs, batch %d, %s lr %g, seed %llu)\n", o.model_path,
                 o.out_dir, o.epochs, o.batch, optim_kind_name(o.optim.kind), o.optim.lr,
                 (unsigned long long)o.seed);
-    signal(SIGINT, on_sigint);
+    signal(SIGINT, on_stop_signal);
+    signal(SIGTERM, on_stop_signal);
     train_summary s;
     moecl_status st = train_run(ctx, &o, resume != NULL, log, &s);
     signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
     moecl_ctx_destroy(ctx);
     if (st != MOECL_OK) return cli_report(st);
     if (s.interrupted) return 130;

@@ -13,7 +13,10 @@ moecl_status evaluate(model *net, const dataset *d, const normalizer *norm, floa
     int *idx = malloc((size_t)B * sizeof *idx), *labels = malloc((size_t)B * sizeof *labels);
     int *pred = malloc((size_t)B * sizeof *pred);
     float *loss = malloc((size_t)B * sizeof *loss);
-    moecl_status st = (idx && labels && pred && loss) ? MOECL_OK
+    bool mixture = net->head == HEAD_SOFT_MIXTURE;
+    int K = mixture ? net->n_experts : 0;
+    float *gates = malloc((size_t)B * (K ? K : 1) * sizeof *gates);
+    moecl_status st = (idx && labels && pred && loss && gates) ? MOECL_OK
                       : moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of memory");
     layer_run run = {.training = false};
     double total = 0;
@@ -25,6 +28,15 @@ moecl_status evaluate(model *net, const dataset *d, const normalizer *norm, floa
         if (st == MOECL_OK) st = model_set_labels(net, labels, n);
         if (st == MOECL_OK) st = model_forward(net, n, &run);
         if (st == MOECL_OK) st = model_read(net, n, loss, pred);
+        if (st == MOECL_OK && mixture) st = model_read_gates(net, n, gates);
+        for (int i = 0; st == MOECL_OK && i < n && mixture; i++) {
+            int best = 0;
+            for (int k = 0; k < K; k++) {
+                r->mean_gate[k] += gates[i * K + k];
+                if (gates[i * K + k] > gates[i * K + best]) best = k;
+            }
+            r->routed[best][labels[i]]++;
+        }
         for (int i = 0; st == MOECL_OK && i < n; i++) {
             if (!isfinite(loss[i])) r->non_finite = true;
             total += loss[i];
@@ -39,9 +51,35 @@ moecl_status evaluate(model *net, const dataset *d, const normalizer *norm, floa
             r->class_accuracy[k] = r->class_count[k] ? (double)r->confusion[k][k] / r->class_count[k] : 0;
         }
         r->count = d->count;
+        r->n_experts = K;
+        int most = 0;
+        for (int k = 0; k < K && d->count > 0; k++) {
+            int routed = 0;
+            for (int c = 0; c < CIFAR_CLASSES; c++) routed += r->routed[k][c];
+            r->share[k] = (double)routed / d->count;
+            r->mean_gate[k] /= d->count;
+            if (routed > most) most = routed;
+            /* dead: dominant for under 1% of the images and a small mean weight */
+            if (r->share[k] < 0.01 && r->mean_gate[k] < 0.5 / K) r->dead_expert = true;
+        }
+        r->collapsed = K > 1 && d->count > 0 && (double)most / d->count > 0.95;
         r->loss = d->count ? total / d->count : 0;
         r->accuracy = d->count ? (double)correct / d->count : 0;
     }
-    free(idx), free(labels), free(pred), free(loss);
+    free(idx), free(labels), free(pred), free(loss), free(gates);
     return st;
+}
+
+void eval_routing_summary(const model *m, const eval_result *r, char *buf, size_t size)
+{
+    buf[0] = '\0';
+    if (r->n_experts == 0) return;
+    size_t used = (size_t)snprintf(buf, size, "routing:");
+    for (int k = 0; k < r->n_experts && used < size; k++)
+        used += (size_t)snprintf(buf + used, size - used, " %s %.1f%%", m->parts[m->experts[k]]->name,
+                                 100 * r->share[k]);
+    if (r->collapsed && used < size)
+        used += (size_t)snprintf(buf + used, size - used, " | WARNING: the gate has collapsed onto one expert");
+    if (r->dead_expert && used < size)
+        snprintf(buf + used, size - used, " | WARNING: an expert is dead (dominant for under 1%% of images)");
 }

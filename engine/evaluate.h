@@ -14,7 +14,17 @@ typedef struct eval_result {
     int class_count[CIFAR_CLASSES];
     double class_accuracy[CIFAR_CLASSES];
     bool non_finite; /* a loss was NaN or infinite */
+    /* mixtures: routing. The dominant expert of an image is its largest gate weight. */
+    int n_experts;
+    int routed[MODEL_MAX_PARTS][CIFAR_CLASSES]; /* images per dominant expert and true class */
+    double share[MODEL_MAX_PARTS];              /* share of images per dominant expert */
+    double mean_gate[MODEL_MAX_PARTS];          /* mean gate weight per expert */
+    bool dead_expert;                           /* an expert dominates (almost) no image */
+    bool collapsed;                             /* one expert dominates nearly every image */
 } eval_result;
+
+/* One line on routing ("" for models without a gate): shares and warnings. */
+void eval_routing_summary(const model *m, const eval_result *r, char *buf, size_t size);
 
 /* host_batch: a buffer of batch * 3072 floats the caller owns. */
 moecl_status evaluate(model *net, const dataset *d, const normalizer *norm, float *host_batch,

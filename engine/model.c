@@ -97,6 +97,17 @@ moecl_status model_backward(model *m, int n)
     return network_backward(m->parts[m->gate], m->dgate, n);
 }
 
+moecl_status model_read_gates(model *m, int n, float *gates)
+{
+    if (m->head != HEAD_SOFT_MIXTURE)
+        return moecl_fail(MOECL_ERR_INVALID_ARG, "model %s has no gate", m->name);
+    MOECL_CL_CHECK(&m->ctx->device,
+                   clEnqueueReadBuffer(m->ctx->queue, m->gates->buf, CL_TRUE, 0,
+                                       (size_t)n * m->n_experts * sizeof(float), gates, 0, NULL,
+                                       NULL));
+    return MOECL_OK;
+}
+
 moecl_status model_read(model *m, int n, float *loss, int *pred)
 {
     return softmax_ce_read(&m->loss, n, loss, pred);

@@ -56,6 +56,8 @@ moecl_status model_set_labels(model *m, const int *labels, int n);
 moecl_status model_forward(model *m, int n, const layer_run *run);
 /* Gradients of the mean loss into every trainable parameter. */
 moecl_status model_backward(model *m, int n);
+/* Soft mixture: the gate weights [n, K] of the last forward. */
+moecl_status model_read_gates(model *m, int n, float *gates);
 /* Per-example loss and predicted class of the last forward. */
 moecl_status model_read(model *m, int n, float *loss, int *pred);
 

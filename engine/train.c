@@ -373,7 +373,16 @@ static void append_metrics(const char *dir, int epoch, double tl, double ta, con
     if (!f) return;
     fprintf(f, "{\"epoch\": %d, \"train_loss\": %.6f, \"train_accuracy\": %.6f, \"val_loss\": %.6f, "
                "\"val_accuracy\": %.6f, \"seconds\": %.3f, \"images_per_second\": %.1f, "
-               "\"lr\": %.6g}\n", epoch, tl, ta, v->loss, v->accuracy, secs, ips, lr);
+               "\"lr\": %.6g", epoch, tl, ta, v->loss, v->accuracy, secs, ips, lr);
+    if (v->n_experts > 0) {
+        fprintf(f, ", \"expert_share\": [");
+        for (int k = 0; k < v->n_experts; k++) fprintf(f, "%s%.6f", k ? ", " : "", v->share[k]);
+        fprintf(f, "], \"mean_gate\": [");
+        for (int k = 0; k < v->n_experts; k++) fprintf(f, "%s%.6f", k ? ", " : "", v->mean_gate[k]);
+        fprintf(f, "], \"dead_expert\": %s, \"collapsed\": %s", v->dead_expert ? "true" : "false",
+                v->collapsed ? "true" : "false");
+    }
+    fprintf(f, "}\n");
     fclose(f);
 }
 
@@ -527,6 +536,9 @@ moecl_status train_run(moecl_ctx *ctx, const train_options *o, bool resume, FILE
             fprintf(log, "epoch %d/%d: train loss %.4f acc %.2f%% | val loss %.4f acc %.2f%%%s | "
                          "%.1f s, %.0f img/s\n", rs.epoch, o->epochs, tl, 100 * ta, v.loss,
                     100 * v.accuracy, improved ? " (best)" : "", secs, ips);
+        char routing[512];
+        eval_routing_summary(net, &v, routing, sizeof routing);
+        if (log && routing[0]) fprintf(log, "  %s\n", routing);
         snprintf(path, sizeof path, "%s/last.safetensors", o->out_dir);
         if (st == MOECL_OK) st = save_weights(path, &pl, model_json, &d.norm, rs.epoch);
         if (st == MOECL_OK) st = save_state(o->out_dir, &pl, &rs);

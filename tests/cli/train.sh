@@ -38,6 +38,8 @@ run train --model flat --synthetic 300 --epochs 1 --batch 32 --out "$WORK/flat"
 expect_rc 0 "train the flat MoE"
 run eval --checkpoint "$WORK/flat/best.safetensors" --synthetic
 expect_rc 0 "eval a flat MoE checkpoint"
+expect_in "$OUT" "routing (images by dominant expert" "eval shows the routing table"
+expect_in "$(cat "$WORK/flat/metrics.jsonl")" '"expert_share": [' "metrics hold the expert shares"
 
 # corrupt checkpoints
 head -c 100 "$RUN/best.safetensors" >"$WORK/cut.safetensors"
