@@ -149,3 +149,42 @@ __kernel void soft_mixture_backward_f32(__global const float *Z, __global const 
         da[n * K + k] = scale * (g[n * K + k] - rk);
     }
 }
+
+/* Conv2DMoE combination over NCHW maps: expert maps e [N, F*K, P] (channel
+ * f*K + k is filter f of expert k), gates g [N, F, K]:
+ * y[n, f, p] = sum_k g[n, f, k] * e[n, f*K + k, p]. */
+__kernel void conv_moe_combine_forward_f32(__global const float *e, __global const float *g,
+                                           __global float *y, const int N, const int F,
+                                           const int K, const int P)
+{
+    const int i = get_global_id(0);
+    if (i >= N * F * P) return;
+    const int p = i % P, nf = i / P;
+    float s = 0.0f;
+    for (int k = 0; k < K; k++) s += g[nf * K + k] * e[(nf * K + k) * P + p];
+    y[i] = s;
+}
+
+/* de[n, f*K + k, p] = dy[n, f, p] * g[n, f, k] */
+__kernel void conv_moe_backward_experts_f32(__global const float *dy, __global const float *g,
+                                            __global float *de, const int N, const int F,
+                                            const int K, const int P)
+{
+    const int i = get_global_id(0);
+    if (i >= N * F * K * P) return;
+    const int p = i % P, nfk = i / P, nf = nfk / K;
+    de[i] = dy[nf * P + p] * g[nfk];
+}
+
+/* dg[n, f, k] = sum_p dy[n, f, p] * e[n, f*K + k, p] */
+__kernel void conv_moe_backward_gates_f32(__global const float *dy, __global const float *e,
+                                          __global float *dg, const int N, const int F,
+                                          const int K, const int P)
+{
+    const int i = get_global_id(0);
+    if (i >= N * F * K) return;
+    const int nf = i / K;
+    float s = 0.0f;
+    for (int p = 0; p < P; p++) s += dy[nf * P + p] * e[i * P + p];
+    dg[i] = s;
+}

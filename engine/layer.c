@@ -12,7 +12,7 @@ static const char *const KIND_NAMES[] = {
     [LAYER_MAXPOOL] = "maxpool",     [LAYER_GLOBAL_AVGPOOL] = "global_avgpool",
     [LAYER_RELU] = "relu",           [LAYER_FLATTEN] = "flatten",
     [LAYER_DROPOUT] = "dropout",     [LAYER_BATCHNORM] = "batchnorm",
-    [LAYER_DENSE_MOE] = "dense_moe",
+    [LAYER_DENSE_MOE] = "dense_moe", [LAYER_CONV2D_MOE] = "conv2d_moe",
 };
 _Static_assert(sizeof KIND_NAMES / sizeof KIND_NAMES[0] == LAYER_KIND_COUNT,
                "every layer kind needs a name");
@@ -92,7 +92,10 @@ static moecl_status init_params(layer *l, uint64_t *rng)
         float *host = malloc(n * sizeof *host);
         if (!host) return moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of host memory");
         if (strcmp(p->name, "expert_kernel") == 0 || strcmp(p->name, "gating_kernel") == 0) {
-            float limit = (float)sqrt(3.0 / p->shape[0]);
+            /* fan-in: the first dimension, or a conv kernel's in x kh x kw */
+            double fan_in = p->ndim == 4 ? (double)p->shape[1] * p->shape[2] * p->shape[3]
+                                         : (double)p->shape[0];
+            float limit = (float)sqrt(3.0 / fan_in);
             for (size_t j = 0; j < n; j++) host[j] = (2.0f * moecl_rng_uniform(rng) - 1.0f) * limit;
         } else if (strcmp(p->name, "kernel") == 0) {
             double fan_in, fan_out;
@@ -147,9 +150,12 @@ void layer_free(layer *l)
     if (!l) return;
     moecl_tensor_destroy(l->output);
     moecl_tensor_destroy(l->grad_input);
+    layer_free(l->inner);
     for (int i = 0; i < l->n_params; i++) {
-        moecl_tensor_destroy(l->params[i].value);
-        moecl_tensor_destroy(l->params[i].grad);
+        if (!l->params[i].borrowed) {
+            moecl_tensor_destroy(l->params[i].value);
+            moecl_tensor_destroy(l->params[i].grad);
+        }
         moecl_tensor_destroy(l->params[i].slot[0]);
         moecl_tensor_destroy(l->params[i].slot[1]);
     }

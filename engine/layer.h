@@ -20,6 +20,7 @@ typedef enum layer_kind {
     LAYER_DROPOUT,
     LAYER_BATCHNORM,
     LAYER_DENSE_MOE,
+    LAYER_CONV2D_MOE,
     LAYER_KIND_COUNT
 } layer_kind;
 
@@ -40,6 +41,7 @@ typedef struct moecl_param {
     moecl_tensor *value;
     moecl_tensor *grad;    /* NULL for non-trainable state (running statistics) */
     moecl_tensor *slot[2]; /* optimiser state (Adam m and v, SGD velocity), lazily made */
+    bool borrowed;         /* value and grad belong to an inner layer, which frees them */
 } moecl_param;
 
 #define LAYER_MAX_PARAMS 4
@@ -94,6 +96,7 @@ struct layer {
     int n_params;
     moecl_tensor *scratch[LAYER_MAX_SCRATCH];
     uint64_t flops_per_image; /* forward multiply-adds x 2 */
+    layer *inner;             /* a layer this one is built on (Conv2DMoE's convolution) */
 };
 
 /* Constructors record the config; nothing is allocated yet. */
@@ -112,6 +115,12 @@ layer *layer_batchnorm(const char *name, float eps, float momentum);
  * activation softmax, linear or relu. */
 layer *layer_dense_moe(const char *name, int units, int n_experts, layer_activation expert_act,
                        layer_activation gating_act, bool use_expert_bias, bool use_gating_bias);
+/* Conv2DMoE (after eminorhan/mixture-of-experts): one convolution gives
+ * filters x K maps; a gate maps the flattened input to (filters, K) weights
+ * (softmax over the experts by default); y[f] = sum_k g[f, k] f(conv_k[f]). */
+layer *layer_conv2d_moe(const char *name, int filters, int n_experts, int kh, int kw, int sh,
+                        int sw, bool same, layer_activation expert_act, layer_activation gating_act,
+                        bool use_expert_bias, bool use_gating_bias);
 
 /* Fixes the shapes for an input shape and batch, allocates the buffers and
  * initialises the parameters (glorot-uniform weights, zero biases, as Keras)

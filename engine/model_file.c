@@ -137,6 +137,7 @@ static const struct {
     {"dropout", "Dropout", LAYER_DROPOUT},
     {"batchnorm", "BatchNormalization", LAYER_BATCHNORM},
     {"dense_moe", "DenseMoE", LAYER_DENSE_MOE},
+    {"conv2d_moe", "Conv2DMoE", LAYER_CONV2D_MOE},
 };
 
 /* Reads "activation": linear (default), relu (adds a ReLU layer), softmax
@@ -197,8 +198,8 @@ static moecl_status parse_layer(network *net, parse_ctx *p, const cJSON *spec, i
         if (strcasecmp(type, TYPES[i].name) == 0 || strcmp(type, TYPES[i].keras) == 0) t = (int)i;
     if (t < 0)
         return bad(p, "unknown layer type '%s'%s", type,
-                   " (known: conv2d, dense, dense_moe, maxpool, global_avgpool, relu, flatten, "
-                   "dropout, batchnorm)");
+                   " (known: conv2d, conv2d_moe, dense, dense_moe, maxpool, global_avgpool, "
+                   "relu, flatten, dropout, batchnorm)");
     snprintf(p->where, sizeof p->where, "%s%s%slayer %d (%s)", net->name[0] ? "part " : "",
              net->name, net->name[0] ? ", " : "", index, TYPES[t].name);
     char default_name[64];
@@ -250,6 +251,27 @@ static moecl_status parse_layer(network *net, parse_ctx *p, const cJSON *spec, i
         MOECL_TRY(get_bool(p, spec, "use_expert_bias", true, &ebias));
         MOECL_TRY(get_bool(p, spec, "use_gating_bias", true, &gbias));
         l = layer_dense_moe(name, units, experts, eact, gact, ebias, gbias);
+        break;
+    }
+    case LAYER_CONV2D_MOE: {
+        static const char *const keys[] = {"type", "name", "filters", "n_experts", "kernel_size",
+                                           "strides", "padding", "expert_activation",
+                                           "gating_activation", "use_expert_bias",
+                                           "use_gating_bias", NULL};
+        MOECL_TRY(check_keys(p, spec, keys));
+        int filters = 0, experts = 0, kh = 0, kw = 0, sh = 0, sw = 0;
+        bool same = false, ebias = true, gbias = true;
+        layer_activation eact = ACT_LINEAR, gact = ACT_SOFTMAX;
+        MOECL_TRY(get_int(p, spec, "filters", -1, 1, &filters));
+        MOECL_TRY(get_int(p, spec, "n_experts", -1, 1, &experts));
+        MOECL_TRY(get_pair(p, spec, "kernel_size", 3, &kh, &kw));
+        MOECL_TRY(get_pair(p, spec, "strides", 1, &sh, &sw));
+        MOECL_TRY(parse_padding(p, spec, &same));
+        MOECL_TRY(get_activation(p, spec, "expert_activation", ACT_LINEAR, false, &eact));
+        MOECL_TRY(get_activation(p, spec, "gating_activation", ACT_SOFTMAX, true, &gact));
+        MOECL_TRY(get_bool(p, spec, "use_expert_bias", true, &ebias));
+        MOECL_TRY(get_bool(p, spec, "use_gating_bias", true, &gbias));
+        l = layer_conv2d_moe(name, filters, experts, kh, kw, sh, sw, same, eact, gact, ebias, gbias);
         break;
     }
     case LAYER_MAXPOOL: {

@@ -7,6 +7,10 @@
 #include "reference.h"
 
 static moecl_ctx *ctx;
+/* The finite-difference step. Smaller for layers whose parameters each move
+ * many ReLU inputs at once (a conv expert's bias), where a step of 1e-2
+ * crosses a kink in most samples. */
+static float fd_eps = 1e-2f;
 
 typedef void (*reference_fn)(const layer *l, const float *x, float **params, float *y, int n);
 
@@ -47,7 +51,7 @@ static void check_gradient(layer *l, moecl_tensor *x, int n, const float *r, con
                            moecl_tensor *v, float *vh, size_t count, const float *grad,
                            const char *what)
 {
-    const float eps = 1e-2f;
+    const float eps = fd_eps;
     uint64_t rng = 7;
     /* Every entry of small tensors, a random sample of large ones; fewer
      * under a simulator (MOECL_FD_SAMPLES). */
@@ -206,6 +210,38 @@ static void dense_moe_ref(const layer *l, const float *x, float **p, float *y, i
     ref_dense_moe(x, we, be, wg, bg, y, n, (int)shape3_size(l->in), l->cfg.units,
                   l->cfg.n_experts, (int)l->cfg.expert_act, (int)l->cfg.gating_act);
 }
+/* Conv2DMoE from the plain references: a conv with F*K filters, the expert
+ * activation, a dense gate on the flattened input, softmax over each
+ * filter's K experts, the weighted sum. */
+static void conv_moe_ref(const layer *l, const float *x, float **p, float *y, int n)
+{
+    int F = l->cfg.filters, K = l->cfg.n_experts, P = l->out.h * l->out.w;
+    int in = (int)shape3_size(l->in), i = 0;
+    const float *we = p[i++], *be = l->cfg.use_bias ? p[i++] : NULL;
+    const float *wg = p[i++], *bg = l->cfg.use_gating_bias ? p[i++] : NULL;
+    float *e = malloc((size_t)n * F * K * P * sizeof *e), *g = malloc((size_t)n * F * K * sizeof *g);
+    ref_conv2d(x, we, be, e, n, l->in.c, l->in.h, l->in.w, F * K, l->cfg.kh, l->cfg.kw, l->cfg.sh,
+               l->cfg.sw, l->cfg.ph, l->cfg.pw, l->out.h, l->out.w);
+    if (l->cfg.expert_act == ACT_RELU)
+        for (size_t j = 0; j < (size_t)n * F * K * P; j++) e[j] = e[j] > 0 ? e[j] : 0;
+    ref_dense(x, wg, bg, g, n, in, F * K);
+    for (int r = 0; r < n * F && l->cfg.gating_act == ACT_SOFTMAX; r++) {
+        double mx = g[r * K], s = 0;
+        for (int k = 1; k < K; k++) mx = fmax(mx, g[r * K + k]);
+        for (int k = 0; k < K; k++) s += exp(g[r * K + k] - mx);
+        for (int k = 0; k < K; k++) g[r * K + k] = (float)(exp(g[r * K + k] - mx) / s);
+    }
+    for (int b = 0; b < n; b++)
+        for (int f = 0; f < F; f++)
+            for (int q = 0; q < P; q++) {
+                double s = 0;
+                for (int k = 0; k < K; k++)
+                    s += (double)g[(b * F + f) * K + k] * e[((b * F + f) * K + k) * P + q];
+                y[(b * F + f) * P + q] = (float)s;
+            }
+    free(e), free(g);
+}
+
 static void bn_ref(const layer *l, const float *x, float **p, float *y, int n)
 {
     ref_batchnorm(x, p[0], p[1], y, NULL, NULL, n, l->in.c, l->in.h * l->in.w, l->cfg.eps);
@@ -262,6 +298,19 @@ static void test_dense_moe(void)
                 (shape3){5, 3, 3}, 4, 3, true, dense_moe_ref, 0);
     check_layer(layer_dense_moe("moe_single_expert", 6, 1, ACT_RELU, ACT_SOFTMAX, true, false),
                 (shape3){9, 1, 1}, 3, 3, true, dense_moe_ref, INPUT_AWAY_FROM_ZERO);
+}
+
+static void test_conv_moe(void)
+{
+    shape3 img = {3, 5, 7};
+    fd_eps = 1e-3f;
+    check_layer(layer_conv2d_moe("cmoe_relu_softmax", 4, 3, 3, 3, 1, 1, true, ACT_RELU,
+                                 ACT_SOFTMAX, true, true),
+                img, 3, 3, true, conv_moe_ref, INPUT_AWAY_FROM_ZERO);
+    fd_eps = 1e-2f;
+    check_layer(layer_conv2d_moe("cmoe_s2_valid_linear", 2, 2, 3, 2, 2, 2, false, ACT_LINEAR,
+                                 ACT_SOFTMAX, false, false),
+                img, 4, 3, true, conv_moe_ref, 0);
 }
 
 static void test_pooling(void)
@@ -417,6 +466,7 @@ int main(void)
     test_conv2d();
     test_dense();
     test_dense_moe();
+    test_conv_moe();
     test_pooling();
     test_elementwise();
     test_batchnorm();

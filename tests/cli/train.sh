@@ -41,6 +41,13 @@ expect_rc 0 "eval a flat MoE checkpoint"
 expect_in "$OUT" "routing (images by dominant expert" "eval shows the routing table"
 expect_in "$(cat "$WORK/flat/metrics.jsonl")" '"expert_share": [' "metrics hold the expert shares"
 
+# the convmoe preset: Conv2DMoE and DenseMoE layers
+run info --model convmoe
+expect_rc 0 "info on convmoe"
+expect_in "$OUT" "conv2d_moe" "convmoe has Conv2DMoE layers"
+run train --model convmoe --synthetic 200 --epochs 1 --batch 25 --out "$WORK/convmoe"
+expect_rc 0 "train convmoe"
+
 # corrupt checkpoints
 head -c 100 "$RUN/best.safetensors" >"$WORK/cut.safetensors"
 run eval --checkpoint "$WORK/cut.safetensors" --synthetic
