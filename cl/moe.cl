@@ -188,3 +188,92 @@ __kernel void conv_moe_backward_gates_f32(__global const float *dy, __global con
     for (int p = 0; p < P; p++) s += dy[nf * P + p] * e[i * P + p];
     dg[i] = s;
 }
+
+/* The hierarchical head of the notebook: a binary gate's argmax chooses an
+ * expert e for each image (a hard switch); that expert's sub-gate gives
+ * 2C logits v, softmax over all 2C, read as w[c][0] (the baseline) and
+ * w[c][1] (the expert), and P[c] = w[c][0] pb[c] + w[c][1] pe[c] with pb, pe
+ * the softmax of the baseline's and the expert's logits. As Keras's
+ * categorical cross-entropy, the loss normalises P: -log(P[y] / sum P).
+ * Stacks: ze[e * zs + n * C + c], v[e * vs + n * 2C + j]. */
+#define HIER_MAX_C 64
+__kernel void hier_forward_f32(__global const float *a, __global const float *zb,
+                               __global const float *ze, __global const float *v,
+                               __global const int *labels, __global float *P,
+                               __global int *route, __global float *loss, __global int *pred,
+                               const int N, const int C, const int E, const int zs, const int vs)
+{
+    const int n = get_global_id(0);
+    if (n >= N) return;
+    int e = 0;
+    for (int k = 1; k < E; k++)
+        if (a[n * E + k] > a[n * E + e]) e = k;
+    route[n] = e;
+    __global const float *b = zb + n * C, *x = ze + e * zs + n * C, *s = v + e * vs + n * 2 * C;
+    float bmax = b[0], xmax = x[0], smax = s[0];
+    for (int c = 1; c < C; c++) bmax = fmax(bmax, b[c]), xmax = fmax(xmax, x[c]);
+    for (int j = 1; j < 2 * C; j++) smax = fmax(smax, s[j]);
+    float bsum = 0.0f, xsum = 0.0f, ssum = 0.0f;
+    for (int c = 0; c < C; c++) bsum += exp(b[c] - bmax), xsum += exp(x[c] - xmax);
+    for (int j = 0; j < 2 * C; j++) ssum += exp(s[j] - smax);
+    float total = 0.0f;
+    int best = 0;
+    for (int c = 0; c < C; c++) {
+        const float w0 = exp(s[2 * c] - smax) / ssum, w1 = exp(s[2 * c + 1] - smax) / ssum;
+        const float p = w0 * exp(b[c] - bmax) / bsum + w1 * exp(x[c] - xmax) / xsum;
+        P[n * C + c] = p;
+        total += p;
+        if (p > P[n * C + best]) best = c;
+    }
+    const int y = labels[n];
+    loss[n] = -log(fmax(P[n * C + y], 1e-30f) / total);
+    pred[n] = best;
+}
+
+/* Gradients of the mean loss into the baseline's logits, every expert's
+ * logits and every sub-gate's logits (zero for the images not routed to it). */
+__kernel void hier_backward_f32(__global const float *zb, __global const float *ze,
+                                __global const float *v, __global const int *labels,
+                                __global const float *P, __global const int *route,
+                                __global float *dzb, __global float *dze, __global float *dv,
+                                const int N, const int C, const int E, const int zs,
+                                const int vs, const float scale)
+{
+    const int n = get_global_id(0);
+    if (n >= N) return;
+    const int e = route[n], y = labels[n];
+    for (int k = 0; k < E; k++) {
+        for (int c = 0; c < C; c++) dze[k * zs + n * C + c] = 0.0f;
+        for (int j = 0; j < 2 * C; j++) dv[k * vs + n * 2 * C + j] = 0.0f;
+    }
+    __global const float *b = zb + n * C, *x = ze + e * zs + n * C, *s = v + e * vs + n * 2 * C;
+    float pb[HIER_MAX_C], px[HIER_MAX_C], w[2 * HIER_MAX_C], g[HIER_MAX_C];
+    float bmax = b[0], xmax = x[0], smax = s[0];
+    for (int c = 1; c < C; c++) bmax = fmax(bmax, b[c]), xmax = fmax(xmax, x[c]);
+    for (int j = 1; j < 2 * C; j++) smax = fmax(smax, s[j]);
+    float bsum = 0.0f, xsum = 0.0f, ssum = 0.0f, total = 0.0f;
+    for (int c = 0; c < C; c++) bsum += exp(b[c] - bmax), xsum += exp(x[c] - xmax);
+    for (int j = 0; j < 2 * C; j++) ssum += exp(s[j] - smax);
+    for (int c = 0; c < C; c++) {
+        pb[c] = exp(b[c] - bmax) / bsum;
+        px[c] = exp(x[c] - xmax) / xsum;
+        total += P[n * C + c];
+    }
+    for (int j = 0; j < 2 * C; j++) w[j] = exp(s[j] - smax) / ssum;
+    /* dL/dP[c] = -[c == y] / P[y] + 1 / sum P */
+    for (int c = 0; c < C; c++) g[c] = (c == y ? -1.0f / fmax(P[n * C + y], 1e-30f) : 0.0f) + 1.0f / total;
+    /* through the 2C-way softmax of the sub-gate */
+    float dot = 0.0f;
+    for (int c = 0; c < C; c++) dot += w[2 * c] * g[c] * pb[c] + w[2 * c + 1] * g[c] * px[c];
+    for (int c = 0; c < C; c++) {
+        dv[e * vs + n * 2 * C + 2 * c] = scale * w[2 * c] * (g[c] * pb[c] - dot);
+        dv[e * vs + n * 2 * C + 2 * c + 1] = scale * w[2 * c + 1] * (g[c] * px[c] - dot);
+    }
+    /* through the baseline's and the expert's softmax: dp[c] = g[c] w[c][.] */
+    float db = 0.0f, dx = 0.0f;
+    for (int c = 0; c < C; c++) db += g[c] * w[2 * c] * pb[c], dx += g[c] * w[2 * c + 1] * px[c];
+    for (int c = 0; c < C; c++) {
+        dzb[n * C + c] = scale * pb[c] * (g[c] * w[2 * c] - db);
+        dze[e * zs + n * C + c] = scale * px[c] * (g[c] * w[2 * c + 1] - dx);
+    }
+}

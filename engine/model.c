@@ -16,7 +16,16 @@ void model_free(model *m)
     moecl_tensor_destroy(m->gates);
     moecl_tensor_destroy(m->resp);
     moecl_tensor_destroy(m->dgate);
-    for (int k = 0; k < MODEL_MAX_PARTS; k++) moecl_tensor_destroy(m->dexpert[k]);
+    for (int k = 0; k < MODEL_MAX_PARTS; k++) {
+        moecl_tensor_destroy(m->dexpert[k]);
+        moecl_tensor_destroy(m->dsub[k]);
+        if (m->part_loss[k].ctx) softmax_ce_free(&m->part_loss[k]);
+    }
+    moecl_tensor_destroy(m->subgate_out);
+    moecl_tensor_destroy(m->dsubgate_out);
+    moecl_tensor_destroy(m->dbaseline);
+    moecl_tensor_destroy(m->route);
+    free(m->mapped_labels);
     free(m);
 }
 
@@ -30,6 +39,23 @@ moecl_status model_setup(model *m, moecl_ctx *ctx, int batch, uint64_t seed)
     for (int i = 0; i < m->n_parts; i++)
         MOECL_TRY(network_setup(m->parts[i], ctx, m->input, batch, &rng, m->images));
     MOECL_TRY(softmax_ce_init(&m->loss, ctx, batch, m->classes));
+    m->mapped_labels = malloc((size_t)batch * sizeof *m->mapped_labels);
+    if (!m->mapped_labels) return moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of memory");
+    m->stage = -1;
+    if (m->head == HEAD_HIERARCHICAL) {
+        int E = m->n_experts, C = m->classes;
+        int zs[3] = {E, batch, C}, vs[3] = {E, batch, 2 * C}, bc[2] = {batch, C}, b2c[2] = {batch, 2 * C};
+        MOECL_TRY(moecl_tensor_create(ctx, 3, zs, &m->stacked));
+        MOECL_TRY(moecl_tensor_create(ctx, 3, zs, &m->dstacked));
+        MOECL_TRY(moecl_tensor_create(ctx, 3, vs, &m->subgate_out));
+        MOECL_TRY(moecl_tensor_create(ctx, 3, vs, &m->dsubgate_out));
+        MOECL_TRY(moecl_tensor_create(ctx, 2, bc, &m->dbaseline));
+        MOECL_TRY(moecl_tensor_create(ctx, 1, &batch, &m->route));
+        for (int k = 0; k < E; k++) {
+            MOECL_TRY(moecl_tensor_create(ctx, 2, bc, &m->dexpert[k]));
+            MOECL_TRY(moecl_tensor_create(ctx, 2, b2c, &m->dsub[k]));
+        }
+    }
     if (m->head == HEAD_SOFT_MIXTURE) {
         int K = m->n_experts;
         int stacked[3] = {K, batch, m->classes}, bk[2] = {batch, K}, bc[2] = {batch, m->classes};
@@ -43,9 +69,49 @@ moecl_status model_setup(model *m, moecl_ctx *ctx, int batch, uint64_t seed)
     return MOECL_OK;
 }
 
+/* The loss object of the active stage: a part's own when it trains alone. */
+static softmax_ce *active_loss(model *m)
+{
+    if (m->stage >= 0 && m->stages[m->stage].alone >= 0) return &m->part_loss[m->stages[m->stage].alone];
+    return &m->loss;
+}
+
+static int alone_part(const model *m) { return m->stage >= 0 ? m->stages[m->stage].alone : -1; }
+
+static bool part_learns(const model *m, int part)
+{
+    if (m->stage >= 0) return (m->stages[m->stage].train_parts >> part) & 1u;
+    return !(m->head == HEAD_HIERARCHICAL && part == m->gate); /* a hard gate gets no gradient */
+}
+
+moecl_status model_set_stage(model *m, int s)
+{
+    if (s < -1 || s >= m->n_stages)
+        return moecl_fail(MOECL_ERR_INVALID_ARG, "model %s has no stage %d", m->name, s);
+    m->stage = s;
+    for (int i = 0; i < m->n_parts; i++)
+        for (int j = 0; j < m->parts[i]->n_layers; j++) m->parts[i]->layers[j]->frozen = !part_learns(m, i);
+    int alone = alone_part(m);
+    if (alone >= 0 && !m->part_loss[alone].ctx)
+        MOECL_TRY(softmax_ce_init(&m->part_loss[alone], m->ctx, m->batch,
+                                  network_output_shape(m->parts[alone]).c));
+    return MOECL_OK;
+}
+
 moecl_status model_set_labels(model *m, const int *labels, int n)
 {
-    return softmax_ce_set_labels(&m->loss, labels, n);
+    if (n > m->batch) return moecl_fail(MOECL_ERR_INVALID_ARG, "%d labels for a batch of %d", n, m->batch);
+    const int *use = labels;
+    if (m->head == HEAD_HIERARCHICAL && alone_part(m) == m->gate) {
+        for (int i = 0; i < n; i++) {
+            if (labels[i] < 0 || labels[i] >= m->classes)
+                return moecl_fail(MOECL_ERR_INVALID_ARG, "label %d of example %d is outside 0..%d",
+                                  labels[i], i, m->classes - 1);
+            m->mapped_labels[i] = m->group_of_class[labels[i]];
+        }
+        use = m->mapped_labels;
+    }
+    return softmax_ce_set_labels(active_loss(m), use, n);
 }
 
 static size_t stack_stride(const model *m) { return (size_t)m->batch * m->classes; }
@@ -57,11 +123,64 @@ static moecl_status copy_range(moecl_ctx *ctx, cl_mem src, size_t src_off, cl_me
                         MOECL_ARG_MEM(dst), MOECL_ARG_UINT(dst_off), MOECL_ARG_UINT(n));
 }
 
+static moecl_status hier_forward(model *m, int n)
+{
+    size_t nc = (size_t)n * m->classes, zs = stack_stride(m), vs = 2 * zs;
+    for (int k = 0; k < m->n_experts; k++) {
+        MOECL_TRY(copy_range(m->ctx, network_output(m->parts[m->experts[k]])->buf, 0,
+                             m->stacked->buf, k * zs, nc));
+        MOECL_TRY(copy_range(m->ctx, network_output(m->parts[m->subgates[k]])->buf, 0,
+                             m->subgate_out->buf, k * vs, 2 * nc));
+    }
+    return MOECL_LAUNCH(m->ctx, "hier_forward_f32", (size_t)n, 0,
+                        MOECL_ARG_MEM(network_output(m->parts[m->gate])->buf),
+                        MOECL_ARG_MEM(network_output(m->parts[m->baseline])->buf),
+                        MOECL_ARG_MEM(m->stacked->buf), MOECL_ARG_MEM(m->subgate_out->buf),
+                        MOECL_ARG_MEM(m->loss.labels->buf), MOECL_ARG_MEM(m->loss.probs->buf),
+                        MOECL_ARG_MEM(m->route->buf), MOECL_ARG_MEM(m->loss.loss->buf),
+                        MOECL_ARG_MEM(m->loss.pred->buf), MOECL_ARG_INT(n),
+                        MOECL_ARG_INT(m->classes), MOECL_ARG_INT(m->n_experts), MOECL_ARG_INT(zs),
+                        MOECL_ARG_INT(vs));
+}
+
+static moecl_status hier_backward(model *m, int n)
+{
+    size_t nc = (size_t)n * m->classes, zs = stack_stride(m), vs = 2 * zs;
+    MOECL_TRY(MOECL_LAUNCH(m->ctx, "hier_backward_f32", (size_t)n, 0,
+                           MOECL_ARG_MEM(network_output(m->parts[m->baseline])->buf),
+                           MOECL_ARG_MEM(m->stacked->buf), MOECL_ARG_MEM(m->subgate_out->buf),
+                           MOECL_ARG_MEM(m->loss.labels->buf), MOECL_ARG_MEM(m->loss.probs->buf),
+                           MOECL_ARG_MEM(m->route->buf), MOECL_ARG_MEM(m->dbaseline->buf),
+                           MOECL_ARG_MEM(m->dstacked->buf), MOECL_ARG_MEM(m->dsubgate_out->buf),
+                           MOECL_ARG_INT(n), MOECL_ARG_INT(m->classes),
+                           MOECL_ARG_INT(m->n_experts), MOECL_ARG_INT(zs), MOECL_ARG_INT(vs),
+                           MOECL_ARG_FLOAT(1.0f / (float)n)));
+    if (part_learns(m, m->baseline))
+        MOECL_TRY(network_backward(m->parts[m->baseline], m->dbaseline, n));
+    for (int k = 0; k < m->n_experts; k++) {
+        if (part_learns(m, m->experts[k])) {
+            MOECL_TRY(copy_range(m->ctx, m->dstacked->buf, k * zs, m->dexpert[k]->buf, 0, nc));
+            MOECL_TRY(network_backward(m->parts[m->experts[k]], m->dexpert[k], n));
+        }
+        if (part_learns(m, m->subgates[k])) {
+            MOECL_TRY(copy_range(m->ctx, m->dsubgate_out->buf, k * vs, m->dsub[k]->buf, 0, 2 * nc));
+            MOECL_TRY(network_backward(m->parts[m->subgates[k]], m->dsub[k], n));
+        }
+    }
+    return MOECL_OK;
+}
+
 moecl_status model_forward(model *m, int n, const layer_run *run)
 {
+    int alone = alone_part(m);
+    if (alone >= 0) {
+        MOECL_TRY(network_forward(m->parts[alone], n, run));
+        return softmax_ce_forward(&m->part_loss[alone], network_output(m->parts[alone]), n);
+    }
     for (int i = 0; i < m->n_parts; i++) MOECL_TRY(network_forward(m->parts[i], n, run));
     if (m->head == HEAD_SINGLE)
         return softmax_ce_forward(&m->loss, network_output(m->parts[0]), n);
+    if (m->head == HEAD_HIERARCHICAL) return hier_forward(m, n);
     size_t nc = (size_t)n * m->classes;
     for (int k = 0; k < m->n_experts; k++)
         MOECL_TRY(copy_range(m->ctx, network_output(m->parts[m->experts[k]])->buf, 0,
@@ -78,6 +197,12 @@ moecl_status model_forward(model *m, int n, const layer_run *run)
 
 moecl_status model_backward(model *m, int n)
 {
+    int alone = alone_part(m);
+    if (alone >= 0) {
+        MOECL_TRY(softmax_ce_backward(&m->part_loss[alone], n));
+        return network_backward(m->parts[alone], m->part_loss[alone].grad, n);
+    }
+    if (m->head == HEAD_HIERARCHICAL) return hier_backward(m, n);
     if (m->head == HEAD_SINGLE) {
         MOECL_TRY(softmax_ce_backward(&m->loss, n));
         return network_backward(m->parts[0], m->loss.grad, n);
@@ -110,7 +235,7 @@ moecl_status model_read_gates(model *m, int n, float *gates)
 
 moecl_status model_read(model *m, int n, float *loss, int *pred)
 {
-    return softmax_ce_read(&m->loss, n, loss, pred);
+    return softmax_ce_read(active_loss(m), n, loss, pred);
 }
 
 moecl_status model_params(const model *m, model_param **list, int *count)
@@ -157,6 +282,21 @@ void model_print(const model *m, FILE *out)
             fprintf(out, "  part %s: %zu parameters, %.1f MFLOPs per image\n", m->parts[i]->name,
                     network_param_count(m->parts[i]), network_flops_per_image(m->parts[i]) / 1e6);
     }
+    if (m->head == HEAD_HIERARCHICAL) {
+        fprintf(out, "head: hierarchical: gate %s switches between", m->parts[m->gate]->name);
+        for (int k = 0; k < m->n_experts; k++) {
+            fprintf(out, "%s %s (sub-gate %s, classes", k ? ";" : "", m->parts[m->experts[k]]->name,
+                    m->parts[m->subgates[k]]->name);
+            for (int c = 0; c < m->classes; c++)
+                if (m->group_of_class[c] == k) fprintf(out, " %d", c);
+            fprintf(out, ")");
+        }
+        fprintf(out, ", each mixed class by class with baseline %s\n", m->parts[m->baseline]->name);
+    }
+    for (int s = 0; s < m->n_stages; s++)
+        fprintf(out, "stage %d %s: trains %s%s\n", s + 1, m->stages[s].name,
+                m->stages[s].alone >= 0 ? m->parts[m->stages[s].alone]->name : "through the head",
+                m->stages[s].alone >= 0 ? " alone" : "");
     if (m->head == HEAD_SOFT_MIXTURE) {
         fprintf(out, "head: soft mixture of %d experts (", m->n_experts);
         for (int k = 0; k < m->n_experts; k++)

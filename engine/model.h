@@ -13,7 +13,21 @@
 
 #define MODEL_MAX_PARTS 16
 
-typedef enum model_head { HEAD_SINGLE, HEAD_SOFT_MIXTURE } model_head;
+typedef enum model_head { HEAD_SINGLE, HEAD_SOFT_MIXTURE, HEAD_HIERARCHICAL } model_head;
+
+/* A training stage: which parts learn (the rest frozen), on which classes,
+ * for how long. A stage that trains one part other than a sub-gate trains
+ * it alone, on its own outputs (the gate on its groups, as a binary task);
+ * any other stage trains through the model's head. */
+typedef struct model_stage {
+    char name[64];
+    unsigned train_parts;  /* bit per part */
+    unsigned classes;      /* bit per class */
+    int epochs, patience;  /* 0: the run's options */
+    int alone;             /* the part trained alone, or -1 */
+} model_stage;
+
+#define MODEL_MAX_STAGES 8
 
 typedef struct model {
     char name[64];
@@ -26,6 +40,12 @@ typedef struct model {
     int gate;                       /* soft mixture: the gate's part index */
     int experts[MODEL_MAX_PARTS];   /* soft mixture: the experts' part indices */
     int n_experts;
+    int baseline;                   /* hierarchical: the baseline's part index */
+    int subgates[MODEL_MAX_PARTS];  /* hierarchical: each expert's sub-gate */
+    int group_of_class[64];         /* hierarchical: the expert (group) of each class */
+    model_stage stages[MODEL_MAX_STAGES];
+    int n_stages;
+    int stage;                      /* the active stage, -1 for the whole model */
     /* after model_setup */
     moecl_ctx *ctx;
     int batch;
@@ -33,7 +53,12 @@ typedef struct model {
     softmax_ce loss;                /* labels, per-example loss, predictions, probabilities */
     moecl_tensor *stacked, *dstacked; /* soft: expert logits [K, batch, classes] and gradients */
     moecl_tensor *gates, *resp, *dgate; /* soft: [batch, K] */
-    moecl_tensor *dexpert[MODEL_MAX_PARTS]; /* soft: each expert's output gradient */
+    moecl_tensor *dexpert[MODEL_MAX_PARTS]; /* soft, hierarchical: each expert's output gradient */
+    moecl_tensor *subgate_out, *dsubgate_out; /* hierarchical: sub-gate logits [E, batch, 2C] */
+    moecl_tensor *dsub[MODEL_MAX_PARTS];      /* hierarchical: each sub-gate's output gradient */
+    moecl_tensor *dbaseline, *route;          /* hierarchical: [batch, C], [batch] (ints) */
+    softmax_ce part_loss[MODEL_MAX_PARTS];    /* stages that train a part alone */
+    int *mapped_labels;                       /* [batch]: labels as a stage sees them */
 } model;
 
 /* The text of a model: a file path, else a built-in preset name
@@ -50,8 +75,12 @@ void model_free(model *m);
 /* Allocates every buffer for the largest batch and initialises the weights
  * from seed. */
 moecl_status model_setup(model *m, moecl_ctx *ctx, int batch, uint64_t seed);
-/* Uploads n labels (checked to be classes). */
+/* Uploads n labels (checked to be classes); in a stage that trains the
+ * gate alone, each label becomes its group's index. */
 moecl_status model_set_labels(model *m, const int *labels, int n);
+/* Makes stage s (0..n_stages-1) active, or the whole model (-1): freezes
+ * every part that does not learn in it. */
+moecl_status model_set_stage(model *m, int s);
 /* Every part, then the head and the loss, over the n images in m->images. */
 moecl_status model_forward(model *m, int n, const layer_run *run);
 /* Gradients of the mean loss into every trainable parameter. */

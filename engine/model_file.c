@@ -349,26 +349,79 @@ static int part_index(const model *m, const char *name)
     return -1;
 }
 
-/* "parts": [{"name": ..., "layers": [...]}, ...], "mixture": {"type": "soft",
- * "gate": NAME, "experts": [NAME, ...]} */
+/* A part named by a field of the mixture (or an element of an array). */
+static moecl_status named_part(const model *m, parse_ctx *p, const cJSON *v, const char *field,
+                               int *index)
+{
+    *index = cJSON_IsString(v) ? part_index(m, v->valuestring) : -1;
+    if (*index < 0)
+        return bad(p, "'%s' must name a part, not '%s'", field, cJSON_IsString(v) ? v->valuestring : "?");
+    return MOECL_OK;
+}
+
+/* An array of part names into indices. */
+static moecl_status named_parts(const model *m, parse_ctx *p, const cJSON *arr, const char *field,
+                                int *out, int *count)
+{
+    if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) < 1 || cJSON_GetArraySize(arr) > MODEL_MAX_PARTS)
+        return bad(p, "'%s' must be an array of part names%s", field, "");
+    *count = 0;
+    for (const cJSON *e = arr->child; e; e = e->next) MOECL_TRY(named_part(m, p, e, field, &out[(*count)++]));
+    return MOECL_OK;
+}
+
+/* The outputs each part must end in, by its role in the mixture. */
+static int part_units(const model *m, int i, const char **what)
+{
+    *what = "one per class";
+    if (i == m->gate) {
+        *what = "one per expert";
+        return m->n_experts;
+    }
+    for (int k = 0; m->head == HEAD_HIERARCHICAL && k < m->n_experts; k++)
+        if (m->subgates[k] == i) {
+            *what = "two per class: baseline and expert weights, reshaped to classes x 2";
+            return 2 * m->classes;
+        }
+    return m->classes;
+}
+
+/* "mixture": {"type": "hierarchical", "baseline": B, "gate": G, "experts": [...],
+ *             "subgates": [...], "groups": [[classes], ...]} */
+static moecl_status parse_hierarchical(model *m, parse_ctx *p, const cJSON *mix)
+{
+    m->head = HEAD_HIERARCHICAL;
+    MOECL_TRY(named_part(m, p, cJSON_GetObjectItemCaseSensitive(mix, "baseline"), "baseline", &m->baseline));
+    int subgates = 0;
+    MOECL_TRY(named_parts(m, p, cJSON_GetObjectItemCaseSensitive(mix, "subgates"), "subgates",
+                          m->subgates, &subgates));
+    if (subgates != m->n_experts) return bad(p, "'%s' must give one sub-gate per expert%s", "subgates", "");
+    const cJSON *groups = cJSON_GetObjectItemCaseSensitive(mix, "groups");
+    if (!cJSON_IsArray(groups) || cJSON_GetArraySize(groups) != m->n_experts)
+        return bad(p, "'%s' must give one array of classes per expert%s", "groups", "");
+    for (int c = 0; c < m->classes; c++) m->group_of_class[c] = -1;
+    int g = 0;
+    for (const cJSON *grp = groups->child; grp; grp = grp->next, g++) {
+        if (!cJSON_IsArray(grp)) return bad(p, "'%s' must hold arrays of classes%s", "groups", "");
+        for (const cJSON *c = grp->child; c; c = c->next) {
+            if (!cJSON_IsNumber(c) || c->valueint < 0 || c->valueint >= m->classes ||
+                m->group_of_class[c->valueint] >= 0)
+                return bad(p, "'%s' must hold each class 0..classes-1 at most once%s", "groups", "");
+            m->group_of_class[c->valueint] = g;
+        }
+    }
+    for (int c = 0; c < m->classes; c++)
+        if (m->group_of_class[c] < 0) return bad(p, "'%s' leaves a class without an expert%s", "groups", "");
+    return MOECL_OK;
+}
+
+/* "parts": [{"name": ..., "layers": [...]}, ...] joined by "mixture":
+ * soft {"gate", "experts"} or hierarchical (see parse_hierarchical). */
 static moecl_status parse_mixture(model *m, parse_ctx *p, const cJSON *parts, const cJSON *mix)
 {
     if (!cJSON_IsArray(parts) || cJSON_GetArraySize(parts) < 2)
         return bad(p, "'%s' must be an array of at least two parts%s", "parts", "");
     if (!cJSON_IsObject(mix)) return bad(p, "a model with parts needs a '%s' object%s", "mixture", "");
-    static const char *const mix_keys[] = {"type", "gate", "experts", NULL};
-    snprintf(p->where, sizeof p->where, "mixture");
-    MOECL_TRY(check_keys(p, mix, mix_keys));
-    const char *type = NULL, *gate = NULL;
-    MOECL_TRY(get_string(p, mix, "type", "soft", &type));
-    if (strcmp(type, "soft") != 0) return bad(p, "'type' must be 'soft', not '%s'%s", type, "");
-    MOECL_TRY(get_string(p, mix, "gate", NULL, &gate));
-    const cJSON *experts = cJSON_GetObjectItemCaseSensitive(mix, "experts");
-    if (!gate) return bad(p, "'%s' (the gate's part name) is required%s", "gate", "");
-    if (!cJSON_IsArray(experts) || cJSON_GetArraySize(experts) < 1 ||
-        cJSON_GetArraySize(experts) > MODEL_MAX_PARTS)
-        return bad(p, "'%s' must be an array of part names%s", "experts", "");
-    p->where[0] = '\0';
     for (const cJSON *part = parts->child; part; part = part->next) {
         if (m->n_parts == MODEL_MAX_PARTS) return bad(p, "more than %s parts%s", "16", "");
         if (!cJSON_IsObject(part)) return bad(p, "each of '%s' must be an object%s", "parts", "");
@@ -382,25 +435,79 @@ static moecl_status parse_mixture(model *m, parse_ctx *p, const cJSON *parts, co
             return moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of memory");
         m->n_parts++;
     }
-    m->head = HEAD_SOFT_MIXTURE;
     snprintf(p->where, sizeof p->where, "mixture");
-    m->gate = part_index(m, gate);
-    if (m->gate < 0) return bad(p, "the gate '%s' is not a part%s", gate, "");
-    for (const cJSON *e = experts->child; e; e = e->next) {
-        int k = cJSON_IsString(e) ? part_index(m, e->valuestring) : -1;
-        if (k < 0 || k == m->gate)
-            return bad(p, "expert '%s' is not a part other than the gate%s",
-                       cJSON_IsString(e) ? e->valuestring : "?", "");
-        m->experts[m->n_experts++] = k;
-    }
+    const char *type = NULL;
+    MOECL_TRY(get_string(p, mix, "type", "soft", &type));
+    bool hier = strcmp(type, "hierarchical") == 0;
+    if (!hier && strcmp(type, "soft") != 0)
+        return bad(p, "'type' must be 'soft' or 'hierarchical', not '%s'%s", type, "");
+    static const char *const soft_keys[] = {"type", "gate", "experts", NULL};
+    static const char *const hier_keys[] = {"type", "gate", "experts", "baseline", "subgates",
+                                            "groups", NULL};
+    MOECL_TRY(check_keys(p, mix, hier ? hier_keys : soft_keys));
+    MOECL_TRY(named_part(m, p, cJSON_GetObjectItemCaseSensitive(mix, "gate"), "gate", &m->gate));
+    MOECL_TRY(named_parts(m, p, cJSON_GetObjectItemCaseSensitive(mix, "experts"), "experts",
+                          m->experts, &m->n_experts));
+    for (int k = 0; k < m->n_experts; k++)
+        if (m->experts[k] == m->gate) return bad(p, "the gate cannot be an %s%s", "expert", "");
+    m->head = HEAD_SOFT_MIXTURE;
+    if (hier) MOECL_TRY(parse_hierarchical(m, p, mix));
     p->where[0] = '\0';
     int i = 0;
     for (const cJSON *part = parts->child; part; part = part->next, i++) {
-        bool is_gate = i == m->gate;
+        const char *what = NULL;
+        int units = part_units(m, i, &what);
         MOECL_TRY(parse_layers(m->parts[i], p, cJSON_GetObjectItemCaseSensitive(part, "layers"),
-                               is_gate ? m->n_experts : m->classes,
-                               is_gate ? "one per expert" : "one per class"));
+                               units, what));
     }
+    return MOECL_OK;
+}
+
+/* "stages": [{"name", "train": [parts], "classes": [..], "epochs", "patience"}] */
+static moecl_status parse_stages(model *m, parse_ctx *p, const cJSON *stages)
+{
+    if (!stages) {
+        if (m->head == HEAD_HIERARCHICAL)
+            return bad(p, "a hierarchical mixture needs '%s': its gate is a hard switch that "
+                          "learns only alone%s", "stages", "");
+        return MOECL_OK;
+    }
+    if (!cJSON_IsArray(stages) || cJSON_GetArraySize(stages) < 1 ||
+        cJSON_GetArraySize(stages) > MODEL_MAX_STAGES)
+        return bad(p, "'%s' must be an array of 1 to 8 stages%s", "stages", "");
+    for (const cJSON *st = stages->child; st; st = st->next) {
+        model_stage *s = &m->stages[m->n_stages++];
+        snprintf(p->where, sizeof p->where, "stage %d", m->n_stages);
+        if (!cJSON_IsObject(st)) return bad(p, "must be an object%s%s", "", "");
+        static const char *const keys[] = {"name", "train", "classes", "epochs", "patience", NULL};
+        MOECL_TRY(check_keys(p, st, keys));
+        const char *name = NULL;
+        MOECL_TRY(get_string(p, st, "name", "", &name));
+        if (*name) snprintf(s->name, sizeof s->name, "%s", name);
+        else snprintf(s->name, sizeof s->name, "stage_%d", m->n_stages);
+        int idx[MODEL_MAX_PARTS], n = 0;
+        MOECL_TRY(named_parts(m, p, cJSON_GetObjectItemCaseSensitive(st, "train"), "train", idx, &n));
+        for (int i = 0; i < n; i++) s->train_parts |= 1u << idx[i];
+        MOECL_TRY(get_int(p, st, "epochs", 0, 0, &s->epochs));
+        MOECL_TRY(get_int(p, st, "patience", -1, -1, &s->patience));
+        const cJSON *classes = cJSON_GetObjectItemCaseSensitive(st, "classes");
+        if (!classes) s->classes = (1u << m->classes) - 1;
+        else if (!cJSON_IsArray(classes) || cJSON_GetArraySize(classes) < 2)
+            return bad(p, "'%s' must be an array of at least two classes%s", "classes", "");
+        for (const cJSON *c = classes ? classes->child : NULL; c; c = c->next) {
+            if (!cJSON_IsNumber(c) || c->valueint < 0 || c->valueint >= m->classes)
+                return bad(p, "'%s' holds a class outside 0..classes-1%s", "classes", "");
+            s->classes |= 1u << c->valueint;
+        }
+        /* one part other than a sub-gate (or a soft gate) trains alone */
+        s->alone = -1;
+        bool subgate = false;
+        for (int k = 0; k < m->n_experts && m->head == HEAD_HIERARCHICAL; k++)
+            subgate |= idx[0] == m->subgates[k];
+        if (n == 1 && !subgate && !(m->head == HEAD_SOFT_MIXTURE && idx[0] == m->gate))
+            s->alone = idx[0];
+    }
+    p->where[0] = '\0';
     return MOECL_OK;
 }
 
@@ -408,7 +515,7 @@ static moecl_status parse_root(model *m, parse_ctx *p, const cJSON *root)
 {
     if (!cJSON_IsObject(root)) return bad(p, "the file must hold a JSON object%s%s", "", "");
     static const char *const keys[] = {"name", "description", "input", "classes", "layers",
-                                       "parts", "mixture", "format", NULL};
+                                       "parts", "mixture", "stages", "format", NULL};
     MOECL_TRY(check_keys(p, root, keys));
     const char *name = NULL, *desc = NULL;
     MOECL_TRY(get_string(p, root, "name", "model", &name));
@@ -433,14 +540,19 @@ static moecl_status parse_root(model *m, parse_ctx *p, const cJSON *root)
     const cJSON *layers = cJSON_GetObjectItemCaseSensitive(root, "layers");
     const cJSON *parts = cJSON_GetObjectItemCaseSensitive(root, "parts");
     if (layers && parts) return bad(p, "give either '%s' or 'parts', not both%s", "layers", "");
-    if (parts) return parse_mixture(m, p, parts, cJSON_GetObjectItemCaseSensitive(root, "mixture"));
+    if (m->classes > 32) return bad(p, "'%s' must be at most 32%s", "classes", "");
+    if (parts) {
+        MOECL_TRY(parse_mixture(m, p, parts, cJSON_GetObjectItemCaseSensitive(root, "mixture")));
+        return parse_stages(m, p, cJSON_GetObjectItemCaseSensitive(root, "stages"));
+    }
     if (cJSON_GetObjectItemCaseSensitive(root, "mixture"))
         return bad(p, "'%s' needs 'parts'%s", "mixture", "");
     if (!(m->parts[0] = network_new("")))
         return moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of memory");
     m->n_parts = 1;
     m->head = HEAD_SINGLE;
-    return parse_layers(m->parts[0], p, layers, m->classes, "one per class");
+    MOECL_TRY(parse_layers(m->parts[0], p, layers, m->classes, "one per class"));
+    return parse_stages(m, p, cJSON_GetObjectItemCaseSensitive(root, "stages"));
 }
 
 moecl_status model_parse(const char *json, const char *origin, model **out)

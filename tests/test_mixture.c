@@ -35,6 +35,129 @@ static double mean_loss(model *m, int n)
     return s / n;
 }
 
+/* A small hierarchical model: classes {0, 2} go to expert x, {1, 3, 4} to y. */
+static const char HIER[] =
+    "{\"name\": \"hier\", \"input\": [2, 3, 3], \"classes\": 5,"
+    " \"parts\": ["
+    "  {\"name\": \"base\", \"layers\": [{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 5}]},"
+    "  {\"name\": \"gate\", \"layers\": [{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 2}]},"
+    "  {\"name\": \"x\", \"layers\": [{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 5}]},"
+    "  {\"name\": \"y\", \"layers\": [{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 5}]},"
+    "  {\"name\": \"sx\", \"layers\": [{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 10}]},"
+    "  {\"name\": \"sy\", \"layers\": [{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 10}]}"
+    " ],"
+    " \"mixture\": {\"type\": \"hierarchical\", \"baseline\": \"base\", \"gate\": \"gate\","
+    "   \"experts\": [\"x\", \"y\"], \"subgates\": [\"sx\", \"sy\"], \"groups\": [[0, 2], [1, 3, 4]]},"
+    " \"stages\": [{\"name\": \"gate\", \"train\": [\"gate\"]},"
+    "   {\"name\": \"x\", \"train\": [\"x\"], \"classes\": [0, 2]},"
+    "   {\"name\": \"subgates\", \"train\": [\"sx\", \"sy\"]}]}";
+
+/* Finite differences of the mean loss against every learning parameter. */
+static void check_grads(model *m, int n, const char *when)
+{
+    layer_run run = {.training = false};
+    model_forward(m, n, &run);
+    CHECK(model_backward(m, n) == MOECL_OK, "%s", moecl_last_error());
+    model_param *list = NULL;
+    int count = 0;
+    model_params(m, &list, &count);
+    int checked = 0;
+    for (int p = 0; p < count; p++) {
+        moecl_param *prm = list[p].param;
+        bool frozen = false;
+        for (int i = 0; i < m->n_parts; i++)
+            for (int j = 0; j < m->parts[i]->n_layers; j++)
+                for (int q = 0; q < m->parts[i]->layers[j]->n_params; q++)
+                    if (&m->parts[i]->layers[j]->params[q] == prm) frozen = m->parts[i]->layers[j]->frozen;
+        if (!prm->grad || frozen) continue;
+        checked++;
+        float *v = read_all(prm->value), *g = read_all(prm->grad);
+        float worst = 0;
+        for (size_t j = 0; j < prm->value->count; j++) {
+            float keep = v[j];
+            v[j] = keep + 1e-2f;
+            moecl_tensor_upload(prm->value, v, prm->value->count);
+            double up = mean_loss(m, n);
+            v[j] = keep - 1e-2f;
+            moecl_tensor_upload(prm->value, v, prm->value->count);
+            double down = mean_loss(m, n);
+            v[j] = keep;
+            moecl_tensor_upload(prm->value, v, prm->value->count);
+            double fd = (up - down) / 2e-2;
+            worst = fmaxf(worst, (float)(fabs(fd - g[j]) / (1 + fabs(fd))));
+        }
+        CHECK(worst < 2e-3f, "%s: %s: gradient off by %g", when, list[p].name, worst);
+        free(v), free(g);
+    }
+    CHECK(checked > 0, "%s: some parameters learn", when);
+    free(list);
+}
+
+static void test_hierarchical(void)
+{
+    model *m = NULL;
+    CHECK(model_parse(HIER, "hier", &m) == MOECL_OK, "%s", moecl_last_error());
+    if (!m) return;
+    CHECK(m->head == HEAD_HIERARCHICAL && m->n_stages == 3, "parsed");
+    CHECK(m->stages[0].alone == m->gate && m->stages[1].alone == 2 && m->stages[2].alone == -1,
+          "stages: the gate alone, expert x alone, the sub-gates through the head");
+    const int B = 6, n = 6, C = 5;
+    CHECK(model_setup(m, ctx, B, 5) == MOECL_OK, "%s", moecl_last_error());
+    unsigned seed = 21;
+    float x[6 * 18];
+    for (int i = 0; i < B * 18; i++) x[i] = check_random(&seed);
+    moecl_tensor_upload(m->images, x, (size_t)B * 18);
+    int labels[6] = {0, 1, 2, 3, 4, 2};
+
+    /* the whole model: forward against a reference from the parts' outputs */
+    model_set_stage(m, -1);
+    model_set_labels(m, labels, n);
+    double got = mean_loss(m, n);
+    float *a = read_all(network_output(m->parts[1])), *zb = read_all(network_output(m->parts[0]));
+    float *z[2] = {read_all(network_output(m->parts[2])), read_all(network_output(m->parts[3]))};
+    float *v[2] = {read_all(network_output(m->parts[4])), read_all(network_output(m->parts[5]))};
+    double want = 0;
+    for (int i = 0; i < n; i++) {
+        int e = a[i * 2 + 1] > a[i * 2] ? 1 : 0;
+        double pb[5], pe[5], w[10], sb = 0, se = 0, sw = 0, P[5], total = 0;
+        for (int c = 0; c < C; c++) sb += (pb[c] = exp(zb[i * C + c])), se += (pe[c] = exp(z[e][i * C + c]));
+        for (int j = 0; j < 2 * C; j++) sw += (w[j] = exp(v[e][i * 2 * C + j]));
+        for (int c = 0; c < C; c++) total += (P[c] = w[2 * c] / sw * pb[c] / sb + w[2 * c + 1] / sw * pe[c] / se);
+        want -= log(P[labels[i]] / total);
+    }
+    want /= n;
+    CHECK(fabs(got - want) < 1e-5, "hierarchical loss %.7f, reference %.7f", got, want);
+    free(a), free(zb);
+    for (int k = 0; k < 2; k++) free(z[k]), free(v[k]);
+    check_grads(m, n, "whole model");
+
+    /* stage 3: only the sub-gates learn, through the head */
+    model_set_stage(m, 2);
+    model_set_labels(m, labels, n);
+    check_grads(m, n, "sub-gate stage");
+
+    /* stage 1: the gate alone on the groups: labels become 0 / 1 */
+    model_set_stage(m, 0);
+    model_set_labels(m, labels, n);
+    float loss[6];
+    int pred[6];
+    layer_run run = {.training = false};
+    model_forward(m, n, &run);
+    model_read(m, n, loss, pred);
+    int binary = 0;
+    for (int i = 0; i < n; i++) binary += pred[i] == 0 || pred[i] == 1;
+    CHECK(binary == n, "the gate stage predicts groups");
+    check_grads(m, n, "gate stage");
+    model_free(m);
+
+    const char *no_stages = strstr(HIER, ", \"stages\"") ? NULL : "";
+    (void)no_stages;
+    char broken[4096];
+    snprintf(broken, sizeof broken, "%.*s}", (int)(strstr(HIER, ", \"stages\"") - HIER), HIER);
+    CHECK(model_parse(broken, "nostages.json", &m) == MOECL_ERR_FORMAT, "hierarchical without stages");
+    CHECK(strstr(moecl_last_error(), "stages") != NULL, "%s", moecl_last_error());
+}
+
 int main(void)
 {
     ctx = check_open_device(NULL);
@@ -122,6 +245,7 @@ int main(void)
         " \"mixture\": {\"gate\": \"g\", \"experts\": [\"nope\"]}}";
     CHECK(model_parse(no_expert, "bad.json", &m) == MOECL_ERR_FORMAT, "unknown expert");
     CHECK(strstr(moecl_last_error(), "nope") != NULL, "%s", moecl_last_error());
+    test_hierarchical();
     moecl_ctx_destroy(ctx);
     return check_summary("test_mixture");
 }
