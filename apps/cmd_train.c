@@ -157,14 +157,26 @@ int cmd_train(const cli_globals *g, int argc, char **argv)
     moecl_ctx_destroy(ctx);
     if (st != MOECL_OK) return cli_report(st);
     if (s.interrupted) return 130;
+    for (int k = 0; k < s.n_stages; k++) {
+        const stage_result *r = &s.stages[k];
+        printf("stage %-20s %2d epochs, best %2d: val acc %6.2f%%, test acc %6.2f%% on %d images "
+               "(%d-way)%s\n", r->name, r->epochs_run, r->best_epoch, 100 * r->best_val_accuracy,
+               100 * r->test.accuracy, r->test.count, r->targets,
+               r->stuck_at_chance ? "  AT CHANCE: did not learn" : "");
+    }
     printf("%s: %d epochs in %.1f min%s; best epoch %d (val loss %.4f, val acc %.2f%%); "
            "test acc %.2f%% on %d images\n", o.out_dir, s.epochs_run, s.seconds / 60,
            s.early_stopped ? " (early stop)" : "", s.best_epoch, s.best_val_loss,
            100 * s.best_val_accuracy, 100 * s.test.accuracy, s.test.count);
     if (s.stuck_at_chance) {
-        fprintf(stderr, "moecl: warning: the network did not learn: its best validation accuracy "
-                        "(%.1f%%) is at chance. Not a finished result: try another --seed, a "
-                        "lower --lr or more --patience.\n", 100 * s.best_val_accuracy);
+        if (s.n_stages > 0)
+            fprintf(stderr, "moecl: warning: a stage did not learn (its best validation accuracy is "
+                            "at chance; see above). Not a finished result: try another --seed, a "
+                            "lower --lr or more --patience.\n");
+        else
+            fprintf(stderr, "moecl: warning: the network did not learn: its best validation "
+                            "accuracy (%.1f%%) is at chance. Not a finished result: try another "
+                            "--seed, a lower --lr or more --patience.\n", 100 * s.best_val_accuracy);
         return 3;
     }
     return 0;

@@ -256,6 +256,22 @@ moecl_status dataset_split_tail(dataset *d, int count, dataset *tail)
     return MOECL_OK;
 }
 
+moecl_status dataset_subset(const dataset *d, unsigned mask, dataset *out)
+{
+    memset(out, 0, sizeof *out);
+    int n = 0;
+    for (int i = 0; i < d->count; i++) n += (mask >> d->labels[i]) & 1u;
+    MOECL_TRY(dataset_grow(out, n > 0 ? n : 1));
+    for (int i = 0; i < d->count; i++) {
+        if (!((mask >> d->labels[i]) & 1u)) continue;
+        out->labels[out->count] = d->labels[i];
+        memcpy(out->pixels + (size_t)out->count * CIFAR_IMAGE_BYTES,
+               d->pixels + (size_t)i * CIFAR_IMAGE_BYTES, CIFAR_IMAGE_BYTES);
+        out->count++;
+    }
+    return MOECL_OK;
+}
+
 moecl_status dataset_filter_classes(dataset *d, unsigned mask)
 {
     int kept = 0;

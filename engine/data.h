@@ -39,6 +39,9 @@ moecl_status dataset_synthetic(int count, uint64_t seed, dataset *d);
 /* Moves the last `count` examples of d into the empty set `tail` (a
  * validation split). */
 moecl_status dataset_split_tail(dataset *d, int count, dataset *tail);
+/* Copies the examples whose label is in the mask (bit per class) into the
+ * empty set `out`. */
+moecl_status dataset_subset(const dataset *d, unsigned class_mask, dataset *out);
 /* Keeps only examples whose label is in the mask (bit per class). */
 moecl_status dataset_filter_classes(dataset *d, unsigned class_mask);
 

@@ -40,8 +40,9 @@ moecl_status evaluate(model *net, const dataset *d, const normalizer *norm, floa
         for (int i = 0; st == MOECL_OK && i < n; i++) {
             if (!isfinite(loss[i])) r->non_finite = true;
             total += loss[i];
-            r->confusion[labels[i]][pred[i]]++;
-            r->class_count[labels[i]]++;
+            int target = model_target(net, labels[i]);
+            r->confusion[target][pred[i]]++;
+            r->class_count[target]++;
         }
     }
     if (st == MOECL_OK) {

@@ -98,6 +98,12 @@ moecl_status model_set_stage(model *m, int s)
     return MOECL_OK;
 }
 
+int model_target(const model *m, int label)
+{
+    if (m->head == HEAD_HIERARCHICAL && alone_part(m) == m->gate) return m->group_of_class[label];
+    return label;
+}
+
 moecl_status model_set_labels(model *m, const int *labels, int n)
 {
     if (n > m->batch) return moecl_fail(MOECL_ERR_INVALID_ARG, "%d labels for a batch of %d", n, m->batch);
@@ -252,6 +258,7 @@ moecl_status model_params(const model *m, model_param **list, int *count)
             for (int j = 0; j < net->layers[i]->n_params; j++) {
                 model_param *e = &(*list)[(*count)++];
                 e->param = &net->layers[i]->params[j];
+                e->owner = net->layers[i];
                 snprintf(e->name, sizeof e->name, "%s%s%s.%s", net->name, net->name[0] ? "." : "",
                          net->layers[i]->name, net->layers[i]->params[j].name);
             }

@@ -78,6 +78,9 @@ moecl_status model_setup(model *m, moecl_ctx *ctx, int batch, uint64_t seed);
 /* Uploads n labels (checked to be classes); in a stage that trains the
  * gate alone, each label becomes its group's index. */
 moecl_status model_set_labels(model *m, const int *labels, int n);
+/* The target the active stage trains towards for a class label: the
+ * group's index when the gate trains alone, else the label. */
+int model_target(const model *m, int label);
 /* Makes stage s (0..n_stages-1) active, or the whole model (-1): freezes
  * every part that does not learn in it. */
 moecl_status model_set_stage(model *m, int s);
@@ -94,6 +97,7 @@ moecl_status model_read(model *m, int n, float *loss, int *pred);
  * "<part>.<layer>.<param>"; free(*list). */
 typedef struct model_param {
     moecl_param *param;
+    const layer *owner; /* frozen in the active stage: no gradient, no update */
     char name[160];
 } model_param;
 moecl_status model_params(const model *m, model_param **list, int *count);

@@ -132,16 +132,28 @@ moecl_status train_options_load(train_options *o, const char *path)
 
 typedef struct param_list {
     model_param *e;
-    moecl_param **p; /* the same parameters, as the optimiser takes them */
+    moecl_param **p;      /* the same parameters, as the optimiser takes them */
     int count;
+    moecl_param **active; /* those that learn in the current stage */
+    int n_active;
 } param_list;
+
+/* The parameters of the layers that learn in the model's active stage. */
+static void select_active(param_list *pl)
+{
+    pl->n_active = 0;
+    for (int i = 0; i < pl->count; i++)
+        if (!pl->e[i].owner->frozen) pl->active[pl->n_active++] = pl->p[i];
+}
 
 static moecl_status collect_params(model *m, param_list *pl)
 {
     MOECL_TRY(model_params(m, &pl->e, &pl->count));
     pl->p = calloc((size_t)(pl->count ? pl->count : 1), sizeof *pl->p);
-    if (!pl->p) return moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of memory");
+    pl->active = calloc((size_t)(pl->count ? pl->count : 1), sizeof *pl->active);
+    if (!pl->p || !pl->active) return moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of memory");
     for (int i = 0; i < pl->count; i++) pl->p[i] = pl->e[i].param;
+    select_active(pl);
     return MOECL_OK;
 }
 
@@ -149,6 +161,7 @@ static void free_params(param_list *pl)
 {
     free(pl->e);
     free(pl->p);
+    free(pl->active);
 }
 
 /* Weights (and running statistics) as st_tensor entries. */
@@ -248,7 +261,8 @@ moecl_status checkpoint_open(moecl_ctx *ctx, const char *path, int batch, model 
 /* ---- the loop ----------------------------------------------------------- */
 
 typedef struct run_state {
-    int epoch;           /* epochs completed */
+    int stage;           /* the stage in progress (0 for a model without stages) */
+    int epoch;           /* epochs completed in it */
     int batch_pos;       /* batches done in the current epoch (after an interrupt) */
     long global_step;    /* optimiser updates so far */
     double best_val_loss, best_val_acc;
@@ -261,8 +275,8 @@ static moecl_status save_state(const char *dir, const param_list *pl, const run_
 {
     char path[1200], text[512];
     snprintf(path, sizeof path, "%s/state.safetensors", dir);
-    snprintf(text, sizeof text, "%d %d %ld %.17g %.17g %d %d %.17g %ld %ld", rs->epoch,
-             rs->batch_pos, rs->global_step, rs->best_val_loss, rs->best_val_acc, rs->best_epoch,
+    snprintf(text, sizeof text, "%d %d %d %ld %.17g %.17g %d %d %.17g %ld %ld", rs->stage,
+             rs->epoch, rs->batch_pos, rs->global_step, rs->best_val_loss, rs->best_val_acc, rs->best_epoch,
              rs->bad_epochs, rs->part_loss, rs->part_correct, rs->part_seen);
     st_meta meta[] = {{"format", "moecl-state-1"}, {"state", text}};
     int count = 0;
@@ -279,11 +293,12 @@ static moecl_status load_state(const char *dir, const param_list *pl, run_state 
     snprintf(path, sizeof path, "%s/state.safetensors", dir);
     char *text = NULL;
     MOECL_TRY(safetensors_meta(path, "state", &text));
-    int got = sscanf(text, "%d %d %ld %lf %lf %d %d %lf %ld %ld", &rs->epoch, &rs->batch_pos,
+    int got = sscanf(text, "%d %d %d %ld %lf %lf %d %d %lf %ld %ld", &rs->stage, &rs->epoch,
+                     &rs->batch_pos,
                      &rs->global_step, &rs->best_val_loss, &rs->best_val_acc, &rs->best_epoch,
                      &rs->bad_epochs, &rs->part_loss, &rs->part_correct, &rs->part_seen);
     free(text);
-    if (got != 10 || rs->epoch < 0 || rs->batch_pos < 0 || rs->global_step < 0)
+    if (got != 11 || rs->stage < 0 || rs->epoch < 0 || rs->batch_pos < 0 || rs->global_step < 0)
         return moecl_fail(MOECL_ERR_FORMAT, "'%s' is not a moecl training state (corrupt)", path);
     int count = 0;
     st_tensor *e = state_entries(pl, &count);
@@ -364,14 +379,16 @@ static moecl_status make_dir(const char *dir)
     return MOECL_OK;
 }
 
-static void append_metrics(const char *dir, int epoch, double tl, double ta, const eval_result *v,
-                           double secs, double ips, float lr)
+static void append_metrics(const char *dir, const char *stage, int epoch, double tl, double ta,
+                           const eval_result *v, double secs, double ips, float lr)
 {
     char path[1200];
     snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
     FILE *f = fopen(path, "a");
     if (!f) return;
-    fprintf(f, "{\"epoch\": %d, \"train_loss\": %.6f, \"train_accuracy\": %.6f, \"val_loss\": %.6f, "
+    fprintf(f, "{");
+    if (stage) fprintf(f, "\"stage\": \"%s\", ", stage);
+    fprintf(f, "\"epoch\": %d, \"train_loss\": %.6f, \"train_accuracy\": %.6f, \"val_loss\": %.6f, "
                "\"val_accuracy\": %.6f, \"seconds\": %.3f, \"images_per_second\": %.1f, "
                "\"lr\": %.6g", epoch, tl, ta, v->loss, v->accuracy, secs, ips, lr);
     if (v->n_experts > 0) {
@@ -387,20 +404,21 @@ static void append_metrics(const char *dir, int epoch, double tl, double ta, con
 }
 
 /* One epoch from batch_pos on; returns MOECL_OK with *stopped set on Ctrl-C. */
-static moecl_status run_epoch(model *net, const train_options *o, const run_data *d,
-                              param_list *pl, run_state *rs, float *host, int *labels, int *idx,
-                              float *loss, int *pred, long total_steps, FILE *log, bool *stopped)
+static moecl_status run_epoch(model *net, const train_options *o, const dataset *train,
+                              const normalizer *norm, uint64_t seed, param_list *pl, run_state *rs,
+                              float *host, int *labels, int *idx, float *loss, int *pred,
+                              long total_steps, FILE *log, bool *stopped)
 {
-    int B = o->batch, n_train = d->train.count;
+    int B = o->batch, n_train = train->count;
     int batches = (n_train + B - 1) / B;
-    shuffle(idx, n_train, o->seed, rs->epoch);
+    shuffle(idx, n_train, seed, rs->epoch);
     progress bar;
     progress_start(&bar, log, n_train, "img");
-    layer_run run = {.training = true, .seed = (uint32_t)o->seed};
+    layer_run run = {.training = true, .seed = (uint32_t)seed};
     for (int b = rs->batch_pos; b < batches; b++) {
         int start = b * B, n = n_train - start < B ? n_train - start : B;
-        uint64_t aug_rng = mix(mix(o->seed, (uint64_t)rs->epoch), (uint64_t)b + 1);
-        dataset_make_batch(&d->train, idx + start, n, &d->norm, &o->aug, &aug_rng, host, labels);
+        uint64_t aug_rng = mix(mix(seed, (uint64_t)rs->epoch), (uint64_t)b + 1);
+        dataset_make_batch(train, idx + start, n, norm, &o->aug, &aug_rng, host, labels);
         MOECL_TRY(moecl_tensor_upload_part(net->images, host, (size_t)n * CIFAR_IMAGE_BYTES));
         MOECL_TRY(model_set_labels(net, labels, n));
         run.step = (uint32_t)rs->global_step;
@@ -408,7 +426,7 @@ static moecl_status run_epoch(model *net, const train_options *o, const run_data
         MOECL_TRY(model_backward(net, n));
         rs->global_step++;
         float lr = optim_lr_at(&o->optim, rs->global_step - 1, batches, total_steps);
-        MOECL_TRY(optim_update(&o->optim, net->ctx, pl->p, pl->count, lr, rs->global_step));
+        MOECL_TRY(optim_update(&o->optim, net->ctx, pl->active, pl->n_active, lr, rs->global_step));
         MOECL_TRY(model_read(net, n, loss, pred));
         for (int i = 0; i < n; i++) {
             if (!isfinite(loss[i])) {
@@ -423,7 +441,7 @@ static moecl_status run_epoch(model *net, const train_options *o, const run_data
                                   saved);
             }
             rs->part_loss += loss[i];
-            rs->part_correct += pred[i] == labels[i];
+            rs->part_correct += pred[i] == model_target(net, labels[i]);
         }
         rs->part_seen += n;
         rs->batch_pos = b + 1;
@@ -440,43 +458,173 @@ static moecl_status run_epoch(model *net, const train_options *o, const run_data
     return MOECL_OK;
 }
 
+/* Everything a run holds while it trains. */
+typedef struct trainer {
+    const train_options *o;
+    FILE *log;
+    char *model_json;
+    model *net;
+    run_data d;
+    param_list pl;
+    float *host, *loss;
+    int *labels, *idx, *pred;
+} trainer;
+
+/* The classes of a stage's task: the gate trained alone sees groups, the
+ * others the classes they train on. */
+static int stage_targets(const model *m, int s)
+{
+    if (s < 0) return m->classes;
+    if (m->head == HEAD_HIERARCHICAL && m->stages[s].alone == m->gate) return m->n_experts;
+    int n = 0;
+    for (int c = 0; c < m->classes; c++) n += (m->stages[s].classes >> c) & 1u;
+    return n;
+}
+
+/* One stage (stage -1: a model without stages) from the state in *rs. */
+static moecl_status train_stage(trainer *t, int stage, run_state *rs, stage_result *r,
+                                bool *interrupted)
+{
+    const train_options *o = t->o;
+    model *net = t->net;
+    char path[1200];
+    memset(r, 0, sizeof *r);
+    MOECL_TRY(model_set_stage(net, stage));
+    select_active(&t->pl);
+    const model_stage *ms = stage >= 0 ? &net->stages[stage] : NULL;
+    snprintf(r->name, sizeof r->name, "%s", ms ? ms->name : net->name);
+    r->targets = stage_targets(net, stage);
+    int epochs = ms && ms->epochs > 0 ? ms->epochs : o->epochs;
+    int patience = ms && ms->patience >= 0 ? ms->patience : o->patience;
+    uint64_t seed = stage < 0 ? o->seed : mix(o->seed, (uint64_t)stage + 1);
+    dataset train = {0}, val = {0};
+    moecl_status st = MOECL_OK;
+    const dataset *tr = &t->d.train, *va = &t->d.val;
+    if (ms) {
+        st = dataset_subset(&t->d.train, ms->classes, &train);
+        if (st == MOECL_OK) st = dataset_subset(&t->d.val, ms->classes, &val);
+        tr = &train, va = &val;
+        if (t->log)
+            fprintf(t->log, "stage %d/%d %s: %d training, %d validation images, up to %d epochs\n",
+                    stage + 1, net->n_stages, ms->name, tr->count, va->count, epochs);
+    }
+    long batches = (tr->count + o->batch - 1) / o->batch;
+    long total_steps = batches * epochs;
+    bool stop = st != MOECL_OK || tr->count == 0;
+    if (st == MOECL_OK && tr->count == 0)
+        st = moecl_fail(MOECL_ERR_INVALID_ARG, "stage %s has no training images", r->name);
+    while (!stop && rs->epoch < epochs) {
+        double e0 = moecl_seconds();
+        if (rs->batch_pos == 0) rs->part_loss = 0, rs->part_correct = 0, rs->part_seen = 0;
+        long seen_before = rs->part_seen;
+        bool stopped = false;
+        st = run_epoch(net, o, tr, &t->d.norm, seed, &t->pl, rs, t->host, t->labels, t->idx,
+                       t->loss, t->pred, total_steps, t->log, &stopped);
+        if (st != MOECL_OK) break;
+        if (stopped) {
+            snprintf(path, sizeof path, "%s/last.safetensors", o->out_dir);
+            st = save_weights(path, &t->pl, t->model_json, &t->d.norm, rs->epoch);
+            if (st == MOECL_OK) st = save_state(o->out_dir, &t->pl, rs);
+            *interrupted = true;
+            if (t->log) fprintf(t->log, "interrupted in epoch %d after batch %d: state saved; continue "
+                                "with: moecl train --resume %s\n", rs->epoch + 1, rs->batch_pos, o->out_dir);
+            break;
+        }
+        double secs = moecl_seconds() - e0;
+        double ips = (rs->part_seen - seen_before) / (secs > 0 ? secs : 1e-9);
+        eval_result v;
+        st = evaluate(net, va, &t->d.norm, t->host, &v);
+        if (st != MOECL_OK) break;
+        rs->epoch++;
+        rs->batch_pos = 0;
+        double tl = rs->part_loss / rs->part_seen, ta = (double)rs->part_correct / rs->part_seen;
+        float lr = optim_lr_at(&o->optim, rs->global_step - 1, batches, total_steps);
+        bool improved = v.count > 0 && v.loss < rs->best_val_loss;
+        if (improved) {
+            rs->best_val_loss = v.loss, rs->best_val_acc = v.accuracy, rs->best_epoch = rs->epoch;
+            rs->bad_epochs = 0;
+            snprintf(path, sizeof path, "%s/best.safetensors", o->out_dir);
+            st = save_weights(path, &t->pl, t->model_json, &t->d.norm, rs->epoch);
+        } else {
+            rs->bad_epochs++;
+        }
+        append_metrics(o->out_dir, ms ? ms->name : NULL, rs->epoch, tl, ta, &v, secs, ips, lr);
+        if (t->log)
+            fprintf(t->log, "%s%sepoch %d/%d: train loss %.4f acc %.2f%% | val loss %.4f acc %.2f%%%s | "
+                            "%.1f s, %.0f img/s\n", ms ? ms->name : "", ms ? " " : "", rs->epoch,
+                    epochs, tl, 100 * ta, v.loss, 100 * v.accuracy, improved ? " (best)" : "", secs, ips);
+        char routing[512];
+        eval_routing_summary(net, &v, routing, sizeof routing);
+        if (t->log && routing[0]) fprintf(t->log, "  %s\n", routing);
+        snprintf(path, sizeof path, "%s/last.safetensors", o->out_dir);
+        if (st == MOECL_OK) st = save_weights(path, &t->pl, t->model_json, &t->d.norm, rs->epoch);
+        if (st == MOECL_OK) st = save_state(o->out_dir, &t->pl, rs);
+        if (st != MOECL_OK) break;
+        if (patience > 0 && rs->bad_epochs >= patience && rs->epoch < epochs) {
+            r->early_stopped = true;
+            stop = true;
+            if (t->log) fprintf(t->log, "early stop: validation loss has not improved for %d epochs\n",
+                                patience);
+        }
+    }
+    if (st == MOECL_OK && !*interrupted) {
+        /* The stage's best weights, and its own task on the test set. */
+        snprintf(path, sizeof path, "%s/best.safetensors", o->out_dir);
+        if (rs->best_epoch > 0) st = load_weights(path, &t->pl);
+        dataset test = {0};
+        if (st == MOECL_OK) st = ms ? dataset_subset(&t->d.test, ms->classes, &test) : MOECL_OK;
+        if (st == MOECL_OK) st = evaluate(net, ms ? &test : &t->d.test, &t->d.norm, t->host, &r->test);
+        dataset_free(&test);
+        r->epochs_run = rs->epoch;
+        r->best_val_loss = rs->best_val_loss;
+        r->best_val_accuracy = rs->best_val_acc;
+        r->best_epoch = rs->best_epoch;
+        r->stuck_at_chance = rs->best_val_acc <= 1.0 / r->targets + 0.02;
+        if (t->log && ms)
+            fprintf(t->log, "stage %s: best epoch %d, val acc %.2f%%, test acc %.2f%% on %d images%s\n",
+                    ms->name, r->best_epoch, 100 * r->best_val_accuracy, 100 * r->test.accuracy,
+                    r->test.count, r->stuck_at_chance ? " -- AT CHANCE: this stage did not learn" : "");
+    }
+    dataset_free(&train);
+    dataset_free(&val);
+    return st;
+}
+
 moecl_status train_run(moecl_ctx *ctx, const train_options *o, bool resume, FILE *log,
                        train_summary *s)
 {
     memset(s, 0, sizeof *s);
     double t0 = moecl_seconds();
-    char *model_json = NULL;
-    model *net = NULL;
-    run_data d;
-    memset(&d, 0, sizeof d);
-    param_list pl = {0};
-    float *host = NULL, *loss = NULL;
-    int *labels = NULL, *idx = NULL, *pred = NULL;
+    trainer t;
+    memset(&t, 0, sizeof t);
+    t.o = o;
+    t.log = log;
     char path[1200];
-    run_state rs = {.best_val_loss = INFINITY, .best_epoch = 0};
+    run_state rs = {.best_val_loss = INFINITY};
 
     moecl_status st = make_dir(o->out_dir);
-    if (st == MOECL_OK) st = model_source(o->model_path, &model_json);
-    if (st == MOECL_OK) st = model_parse(model_json, o->model_path, &net);
-    if (st == MOECL_OK) st = load_data(o, &d, log);
-    if (st == MOECL_OK) st = model_setup(net, ctx, o->batch, o->seed);
-    if (st == MOECL_OK) st = collect_params(net, &pl);
-    if (st == MOECL_OK) st = optim_prepare(&o->optim, pl.p, pl.count);
+    if (st == MOECL_OK) st = model_source(o->model_path, &t.model_json);
+    if (st == MOECL_OK) st = model_parse(t.model_json, o->model_path, &t.net);
+    if (st == MOECL_OK) st = load_data(o, &t.d, log);
+    if (st == MOECL_OK) st = model_setup(t.net, ctx, o->batch, o->seed);
+    if (st == MOECL_OK) st = collect_params(t.net, &t.pl);
+    if (st == MOECL_OK) st = optim_prepare(&o->optim, t.pl.p, t.pl.count);
     if (st != MOECL_OK) goto done;
-    if (log) {
+    model *net = t.net;
+    if (log)
         fprintf(log, "model %s: %zu parameters, %.1f MFLOPs per image\n", net->name,
                 model_param_count(net), model_flops_per_image(net) / 1e6);
-    }
     if (resume) {
         snprintf(path, sizeof path, "%s/last.safetensors", o->out_dir);
-        st = load_weights(path, &pl);
-        if (st == MOECL_OK) st = load_state(o->out_dir, &pl, &rs);
+        st = load_weights(path, &t.pl);
+        if (st == MOECL_OK) st = load_state(o->out_dir, &t.pl, &rs);
         if (st != MOECL_OK) goto done;
-        if (log) fprintf(log, "resuming %s after epoch %d, batch %d\n", o->out_dir, rs.epoch, rs.batch_pos);
+        if (log) fprintf(log, "resuming %s in stage %d after epoch %d, batch %d\n", o->out_dir,
+                         rs.stage + 1, rs.epoch, rs.batch_pos);
     } else {
         snprintf(path, sizeof path, "%s/model.json", o->out_dir);
-        const void *parts[1] = {model_json};
-        size_t sizes[1] = {strlen(model_json)};
+        const void *parts[1] = {t.model_json};
+        size_t sizes[1] = {strlen(t.model_json)};
         st = moecl_write_file_atomic(path, parts, sizes, 1);
         snprintf(path, sizeof path, "%s/options.json", o->out_dir);
         if (st == MOECL_OK) st = train_options_save(o, path);
@@ -484,87 +632,57 @@ moecl_status train_run(moecl_ctx *ctx, const train_options *o, bool resume, FILE
         remove(path);
         if (st != MOECL_OK) goto done;
     }
-
-    host = malloc((size_t)o->batch * CIFAR_IMAGE_BYTES * sizeof *host);
-    labels = malloc((size_t)o->batch * sizeof *labels);
-    pred = malloc((size_t)o->batch * sizeof *pred);
-    loss = malloc((size_t)o->batch * sizeof *loss);
-    idx = malloc((size_t)(d.train.count ? d.train.count : 1) * sizeof *idx);
-    if (!host || !labels || !pred || !loss || !idx) {
+    t.host = malloc((size_t)o->batch * CIFAR_IMAGE_BYTES * sizeof *t.host);
+    t.labels = malloc((size_t)o->batch * sizeof *t.labels);
+    t.pred = malloc((size_t)o->batch * sizeof *t.pred);
+    t.loss = malloc((size_t)o->batch * sizeof *t.loss);
+    t.idx = malloc((size_t)(t.d.train.count ? t.d.train.count : 1) * sizeof *t.idx);
+    if (!t.host || !t.labels || !t.pred || !t.loss || !t.idx) {
         st = moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of host memory");
         goto done;
     }
-    long batches = (d.train.count + o->batch - 1) / o->batch;
-    long total_steps = batches * o->epochs;
-    bool stop = false;
-    while (!stop && rs.epoch < o->epochs) {
-        double e0 = moecl_seconds();
-        if (rs.batch_pos == 0) rs.part_loss = 0, rs.part_correct = 0, rs.part_seen = 0;
-        long seen_before = rs.part_seen;
-        bool stopped = false;
-        st = run_epoch(net, o, &d, &pl, &rs, host, labels, idx, loss, pred, total_steps, log, &stopped);
-        if (st != MOECL_OK) goto done;
-        if (stopped) {
-            snprintf(path, sizeof path, "%s/last.safetensors", o->out_dir);
-            st = save_weights(path, &pl, model_json, &d.norm, rs.epoch);
-            if (st == MOECL_OK) st = save_state(o->out_dir, &pl, &rs);
-            s->interrupted = true;
-            if (log) fprintf(log, "interrupted in epoch %d after batch %d: state saved; continue "
-                                  "with: moecl train --resume %s\n", rs.epoch + 1, rs.batch_pos, o->out_dir);
-            goto done;
+    if (net->n_stages == 0) {
+        stage_result r;
+        st = train_stage(&t, -1, &rs, &r, &s->interrupted);
+        s->epochs_run = r.epochs_run;
+        s->best_val_loss = r.best_val_loss;
+        s->best_val_accuracy = r.best_val_accuracy;
+        s->best_epoch = r.best_epoch;
+        s->early_stopped = r.early_stopped;
+        s->stuck_at_chance = r.stuck_at_chance;
+        s->test = r.test;
+        goto done;
+    }
+    for (int k = 0; k < net->n_stages && st == MOECL_OK && !s->interrupted; k++) {
+        if (k < rs.stage) continue; /* finished before the resume */
+        if (k > rs.stage) {
+            run_state fresh = {.stage = k, .best_val_loss = INFINITY};
+            rs = fresh;
         }
-        double secs = moecl_seconds() - e0;
-        double ips = (rs.part_seen - seen_before) / (secs > 0 ? secs : 1e-9);
-        eval_result v;
-        st = evaluate(net, &d.val, &d.norm, host, &v);
-        if (st != MOECL_OK) goto done;
-        rs.epoch++;
-        rs.batch_pos = 0;
-        double tl = rs.part_loss / rs.part_seen, ta = (double)rs.part_correct / rs.part_seen;
-        float lr = optim_lr_at(&o->optim, rs.global_step - 1, batches, total_steps);
-        bool improved = v.count > 0 && v.loss < rs.best_val_loss;
-        if (improved) {
-            rs.best_val_loss = v.loss, rs.best_val_acc = v.accuracy, rs.best_epoch = rs.epoch;
-            rs.bad_epochs = 0;
-            snprintf(path, sizeof path, "%s/best.safetensors", o->out_dir);
-            st = save_weights(path, &pl, model_json, &d.norm, rs.epoch);
-        } else {
-            rs.bad_epochs++;
-        }
-        append_metrics(o->out_dir, rs.epoch, tl, ta, &v, secs, ips, lr);
-        if (log)
-            fprintf(log, "epoch %d/%d: train loss %.4f acc %.2f%% | val loss %.4f acc %.2f%%%s | "
-                         "%.1f s, %.0f img/s\n", rs.epoch, o->epochs, tl, 100 * ta, v.loss,
-                    100 * v.accuracy, improved ? " (best)" : "", secs, ips);
-        char routing[512];
-        eval_routing_summary(net, &v, routing, sizeof routing);
-        if (log && routing[0]) fprintf(log, "  %s\n", routing);
-        snprintf(path, sizeof path, "%s/last.safetensors", o->out_dir);
-        if (st == MOECL_OK) st = save_weights(path, &pl, model_json, &d.norm, rs.epoch);
-        if (st == MOECL_OK) st = save_state(o->out_dir, &pl, &rs);
-        if (st != MOECL_OK) goto done;
-        if (o->patience > 0 && rs.bad_epochs >= o->patience && rs.epoch < o->epochs) {
-            s->early_stopped = true;
-            stop = true;
-            if (log) fprintf(log, "early stop: validation loss has not improved for %d epochs\n",
-                             o->patience);
+        st = train_stage(&t, k, &rs, &s->stages[k], &s->interrupted);
+        s->n_stages = k + 1;
+        s->stuck_at_chance |= s->stages[k].stuck_at_chance;
+        s->epochs_run += s->stages[k].epochs_run;
+        if (st == MOECL_OK && !s->interrupted && k + 1 < net->n_stages) {
+            /* a resume after this point starts the next stage */
+            run_state next = {.stage = k + 1, .best_val_loss = INFINITY};
+            st = save_state(o->out_dir, &t.pl, &next);
         }
     }
-    /* Report on the test set with the best weights. */
-    snprintf(path, sizeof path, "%s/best.safetensors", o->out_dir);
-    if (rs.best_epoch > 0) st = load_weights(path, &pl);
-    if (st == MOECL_OK) st = evaluate(net, &d.test, &d.norm, host, &s->test);
-    s->epochs_run = rs.epoch;
-    s->best_val_loss = rs.best_val_loss;
-    s->best_val_accuracy = rs.best_val_acc;
-    s->best_epoch = rs.best_epoch;
-    s->stuck_at_chance = rs.best_val_acc <= 1.0 / net->classes + 0.02;
+    if (st == MOECL_OK && !s->interrupted) {
+        /* the whole model on the test set */
+        st = model_set_stage(net, -1);
+        if (st == MOECL_OK) st = evaluate(net, &t.d.test, &t.d.norm, t.host, &s->test);
+        s->best_epoch = s->stages[net->n_stages - 1].best_epoch;
+        s->best_val_loss = s->stages[net->n_stages - 1].best_val_loss;
+        s->best_val_accuracy = s->stages[net->n_stages - 1].best_val_accuracy;
+    }
 done:
     s->seconds = moecl_seconds() - t0;
-    free(host), free(labels), free(pred), free(loss), free(idx);
-    free_params(&pl);
-    free_data(&d);
-    model_free(net);
-    free(model_json);
+    free(t.host), free(t.labels), free(t.pred), free(t.loss), free(t.idx);
+    free_params(&t.pl);
+    free_data(&t.d);
+    model_free(t.net);
+    free(t.model_json);
     return st;
 }

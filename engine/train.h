@@ -32,7 +32,20 @@ void train_options_defaults(train_options *o);
 moecl_status train_options_save(const train_options *o, const char *path);
 moecl_status train_options_load(train_options *o, const char *path);
 
+/* What one training stage did (staged models: one per stage). */
+typedef struct stage_result {
+    char name[64];
+    int epochs_run, best_epoch;
+    double best_val_loss, best_val_accuracy;
+    eval_result test;     /* on the stage's own task: its classes, its targets */
+    int targets;          /* classes of that task (2 for a binary gate) */
+    bool early_stopped;
+    bool stuck_at_chance; /* best validation accuracy near 1/targets: did not learn */
+} stage_result;
+
 typedef struct train_summary {
+    stage_result stages[8];
+    int n_stages;
     int epochs_run;
     double best_val_loss, best_val_accuracy;
     int best_epoch;

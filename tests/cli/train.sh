@@ -48,6 +48,19 @@ expect_in "$OUT" "conv2d_moe" "convmoe has Conv2DMoE layers"
 run train --model convmoe --synthetic 200 --epochs 1 --batch 25 --out "$WORK/convmoe"
 expect_rc 0 "train convmoe"
 
+# the hierarchical MoE, staged: baseline, gate (binary), experts on their
+# classes, then the sub-gates through the head
+run train --model "$TESTS_DIR/data/hier_tiny.json" --synthetic 1200 --batch 32 --out "$WORK/hier"
+expect_rc 0 "staged training of a hierarchical MoE"
+for stage in baseline gate expert_artificial expert_natural subgates; do
+    expect_in "$OUT" "stage $stage" "a result line for stage $stage"
+done
+expect_in "$OUT" "(2-way)" "the gate's task is binary"
+expect_in "$OUT" "(4-way)" "the artificial expert's task has its 4 classes"
+expect_in "$(cat "$WORK/hier/metrics.jsonl")" '"stage": "expert_natural"' "metrics name the stage"
+run eval --checkpoint "$WORK/hier/best.safetensors" --synthetic
+expect_rc 0 "eval a hierarchical checkpoint"
+
 # corrupt checkpoints
 head -c 100 "$RUN/best.safetensors" >"$WORK/cut.safetensors"
 run eval --checkpoint "$WORK/cut.safetensors" --synthetic
