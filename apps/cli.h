@@ -45,6 +45,6 @@ int cmd_eval(const cli_globals *g, int argc, char **argv);
 int cmd_info(const cli_globals *g, int argc, char **argv);
 
 /* The model `train` and `info` use without --model (a preset name). */
-#define MOECL_DEFAULT_MODEL "vgg"
+#define MOECL_DEFAULT_MODEL "flat"
 
 #endif
