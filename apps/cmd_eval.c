@@ -20,6 +20,9 @@ static void print_routing_text(const model *m, const eval_result *r)
         for (int c = 0; c < CIFAR_CLASSES; c++) printf("%6d", r->routed[k][c]);
         printf("\n");
     }
+    if (r->gate_accuracy >= 0)
+        printf("gate accuracy (images routed to the expert of their class's group): %.2f%%\n",
+               100 * r->gate_accuracy);
     if (r->collapsed) printf("WARNING: the gate has collapsed onto one expert\n");
     if (r->dead_expert) printf("WARNING: an expert is dead (dominant for under 1%% of images)\n");
 }
@@ -60,6 +63,38 @@ static void print_json(const char *path, const eval_result *r)
     printf("]");
 }
 
+/* Staged models: each part that trains alone, on its own task (its classes;
+ * the gate on the groups). */
+static moecl_status eval_parts(model *m, const dataset *test, const normalizer *norm, float *host,
+                               bool json)
+{
+    bool any = false;
+    for (int s = 0; s < m->n_stages; s++) {
+        const model_stage *ms = &m->stages[s];
+        if (ms->alone < 0) continue;
+        dataset sub = {0};
+        eval_result r;
+        MOECL_TRY(model_set_stage(m, s));
+        moecl_status st = dataset_subset(test, ms->classes, &sub);
+        if (st == MOECL_OK) st = evaluate(m, &sub, norm, host, &r);
+        dataset_free(&sub);
+        MOECL_TRY(st);
+        if (json) {
+            printf("%s{\"part\": ", any ? ", " : ", \"parts\": [");
+            cli_json_string(stdout, m->parts[ms->alone]->name);
+            printf(", \"count\": %d, \"accuracy\": %.6f}", r.count, r.accuracy);
+        } else {
+            if (!any) printf("\nparts on their own tasks:\n");
+            printf("  %-20s %6.2f%% of %d images%s\n", m->parts[ms->alone]->name,
+                   100 * r.accuracy, r.count,
+                   m->head == HEAD_HIERARCHICAL && ms->alone == m->gate ? " (its task: which expert's group)" : " (on its classes)");
+        }
+        any = true;
+    }
+    if (json && any) printf("]");
+    return model_set_stage(m, -1);
+}
+
 static void print_routing_json(const model *m, const eval_result *r)
 {
     if (r->n_experts > 0) {
@@ -74,6 +109,7 @@ static void print_routing_json(const model *m, const eval_result *r)
         }
         printf("], \"dead_expert\": %s, \"collapsed\": %s", r->dead_expert ? "true" : "false",
                r->collapsed ? "true" : "false");
+        if (r->gate_accuracy >= 0) printf(", \"gate_accuracy\": %.6f", r->gate_accuracy);
     }
     printf("}\n");
 }
@@ -123,10 +159,12 @@ int cmd_eval(const cli_globals *g, int argc, char **argv)
     if (st == MOECL_OK) {
         if (json) {
             print_json(checkpoint, &r);
+            st = eval_parts(net, &test, &norm, host, true);
             print_routing_json(net, &r);
         } else {
             print_text(checkpoint, &r);
             print_routing_text(net, &r);
+            st = eval_parts(net, &test, &norm, host, false);
         }
     }
     free(host);

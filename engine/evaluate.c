@@ -13,10 +13,15 @@ moecl_status evaluate(model *net, const dataset *d, const normalizer *norm, floa
     int *idx = malloc((size_t)B * sizeof *idx), *labels = malloc((size_t)B * sizeof *labels);
     int *pred = malloc((size_t)B * sizeof *pred);
     float *loss = malloc((size_t)B * sizeof *loss);
+    /* routing is measured where a head routes: soft gates, or the hard gate
+     * of a hierarchical model evaluated whole */
     bool mixture = net->head == HEAD_SOFT_MIXTURE;
-    int K = mixture ? net->n_experts : 0;
+    bool hard = net->head == HEAD_HIERARCHICAL && net->stage < 0;
+    int K = mixture || hard ? net->n_experts : 0;
+    int *route = malloc((size_t)B * sizeof *route);
+    long route_right = 0;
     float *gates = malloc((size_t)B * (K ? K : 1) * sizeof *gates);
-    moecl_status st = (idx && labels && pred && loss && gates) ? MOECL_OK
+    moecl_status st = (idx && labels && pred && loss && gates && route) ? MOECL_OK
                       : moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of memory");
     layer_run run = {.training = false};
     double total = 0;
@@ -29,6 +34,12 @@ moecl_status evaluate(model *net, const dataset *d, const normalizer *norm, floa
         if (st == MOECL_OK) st = model_forward(net, n, &run);
         if (st == MOECL_OK) st = model_read(net, n, loss, pred);
         if (st == MOECL_OK && mixture) st = model_read_gates(net, n, gates);
+        if (st == MOECL_OK && hard) st = model_read_route(net, n, route);
+        for (int i = 0; st == MOECL_OK && i < n && hard; i++) {
+            r->routed[route[i]][labels[i]]++;
+            r->mean_gate[route[i]] += 1.0;
+            route_right += route[i] == net->group_of_class[labels[i]];
+        }
         for (int i = 0; st == MOECL_OK && i < n && mixture; i++) {
             int best = 0;
             for (int k = 0; k < K; k++) {
@@ -64,10 +75,11 @@ moecl_status evaluate(model *net, const dataset *d, const normalizer *norm, floa
             if (r->share[k] < 0.01 && r->mean_gate[k] < 0.5 / K) r->dead_expert = true;
         }
         r->collapsed = K > 1 && d->count > 0 && (double)most / d->count > 0.95;
+        r->gate_accuracy = hard && d->count > 0 ? (double)route_right / d->count : -1;
         r->loss = d->count ? total / d->count : 0;
         r->accuracy = d->count ? (double)correct / d->count : 0;
     }
-    free(idx), free(labels), free(pred), free(loss), free(gates);
+    free(idx), free(labels), free(pred), free(loss), free(gates), free(route);
     return st;
 }
 
@@ -79,6 +91,8 @@ void eval_routing_summary(const model *m, const eval_result *r, char *buf, size_
     for (int k = 0; k < r->n_experts && used < size; k++)
         used += (size_t)snprintf(buf + used, size - used, " %s %.1f%%", m->parts[m->experts[k]]->name,
                                  100 * r->share[k]);
+    if (r->gate_accuracy >= 0 && used < size)
+        used += (size_t)snprintf(buf + used, size - used, " | gate accuracy %.1f%%", 100 * r->gate_accuracy);
     if (r->collapsed && used < size)
         used += (size_t)snprintf(buf + used, size - used, " | WARNING: the gate has collapsed onto one expert");
     if (r->dead_expert && used < size)

@@ -21,6 +21,7 @@ typedef struct eval_result {
     double mean_gate[MODEL_MAX_PARTS];          /* mean gate weight per expert */
     bool dead_expert;                           /* an expert dominates (almost) no image */
     bool collapsed;                             /* one expert dominates nearly every image */
+    double gate_accuracy;                       /* hierarchical: routes to the class's group; -1 if none */
 } eval_result;
 
 /* One line on routing ("" for models without a gate): shares and warnings. */

@@ -239,6 +239,16 @@ moecl_status model_read_gates(model *m, int n, float *gates)
     return MOECL_OK;
 }
 
+moecl_status model_read_route(model *m, int n, int *route)
+{
+    if (m->head != HEAD_HIERARCHICAL)
+        return moecl_fail(MOECL_ERR_INVALID_ARG, "model %s has no hard gate", m->name);
+    MOECL_CL_CHECK(&m->ctx->device,
+                   clEnqueueReadBuffer(m->ctx->queue, m->route->buf, CL_TRUE, 0,
+                                       (size_t)n * sizeof(int), route, 0, NULL, NULL));
+    return MOECL_OK;
+}
+
 moecl_status model_read(model *m, int n, float *loss, int *pred)
 {
     return softmax_ce_read(active_loss(m), n, loss, pred);

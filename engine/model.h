@@ -90,6 +90,8 @@ moecl_status model_forward(model *m, int n, const layer_run *run);
 moecl_status model_backward(model *m, int n);
 /* Soft mixture: the gate weights [n, K] of the last forward. */
 moecl_status model_read_gates(model *m, int n, float *gates);
+/* Hierarchical: the expert each of the n images went to in the last forward. */
+moecl_status model_read_route(model *m, int n, int *route);
 /* Per-example loss and predicted class of the last forward. */
 moecl_status model_read(model *m, int n, float *loss, int *pred);
 

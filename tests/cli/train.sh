@@ -60,6 +60,11 @@ expect_in "$OUT" "(4-way)" "the artificial expert's task has its 4 classes"
 expect_in "$(cat "$WORK/hier/metrics.jsonl")" '"stage": "expert_natural"' "metrics name the stage"
 run eval --checkpoint "$WORK/hier/best.safetensors" --synthetic
 expect_rc 0 "eval a hierarchical checkpoint"
+expect_in "$OUT" "gate accuracy" "eval reports the gate's accuracy"
+expect_in "$OUT" "expert_natural" "eval reports each part"
+expect_in "$OUT" "(on its classes)" "experts are measured on their own classes"
+run eval --checkpoint "$WORK/hier/best.safetensors" --synthetic --json
+expect_in "$OUT" '"parts": [{"part": "baseline"' "eval --json lists the parts"
 
 # corrupt checkpoints
 head -c 100 "$RUN/best.safetensors" >"$WORK/cut.safetensors"
