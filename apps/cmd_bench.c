@@ -6,6 +6,7 @@
 int bench_gemm(const cli_globals *g, int argc, char **argv);
 int bench_train(const cli_globals *g, int argc, char **argv);
 int bench_conv(const cli_globals *g, int argc, char **argv);
+int bench_moe(const cli_globals *g, int argc, char **argv);
 
 int cmd_bench(const cli_globals *g, int argc, char **argv)
 {
@@ -13,5 +14,6 @@ int cmd_bench(const cli_globals *g, int argc, char **argv)
     if (strcmp(argv[1], "gemm") == 0) return bench_gemm(g, argc - 1, argv + 1);
     if (strcmp(argv[1], "train") == 0) return bench_train(g, argc - 1, argv + 1);
     if (strcmp(argv[1], "conv") == 0) return bench_conv(g, argc - 1, argv + 1);
-    return cli_usage_error("bench: unknown benchmark '%s' (known: gemm, train, conv)", argv[1]);
+    if (strcmp(argv[1], "moe") == 0) return bench_moe(g, argc - 1, argv + 1);
+    return cli_usage_error("bench: unknown benchmark '%s' (known: gemm, train, conv, moe)", argv[1]);
 }

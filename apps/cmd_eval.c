@@ -20,6 +20,9 @@ static void print_routing_text(const model *m, const eval_result *r)
         for (int c = 0; c < CIFAR_CLASSES; c++) printf("%6d", r->routed[k][c]);
         printf("\n");
     }
+    if (r->dropped > 0)
+        printf("%d images dropped: their expert was full (they get a uniform prediction)\n",
+               r->dropped);
     if (r->gate_accuracy >= 0)
         printf("gate accuracy (images routed to the expert of their class's group): %.2f%%\n",
                100 * r->gate_accuracy);
@@ -110,6 +113,7 @@ static void print_routing_json(const model *m, const eval_result *r)
         printf("], \"dead_expert\": %s, \"collapsed\": %s", r->dead_expert ? "true" : "false",
                r->collapsed ? "true" : "false");
         if (r->gate_accuracy >= 0) printf(", \"gate_accuracy\": %.6f", r->gate_accuracy);
+        if (m->head == HEAD_SWITCH) printf(", \"dropped\": %d", r->dropped);
     }
     printf("}\n");
 }

@@ -277,3 +277,103 @@ __kernel void hier_backward_f32(__global const float *zb, __global const float *
         dze[e * zs + n * C + c] = scale * px[c] * (g[c] * w[2 * c + 1] - dx);
     }
 }
+
+/* Switch routing (top-1 with capacity), in one work item so that slots are
+ * given in batch order, deterministically. p = softmax(a) per image; each
+ * image goes to its argmax expert while that expert has fewer than
+ * `capacity` images, else it is dropped (route -1). index[e * N + s] is the
+ * image in slot s of expert e; counts[e] its images; counts[E] the drops;
+ * counts[E + 1 + e] the images whose argmax is e (kept or not).
+ * dense != 0: every expert takes every image (index = identity), for
+ * measuring conditional computation against the dense evaluation. */
+__kernel void switch_route_f32(__global const float *a, __global float *p, __global int *route,
+                               __global int *slot, __global int *index, __global int *counts,
+                               const int N, const int E, const int capacity, const int dense)
+{
+    if (get_global_id(0) != 0) return;
+    for (int e = 0; e <= 2 * E; e++) counts[e] = 0;
+    for (int n = 0; n < N; n++) {
+        float mx = a[n * E];
+        int best = 0;
+        for (int e = 1; e < E; e++)
+            if (a[n * E + e] > mx) mx = a[n * E + e], best = e;
+        float s = 0.0f;
+        for (int e = 0; e < E; e++) s += exp(a[n * E + e] - mx);
+        for (int e = 0; e < E; e++) p[n * E + e] = exp(a[n * E + e] - mx) / s;
+        counts[E + 1 + best]++;
+        if (dense) {
+            route[n] = best;
+            slot[n] = n;
+        } else if (counts[best] < capacity) {
+            route[n] = best;
+            slot[n] = counts[best];
+            index[best * N + counts[best]] = n;
+            counts[best]++;
+        } else {
+            route[n] = -1;
+            slot[n] = -1;
+            counts[E]++;
+        }
+    }
+    if (dense)
+        for (int e = 0; e < E; e++) {
+            for (int n = 0; n < N; n++) index[e * N + n] = n;
+            counts[e] = N;
+        }
+}
+
+/* dst[r] = src[index[offset + r]] for rows of `cols` floats. */
+__kernel void gather_rows_offset_f32(__global const float *src, __global const int *index,
+                                     const int offset, __global float *dst, const int rows,
+                                     const int cols)
+{
+    const int i = get_global_id(0);
+    if (i >= rows * cols) return;
+    dst[i] = src[index[offset + i / cols] * cols + i % cols];
+}
+
+/* y[n] = p[n, e] * z_e[slot[n]] (zero for a dropped image); expert outputs
+ * stacked as Z[e * zs + slot * C + c]. */
+__kernel void switch_combine_f32(__global const float *Z, __global const float *p,
+                                 __global const int *route, __global const int *slot,
+                                 __global float *y, const int N, const int E, const int C,
+                                 const int zs)
+{
+    const int i = get_global_id(0);
+    if (i >= N * C) return;
+    const int n = i / C, c = i % C, e = route[n];
+    y[i] = e < 0 ? 0.0f : p[n * E + e] * Z[e * zs + slot[n] * C + c];
+}
+
+/* Backward of the combination, the load-balancing loss w_aux * E * sum_i f_i P_i
+ * (f_i: the share of images whose argmax is i, held constant; P_i: the mean
+ * probability) and the router z-loss w_z * mean(logsumexp(a)^2):
+ * dZ for the used slots (dZ zeroed before), and da. counts as switch_route_f32 wrote. */
+__kernel void switch_backward_f32(__global const float *Z, __global const float *p,
+                                  __global const float *a, __global const int *route,
+                                  __global const int *slot, __global const float *dy,
+                                  __global const int *counts, __global float *dZ,
+                                  __global float *da, const int N, const int E, const int C,
+                                  const int zs, const float w_aux, const float w_z)
+{
+    const int n = get_global_id(0);
+    if (n >= N) return;
+    const int e = route[n];
+    float dp[64];
+    for (int k = 0; k < E; k++) dp[k] = w_aux * E * ((float)counts[E + 1 + k] / N) / N;
+    if (e >= 0) {
+        float s = 0.0f;
+        for (int c = 0; c < C; c++) {
+            const float z = Z[e * zs + slot[n] * C + c];
+            s += dy[n * C + c] * z;
+            dZ[e * zs + slot[n] * C + c] = p[n * E + e] * dy[n * C + c];
+        }
+        dp[e] += s;
+    }
+    float dot = 0.0f, mx = a[n * E], lse = 0.0f;
+    for (int k = 0; k < E; k++) dot += p[n * E + k] * dp[k], mx = fmax(mx, a[n * E + k]);
+    for (int k = 0; k < E; k++) lse += exp(a[n * E + k] - mx);
+    lse = mx + log(lse);
+    for (int k = 0; k < E; k++)
+        da[n * E + k] = p[n * E + k] * (dp[k] - dot) + w_z * 2.0f * lse * p[n * E + k] / N;
+}

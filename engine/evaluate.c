@@ -16,7 +16,7 @@ moecl_status evaluate(model *net, const dataset *d, const normalizer *norm, floa
     /* routing is measured where a head routes: soft gates, or the hard gate
      * of a hierarchical model evaluated whole */
     bool mixture = net->head == HEAD_SOFT_MIXTURE;
-    bool hard = net->head == HEAD_HIERARCHICAL && net->stage < 0;
+    bool hard = (net->head == HEAD_HIERARCHICAL || net->head == HEAD_SWITCH) && net->stage < 0;
     int K = mixture || hard ? net->n_experts : 0;
     int *route = malloc((size_t)B * sizeof *route);
     long route_right = 0;
@@ -36,9 +36,14 @@ moecl_status evaluate(model *net, const dataset *d, const normalizer *norm, floa
         if (st == MOECL_OK && mixture) st = model_read_gates(net, n, gates);
         if (st == MOECL_OK && hard) st = model_read_route(net, n, route);
         for (int i = 0; st == MOECL_OK && i < n && hard; i++) {
+            if (route[i] < 0) {
+                r->dropped++;
+                continue;
+            }
             r->routed[route[i]][labels[i]]++;
             r->mean_gate[route[i]] += 1.0;
-            route_right += route[i] == net->group_of_class[labels[i]];
+            if (net->head == HEAD_HIERARCHICAL)
+                route_right += route[i] == net->group_of_class[labels[i]];
         }
         for (int i = 0; st == MOECL_OK && i < n && mixture; i++) {
             int best = 0;
@@ -75,7 +80,9 @@ moecl_status evaluate(model *net, const dataset *d, const normalizer *norm, floa
             if (r->share[k] < 0.01 && r->mean_gate[k] < 0.5 / K) r->dead_expert = true;
         }
         r->collapsed = K > 1 && d->count > 0 && (double)most / d->count > 0.95;
-        r->gate_accuracy = hard && d->count > 0 ? (double)route_right / d->count : -1;
+        r->gate_accuracy = net->head == HEAD_HIERARCHICAL && hard && d->count > 0
+                               ? (double)route_right / d->count
+                               : -1;
         r->loss = d->count ? total / d->count : 0;
         r->accuracy = d->count ? (double)correct / d->count : 0;
     }
@@ -91,6 +98,8 @@ void eval_routing_summary(const model *m, const eval_result *r, char *buf, size_
     for (int k = 0; k < r->n_experts && used < size; k++)
         used += (size_t)snprintf(buf + used, size - used, " %s %.1f%%", m->parts[m->experts[k]]->name,
                                  100 * r->share[k]);
+    if (r->dropped > 0 && used < size)
+        used += (size_t)snprintf(buf + used, size - used, " | %d images dropped (experts full)", r->dropped);
     if (r->gate_accuracy >= 0 && used < size)
         used += (size_t)snprintf(buf + used, size - used, " | gate accuracy %.1f%%", 100 * r->gate_accuracy);
     if (r->collapsed && used < size)

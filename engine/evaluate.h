@@ -22,6 +22,7 @@ typedef struct eval_result {
     bool dead_expert;                           /* an expert dominates (almost) no image */
     bool collapsed;                             /* one expert dominates nearly every image */
     double gate_accuracy;                       /* hierarchical: routes to the class's group; -1 if none */
+    int dropped;                                /* switch: images no expert had room for */
 } eval_result;
 
 /* One line on routing ("" for models without a gate): shares and warnings. */

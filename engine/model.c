@@ -25,6 +25,12 @@ void model_free(model *m)
     moecl_tensor_destroy(m->dsubgate_out);
     moecl_tensor_destroy(m->dbaseline);
     moecl_tensor_destroy(m->route);
+    for (int k = 0; k < MODEL_MAX_PARTS; k++) moecl_tensor_destroy(m->expert_in[k]);
+    moecl_tensor_destroy(m->probs);
+    moecl_tensor_destroy(m->slot);
+    moecl_tensor_destroy(m->index);
+    moecl_tensor_destroy(m->counts);
+    moecl_tensor_destroy(m->mixed);
     free(m->mapped_labels);
     free(m);
 }
@@ -35,9 +41,31 @@ moecl_status model_setup(model *m, moecl_ctx *ctx, int batch, uint64_t seed)
     m->batch = batch;
     int ishape[2] = {batch, (int)shape3_size(m->input)};
     MOECL_TRY(moecl_tensor_create(ctx, 2, ishape, &m->images));
+    if (m->head == HEAD_SWITCH) {
+        int E = m->n_experts, C = m->classes;
+        int zs[3] = {E, batch, C}, be[2] = {batch, E}, bc[2] = {batch, C}, idx = E * batch,
+            cnt = 2 * E + 1;
+        for (int k = 0; k < E; k++) {
+            MOECL_TRY(moecl_tensor_create(ctx, 2, ishape, &m->expert_in[k]));
+            MOECL_TRY(moecl_tensor_create(ctx, 2, bc, &m->dexpert[k]));
+        }
+        MOECL_TRY(moecl_tensor_create(ctx, 3, zs, &m->stacked));
+        MOECL_TRY(moecl_tensor_create(ctx, 3, zs, &m->dstacked));
+        MOECL_TRY(moecl_tensor_create(ctx, 2, be, &m->probs));
+        MOECL_TRY(moecl_tensor_create(ctx, 2, be, &m->dgate));
+        MOECL_TRY(moecl_tensor_create(ctx, 2, bc, &m->mixed));
+        MOECL_TRY(moecl_tensor_create(ctx, 1, &batch, &m->route));
+        MOECL_TRY(moecl_tensor_create(ctx, 1, &batch, &m->slot));
+        MOECL_TRY(moecl_tensor_create(ctx, 1, &idx, &m->index));
+        MOECL_TRY(moecl_tensor_create(ctx, 1, &cnt, &m->counts));
+    }
     uint64_t rng = seed;
-    for (int i = 0; i < m->n_parts; i++)
-        MOECL_TRY(network_setup(m->parts[i], ctx, m->input, batch, &rng, m->images));
+    for (int i = 0; i < m->n_parts; i++) {
+        const moecl_tensor *in = m->images;
+        for (int k = 0; m->head == HEAD_SWITCH && k < m->n_experts; k++)
+            if (m->experts[k] == i) in = m->expert_in[k];
+        MOECL_TRY(network_setup(m->parts[i], ctx, m->input, batch, &rng, in));
+    }
     MOECL_TRY(softmax_ce_init(&m->loss, ctx, batch, m->classes));
     m->mapped_labels = malloc((size_t)batch * sizeof *m->mapped_labels);
     if (!m->mapped_labels) return moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of memory");
@@ -129,6 +157,73 @@ static moecl_status copy_range(moecl_ctx *ctx, cl_mem src, size_t src_off, cl_me
                         MOECL_ARG_MEM(dst), MOECL_ARG_UINT(dst_off), MOECL_ARG_UINT(n));
 }
 
+/* Switch: the gate routes each image to one expert (up to its capacity);
+ * each expert runs only on the images it got. */
+static moecl_status switch_forward(model *m, int n, const layer_run *run)
+{
+    int E = m->n_experts, C = m->classes;
+    size_t zs = stack_stride(m), cols = shape3_size(m->input);
+    MOECL_TRY(network_forward(m->parts[m->gate], n, run));
+    int capacity = (int)((m->capacity_factor * n + E - 1) / E);
+    if (capacity < 1) capacity = 1;
+    if (capacity > n) capacity = n;
+    MOECL_TRY(MOECL_LAUNCH(m->ctx, "switch_route_f32", 1, 0,
+                           MOECL_ARG_MEM(network_output(m->parts[m->gate])->buf),
+                           MOECL_ARG_MEM(m->probs->buf), MOECL_ARG_MEM(m->route->buf),
+                           MOECL_ARG_MEM(m->slot->buf), MOECL_ARG_MEM(m->index->buf),
+                           MOECL_ARG_MEM(m->counts->buf), MOECL_ARG_INT(n), MOECL_ARG_INT(E),
+                           MOECL_ARG_INT(capacity), MOECL_ARG_INT(m->dense_eval)));
+    /* the expert sizes decide the launches: one small read per step */
+    MOECL_CL_CHECK(&m->ctx->device,
+                   clEnqueueReadBuffer(m->ctx->queue, m->counts->buf, CL_TRUE, 0,
+                                       (size_t)(2 * E + 1) * sizeof(int), m->expert_counts, 0,
+                                       NULL, NULL));
+    for (int k = 0; k < E; k++) {
+        int nk = m->expert_counts[k];
+        if (nk == 0) continue;
+        MOECL_TRY(MOECL_LAUNCH(m->ctx, "gather_rows_offset_f32", (size_t)nk * cols, 0,
+                               MOECL_ARG_MEM(m->images->buf), MOECL_ARG_MEM(m->index->buf),
+                               MOECL_ARG_INT(k * n), MOECL_ARG_MEM(m->expert_in[k]->buf),
+                               MOECL_ARG_INT(nk), MOECL_ARG_INT(cols)));
+        MOECL_TRY(network_forward(m->parts[m->experts[k]], nk, run));
+        MOECL_TRY(copy_range(m->ctx, network_output(m->parts[m->experts[k]])->buf, 0,
+                             m->stacked->buf, k * zs, (size_t)nk * C));
+    }
+    MOECL_TRY(MOECL_LAUNCH(m->ctx, "switch_combine_f32", (size_t)n * C, 0,
+                           MOECL_ARG_MEM(m->stacked->buf), MOECL_ARG_MEM(m->probs->buf),
+                           MOECL_ARG_MEM(m->route->buf), MOECL_ARG_MEM(m->slot->buf),
+                           MOECL_ARG_MEM(m->mixed->buf), MOECL_ARG_INT(n), MOECL_ARG_INT(E),
+                           MOECL_ARG_INT(C), MOECL_ARG_INT(zs)));
+    return softmax_ce_forward(&m->loss, m->mixed, n);
+}
+
+static moecl_status switch_backward(model *m, int n)
+{
+    int E = m->n_experts, C = m->classes;
+    size_t zs = stack_stride(m);
+    MOECL_TRY(softmax_ce_backward(&m->loss, n));
+    MOECL_TRY(moecl_tensor_fill(m->dstacked, 0.0f));
+    MOECL_TRY(MOECL_LAUNCH(m->ctx, "switch_backward_f32", (size_t)n, 0,
+                           MOECL_ARG_MEM(m->stacked->buf), MOECL_ARG_MEM(m->probs->buf),
+                           MOECL_ARG_MEM(network_output(m->parts[m->gate])->buf),
+                           MOECL_ARG_MEM(m->route->buf), MOECL_ARG_MEM(m->slot->buf),
+                           MOECL_ARG_MEM(m->loss.grad->buf), MOECL_ARG_MEM(m->counts->buf),
+                           MOECL_ARG_MEM(m->dstacked->buf), MOECL_ARG_MEM(m->dgate->buf),
+                           MOECL_ARG_INT(n), MOECL_ARG_INT(E), MOECL_ARG_INT(C), MOECL_ARG_INT(zs),
+                           MOECL_ARG_FLOAT(m->aux_weight), MOECL_ARG_FLOAT(m->z_weight)));
+    for (int k = 0; k < E; k++) {
+        int nk = m->expert_counts[k];
+        if (!part_learns(m, m->experts[k])) continue;
+        if (nk == 0) { /* no image: no gradient, rather than last step's */
+            MOECL_TRY(network_zero_grads(m->parts[m->experts[k]]));
+            continue;
+        }
+        MOECL_TRY(copy_range(m->ctx, m->dstacked->buf, k * zs, m->dexpert[k]->buf, 0, (size_t)nk * C));
+        MOECL_TRY(network_backward(m->parts[m->experts[k]], m->dexpert[k], nk));
+    }
+    return network_backward(m->parts[m->gate], m->dgate, n);
+}
+
 static moecl_status hier_forward(model *m, int n)
 {
     size_t nc = (size_t)n * m->classes, zs = stack_stride(m), vs = 2 * zs;
@@ -183,6 +278,7 @@ moecl_status model_forward(model *m, int n, const layer_run *run)
         MOECL_TRY(network_forward(m->parts[alone], n, run));
         return softmax_ce_forward(&m->part_loss[alone], network_output(m->parts[alone]), n);
     }
+    if (m->head == HEAD_SWITCH) return switch_forward(m, n, run);
     for (int i = 0; i < m->n_parts; i++) MOECL_TRY(network_forward(m->parts[i], n, run));
     if (m->head == HEAD_SINGLE)
         return softmax_ce_forward(&m->loss, network_output(m->parts[0]), n);
@@ -209,6 +305,7 @@ moecl_status model_backward(model *m, int n)
         return network_backward(m->parts[alone], m->part_loss[alone].grad, n);
     }
     if (m->head == HEAD_HIERARCHICAL) return hier_backward(m, n);
+    if (m->head == HEAD_SWITCH) return switch_backward(m, n);
     if (m->head == HEAD_SINGLE) {
         MOECL_TRY(softmax_ce_backward(&m->loss, n));
         return network_backward(m->parts[0], m->loss.grad, n);
@@ -241,7 +338,7 @@ moecl_status model_read_gates(model *m, int n, float *gates)
 
 moecl_status model_read_route(model *m, int n, int *route)
 {
-    if (m->head != HEAD_HIERARCHICAL)
+    if (m->head != HEAD_HIERARCHICAL && m->head != HEAD_SWITCH)
         return moecl_fail(MOECL_ERR_INVALID_ARG, "model %s has no hard gate", m->name);
     MOECL_CL_CHECK(&m->ctx->device,
                    clEnqueueReadBuffer(m->ctx->queue, m->route->buf, CL_TRUE, 0,
@@ -314,6 +411,14 @@ void model_print(const model *m, FILE *out)
         fprintf(out, "stage %d %s: trains %s%s\n", s + 1, m->stages[s].name,
                 m->stages[s].alone >= 0 ? m->parts[m->stages[s].alone]->name : "through the head",
                 m->stages[s].alone >= 0 ? " alone" : "");
+    if (m->head == HEAD_SWITCH) {
+        fprintf(out, "head: switch (top-1) routing over %d experts (", m->n_experts);
+        for (int k = 0; k < m->n_experts; k++)
+            fprintf(out, "%s%s", k ? ", " : "", m->parts[m->experts[k]]->name);
+        fprintf(out, ") by gate %s, capacity factor %g, load-balancing loss %g, z-loss %g; only the "
+                     "chosen expert runs on each image\n", m->parts[m->gate]->name,
+                m->capacity_factor, m->aux_weight, m->z_weight);
+    }
     if (m->head == HEAD_SOFT_MIXTURE) {
         fprintf(out, "head: soft mixture of %d experts (", m->n_experts);
         for (int k = 0; k < m->n_experts; k++)

@@ -13,7 +13,7 @@
 
 #define MODEL_MAX_PARTS 16
 
-typedef enum model_head { HEAD_SINGLE, HEAD_SOFT_MIXTURE, HEAD_HIERARCHICAL } model_head;
+typedef enum model_head { HEAD_SINGLE, HEAD_SOFT_MIXTURE, HEAD_HIERARCHICAL, HEAD_SWITCH } model_head;
 
 /* A training stage: which parts learn (the rest frozen), on which classes,
  * for how long. A stage that trains one part other than a sub-gate trains
@@ -43,6 +43,10 @@ typedef struct model {
     int baseline;                   /* hierarchical: the baseline's part index */
     int subgates[MODEL_MAX_PARTS];  /* hierarchical: each expert's sub-gate */
     int group_of_class[64];         /* hierarchical: the expert (group) of each class */
+    float capacity_factor;          /* switch: slots per expert = ceil(factor * n / E) */
+    float aux_weight, z_weight;     /* switch: load-balancing loss and router z-loss */
+    bool dense_eval;                /* switch: every expert on every image (for comparison) */
+    int expert_counts[2 * MODEL_MAX_PARTS + 1]; /* switch: last forward's counts (see moe.cl) */
     model_stage stages[MODEL_MAX_STAGES];
     int n_stages;
     int stage;                      /* the active stage, -1 for the whole model */
@@ -58,6 +62,8 @@ typedef struct model {
     moecl_tensor *dsub[MODEL_MAX_PARTS];      /* hierarchical: each sub-gate's output gradient */
     moecl_tensor *dbaseline, *route;          /* hierarchical: [batch, C], [batch] (ints) */
     softmax_ce part_loss[MODEL_MAX_PARTS];    /* stages that train a part alone */
+    moecl_tensor *expert_in[MODEL_MAX_PARTS]; /* switch: each expert's gathered images */
+    moecl_tensor *probs, *slot, *index, *counts, *mixed; /* switch routing; mixed: [batch, C] logits */
     int *mapped_labels;                       /* [batch]: labels as a stage sees them */
 } model;
 
@@ -90,7 +96,8 @@ moecl_status model_forward(model *m, int n, const layer_run *run);
 moecl_status model_backward(model *m, int n);
 /* Soft mixture: the gate weights [n, K] of the last forward. */
 moecl_status model_read_gates(model *m, int n, float *gates);
-/* Hierarchical: the expert each of the n images went to in the last forward. */
+/* Hierarchical and switch: the expert each of the n images went to in the
+ * last forward (-1: dropped by a full expert). */
 moecl_status model_read_route(model *m, int n, int *route);
 /* Per-example loss and predicted class of the last forward. */
 moecl_status model_read(model *m, int n, float *loss, int *pred);

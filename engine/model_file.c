@@ -438,13 +438,15 @@ static moecl_status parse_mixture(model *m, parse_ctx *p, const cJSON *parts, co
     snprintf(p->where, sizeof p->where, "mixture");
     const char *type = NULL;
     MOECL_TRY(get_string(p, mix, "type", "soft", &type));
-    bool hier = strcmp(type, "hierarchical") == 0;
-    if (!hier && strcmp(type, "soft") != 0)
-        return bad(p, "'type' must be 'soft' or 'hierarchical', not '%s'%s", type, "");
+    bool hier = strcmp(type, "hierarchical") == 0, sw = strcmp(type, "switch") == 0;
+    if (!hier && !sw && strcmp(type, "soft") != 0)
+        return bad(p, "'type' must be 'soft', 'hierarchical' or 'switch', not '%s'%s", type, "");
     static const char *const soft_keys[] = {"type", "gate", "experts", NULL};
     static const char *const hier_keys[] = {"type", "gate", "experts", "baseline", "subgates",
                                             "groups", NULL};
-    MOECL_TRY(check_keys(p, mix, hier ? hier_keys : soft_keys));
+    static const char *const switch_keys[] = {"type", "gate", "experts", "capacity_factor",
+                                              "aux_loss", "z_loss", NULL};
+    MOECL_TRY(check_keys(p, mix, hier ? hier_keys : sw ? switch_keys : soft_keys));
     MOECL_TRY(named_part(m, p, cJSON_GetObjectItemCaseSensitive(mix, "gate"), "gate", &m->gate));
     MOECL_TRY(named_parts(m, p, cJSON_GetObjectItemCaseSensitive(mix, "experts"), "experts",
                           m->experts, &m->n_experts));
@@ -452,6 +454,12 @@ static moecl_status parse_mixture(model *m, parse_ctx *p, const cJSON *parts, co
         if (m->experts[k] == m->gate) return bad(p, "the gate cannot be an %s%s", "expert", "");
     m->head = HEAD_SOFT_MIXTURE;
     if (hier) MOECL_TRY(parse_hierarchical(m, p, mix));
+    if (sw) {
+        m->head = HEAD_SWITCH;
+        MOECL_TRY(get_float(p, mix, "capacity_factor", 1.25f, 0.01f, 64.0f, &m->capacity_factor));
+        MOECL_TRY(get_float(p, mix, "aux_loss", 0.01f, 0.0f, 100.0f, &m->aux_weight));
+        MOECL_TRY(get_float(p, mix, "z_loss", 0.001f, 0.0f, 100.0f, &m->z_weight));
+    }
     p->where[0] = '\0';
     int i = 0;
     for (const cJSON *part = parts->child; part; part = part->next, i++) {

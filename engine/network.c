@@ -75,6 +75,15 @@ moecl_status network_backward(network *net, const moecl_tensor *dy, int n)
     return MOECL_OK;
 }
 
+moecl_status network_zero_grads(network *net)
+{
+    for (int i = 0; i < net->n_layers; i++)
+        for (int j = 0; j < net->layers[i]->n_params; j++)
+            if (net->layers[i]->params[j].grad)
+                MOECL_TRY(moecl_tensor_fill(net->layers[i]->params[j].grad, 0.0f));
+    return MOECL_OK;
+}
+
 size_t network_param_count(const network *net)
 {
     size_t n = 0;

@@ -34,6 +34,8 @@ moecl_status network_backward(network *net, const moecl_tensor *dy, int n);
 const moecl_tensor *network_output(const network *net);
 shape3 network_output_shape(const network *net);
 
+/* Zeroes every parameter gradient (a part that saw no image this step). */
+moecl_status network_zero_grads(network *net);
 size_t network_param_count(const network *net);
 uint64_t network_flops_per_image(const network *net);
 /* One line per layer: name, kind, output shape, parameters. */

@@ -396,8 +396,8 @@ static void append_metrics(const char *dir, const char *stage, int epoch, double
         for (int k = 0; k < v->n_experts; k++) fprintf(f, "%s%.6f", k ? ", " : "", v->share[k]);
         fprintf(f, "], \"mean_gate\": [");
         for (int k = 0; k < v->n_experts; k++) fprintf(f, "%s%.6f", k ? ", " : "", v->mean_gate[k]);
-        fprintf(f, "], \"dead_expert\": %s, \"collapsed\": %s", v->dead_expert ? "true" : "false",
-                v->collapsed ? "true" : "false");
+        fprintf(f, "], \"dead_expert\": %s, \"collapsed\": %s, \"dropped\": %d",
+                v->dead_expert ? "true" : "false", v->collapsed ? "true" : "false", v->dropped);
     }
     fprintf(f, "}\n");
     fclose(f);

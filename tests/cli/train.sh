@@ -66,6 +66,20 @@ expect_in "$OUT" "(on its classes)" "experts are measured on their own classes"
 run eval --checkpoint "$WORK/hier/best.safetensors" --synthetic --json
 expect_in "$OUT" '"parts": [{"part": "baseline"' "eval --json lists the parts"
 
+# the switch (top-1) preset: routing, drops, and conditional computation
+run train --model switch --synthetic 300 --epochs 1 --batch 32 --out "$WORK/switch"
+expect_rc 0 "train the switch MoE"
+expect_in "$ERR" "routing: expert_1" "the epoch line reports the routing"
+expect_in "$(cat "$WORK/switch/metrics.jsonl")" '"dropped": ' "metrics count the dropped images"
+run eval --checkpoint "$WORK/switch/best.safetensors" --synthetic
+expect_rc 0 "eval a switch checkpoint"
+expect_in "$OUT" "routing (images by dominant expert" "eval shows the switch routing"
+run bench moe --model switch --batch 16 --steps 1
+expect_rc 0 "bench moe"
+expect_in "$OUT" "speed-up" "bench moe compares routed and dense"
+run bench moe --model flat --batch 16 --steps 1
+expect_rc 2 "bench moe on a model without switch routing"
+
 # corrupt checkpoints
 head -c 100 "$RUN/best.safetensors" >"$WORK/cut.safetensors"
 run eval --checkpoint "$WORK/cut.safetensors" --synthetic
