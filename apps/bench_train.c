@@ -100,8 +100,13 @@ int bench_moe(const cli_globals *g, int argc, char **argv)
 {
     const char *spec = "switch";
     long batch = 128, steps = 3;
+    double capacity = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--model") == 0 && i + 1 < argc) spec = argv[++i];
+        else if (strcmp(argv[i], "--capacity-factor") == 0 && i + 1 < argc) {
+            if (!cli_parse_double(argv[++i], &capacity))
+                return cli_usage_error("bench moe: --capacity-factor takes a number > 0");
+        }
         else if (strcmp(argv[i], "--batch") == 0 && i + 1 < argc) {
             if (!cli_parse_long(argv[++i], &batch) || batch < 1)
                 return cli_usage_error("bench moe: --batch takes a positive whole number");
@@ -120,6 +125,7 @@ int bench_moe(const cli_globals *g, int argc, char **argv)
         moecl_ctx_destroy(ctx);
         return cli_usage_error("bench moe: model %s has no switch routing", spec);
     }
+    if (capacity > 0) net->capacity_factor = (float)capacity;
     dataset d = {0};
     float *host = malloc((size_t)batch * CIFAR_IMAGE_BYTES * sizeof *host);
     int *labels = malloc((size_t)batch * sizeof *labels), *idx = malloc((size_t)batch * sizeof *idx);
@@ -147,8 +153,9 @@ int bench_moe(const cli_globals *g, int argc, char **argv)
     }
     if (st == MOECL_OK) {
         double images = (double)batch * steps;
-        printf("model %s, batch %ld, %ld steps, %d experts, device %s\n", net->name, batch, steps,
-               net->n_experts, moecl_ctx_device(ctx)->name);
+        printf("model %s, batch %ld, %ld steps, %d experts, capacity factor %g, device %s\n",
+               net->name, batch, steps, net->n_experts, net->capacity_factor,
+               moecl_ctx_device(ctx)->name);
         printf("%-10s %14s %14s %8s\n", "", "routed img/s", "dense img/s", "speed-up");
         printf("%-10s %14.1f %14.1f %7.2fx\n", "training", images / t[0][1], images / t[1][1],
                t[1][1] / t[0][1]);

@@ -30,7 +30,7 @@ static const char USAGE[] =
     "                              SGEMM GFLOPS: square sizes and a small VGG's convs\n"
     "  bench train [--model M] [--batch N] [--steps N]\n"
     "                              training and inference images per second\n"
-    "  bench moe [--model M] [--batch N] [--steps N]\n"
+    "  bench moe [--model M] [--batch N] [--steps N] [--capacity-factor F]\n"
     "                              switch routing: conditional against dense compute\n"
     "  bench conv [--batch N] [--reps N]\n"
     "                              forward convolution: im2col+GEMM against convgemm\n"
