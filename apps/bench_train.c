@@ -33,61 +33,102 @@ static moecl_status time_steps(model *net, moecl_param **params, int nparams, bo
     return MOECL_OK;
 }
 
+/* The options both benchmarks take; capacity only where allowed. */
+typedef struct bench_options {
+    const char *model;
+    long batch, steps;
+    double capacity; /* bench moe: 0 = the model's */
+} bench_options;
+
+static int parse_bench_options(const char *what, int argc, char **argv, bool capacity_ok,
+                               bench_options *o)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--model") == 0 && i + 1 < argc) {
+            o->model = argv[++i];
+        } else if (strcmp(argv[i], "--batch") == 0 && i + 1 < argc) {
+            if (!cli_parse_long(argv[++i], &o->batch) || o->batch < 1)
+                return cli_usage_error("%s: --batch takes a positive whole number", what);
+        } else if (strcmp(argv[i], "--steps") == 0 && i + 1 < argc) {
+            if (!cli_parse_long(argv[++i], &o->steps) || o->steps < 1)
+                return cli_usage_error("%s: --steps takes a positive whole number", what);
+        } else if (capacity_ok && strcmp(argv[i], "--capacity-factor") == 0 && i + 1 < argc) {
+            if (!cli_parse_double(argv[++i], &o->capacity))
+                return cli_usage_error("%s: --capacity-factor takes a number > 0", what);
+        } else {
+            return cli_usage_error("%s: unknown option or missing value '%s'", what, argv[i]);
+        }
+    }
+    return 0;
+}
+
+/* One synthetic batch uploaded with its labels, and every parameter ready
+ * for Adam: what a timed step needs. */
+typedef struct bench_batch {
+    model_param *list;
+    moecl_param **params;
+    int nparams;
+} bench_batch;
+
+static moecl_status bench_prepare(model *net, bench_batch *b)
+{
+    int n = net->batch;
+    dataset d = {0};
+    float *host = malloc((size_t)n * CIFAR_IMAGE_BYTES * sizeof *host);
+    int *labels = malloc((size_t)n * sizeof *labels), *idx = malloc((size_t)n * sizeof *idx);
+    moecl_status st = host && labels && idx ? dataset_synthetic(n, 7, &d) : MOECL_ERR_OUT_OF_MEMORY;
+    if (st == MOECL_OK) {
+        for (int i = 0; i < n; i++) idx[i] = i;
+        normalizer norm = normalizer_fit(&d);
+        dataset_make_batch(&d, idx, n, &norm, NULL, NULL, host, labels);
+        st = moecl_tensor_upload_part(net->images, host, (size_t)n * CIFAR_IMAGE_BYTES);
+    }
+    if (st == MOECL_OK) st = model_set_labels(net, labels, n);
+    if (st == MOECL_OK) st = model_params(net, &b->list, &b->nparams);
+    if (st == MOECL_OK) {
+        b->params = calloc((size_t)b->nparams + 1, sizeof *b->params);
+        for (int i = 0; b->params && i < b->nparams; i++) b->params[i] = b->list[i].param;
+        optim_config adam = optim_defaults(OPTIM_ADAM);
+        st = b->params ? optim_prepare(&adam, b->params, b->nparams) : MOECL_ERR_OUT_OF_MEMORY;
+    }
+    free(host), free(labels), free(idx);
+    dataset_free(&d);
+    return st;
+}
+
+static void bench_release(bench_batch *b)
+{
+    free(b->list);
+    free(b->params);
+}
+
 int bench_train(const cli_globals *g, int argc, char **argv)
 {
-    const char *spec = MOECL_DEFAULT_MODEL;
-    long batch = 128, steps = 5;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--model") == 0 && i + 1 < argc) spec = argv[++i];
-        else if (strcmp(argv[i], "--batch") == 0 && i + 1 < argc) {
-            if (!cli_parse_long(argv[++i], &batch) || batch < 1)
-                return cli_usage_error("bench train: --batch takes a positive whole number");
-        } else if (strcmp(argv[i], "--steps") == 0 && i + 1 < argc) {
-            if (!cli_parse_long(argv[++i], &steps) || steps < 1)
-                return cli_usage_error("bench train: --steps takes a positive whole number");
-        } else
-            return cli_usage_error("bench train: unknown option or missing value '%s'", argv[i]);
-    }
+    bench_options o = {.model = MOECL_DEFAULT_MODEL, .batch = 128, .steps = 5};
+    int rc = parse_bench_options("bench train", argc, argv, false, &o);
+    if (rc) return rc;
     model *net = NULL;
     moecl_ctx *ctx = NULL;
-    int rc = cli_open_model(g, spec, (int)batch, &ctx, &net);
+    rc = cli_open_model(g, o.model, (int)o.batch, &ctx, &net);
     if (rc) return rc;
-    dataset d = {0};
-    float *host = malloc((size_t)batch * CIFAR_IMAGE_BYTES * sizeof *host);
-    int *labels = malloc((size_t)batch * sizeof *labels), *idx = malloc((size_t)batch * sizeof *idx);
-    moecl_param **params = NULL;
-    model_param *list = NULL;
-    int nparams = 0;
-    moecl_status st = dataset_synthetic((int)batch, 7, &d);
-    if (st == MOECL_OK && host && labels && idx) {
-        for (int i = 0; i < batch; i++) idx[i] = i;
-        normalizer norm = normalizer_fit(&d);
-        dataset_make_batch(&d, idx, (int)batch, &norm, NULL, NULL, host, labels);
-        st = moecl_tensor_upload_part(net->images, host, (size_t)batch * CIFAR_IMAGE_BYTES);
-        if (st == MOECL_OK) st = model_set_labels(net, labels, (int)batch);
-        if (st == MOECL_OK) st = model_params(net, &list, &nparams);
-        params = calloc((size_t)nparams + 1, sizeof *params);
-        for (int i = 0; params && i < nparams; i++) params[i] = list[i].param;
-        optim_config adam = optim_defaults(OPTIM_ADAM);
-        if (st == MOECL_OK) st = optim_prepare(&adam, params, nparams);
-    }
+    bench_batch b = {0};
     double t_train = 0, t_infer = 0;
-    if (st == MOECL_OK) st = time_steps(net, params, nparams, true, (int)steps, &t_train);
-    if (st == MOECL_OK) st = time_steps(net, params, nparams, false, (int)steps, &t_infer);
+    moecl_status st = bench_prepare(net, &b);
+    if (st == MOECL_OK) st = time_steps(net, b.params, b.nparams, true, (int)o.steps, &t_train);
+    if (st == MOECL_OK) st = time_steps(net, b.params, b.nparams, false, (int)o.steps, &t_infer);
     if (st == MOECL_OK) {
-        double images = (double)batch * steps;
+        double images = (double)o.batch * o.steps;
         double flops = (double)model_flops_per_image(net);
-        printf("model %s, batch %ld, %ld steps, device %s\n", net->name, batch, steps,
+        printf("model %s, batch %ld, %ld steps, device %s\n", net->name, o.batch, o.steps,
                moecl_ctx_device(ctx)->name);
         printf("training:  %8.1f images/s  (%.3f s per step, ~%.1f GFLOPS counting 3x forward)\n",
-               images / t_train, t_train / steps, 3 * flops * images / t_train * 1e-9);
+               images / t_train, t_train / o.steps, 3 * flops * images / t_train * 1e-9);
         printf("inference: %8.1f images/s  (%.3f s per batch, %.1f GFLOPS)\n", images / t_infer,
-               t_infer / steps, flops * images / t_infer * 1e-9);
+               t_infer / o.steps, flops * images / t_infer * 1e-9);
     } else {
         rc = cli_report(st);
     }
-    free(params), free(list), free(host), free(labels), free(idx);
-    dataset_free(&d);
+    bench_release(&b);
     model_free(net);
     moecl_ctx_destroy(ctx);
     return rc;
@@ -98,79 +139,46 @@ int bench_train(const cli_globals *g, int argc, char **argv)
  * (every expert on every image, then the chosen one kept). */
 int bench_moe(const cli_globals *g, int argc, char **argv)
 {
-    const char *spec = "switch";
-    long batch = 128, steps = 3;
-    double capacity = 0;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--model") == 0 && i + 1 < argc) spec = argv[++i];
-        else if (strcmp(argv[i], "--capacity-factor") == 0 && i + 1 < argc) {
-            if (!cli_parse_double(argv[++i], &capacity))
-                return cli_usage_error("bench moe: --capacity-factor takes a number > 0");
-        }
-        else if (strcmp(argv[i], "--batch") == 0 && i + 1 < argc) {
-            if (!cli_parse_long(argv[++i], &batch) || batch < 1)
-                return cli_usage_error("bench moe: --batch takes a positive whole number");
-        } else if (strcmp(argv[i], "--steps") == 0 && i + 1 < argc) {
-            if (!cli_parse_long(argv[++i], &steps) || steps < 1)
-                return cli_usage_error("bench moe: --steps takes a positive whole number");
-        } else
-            return cli_usage_error("bench moe: unknown option or missing value '%s'", argv[i]);
-    }
+    bench_options o = {.model = "switch", .batch = 128, .steps = 3};
+    int rc = parse_bench_options("bench moe", argc, argv, true, &o);
+    if (rc) return rc;
     model *net = NULL;
     moecl_ctx *ctx = NULL;
-    int rc = cli_open_model(g, spec, (int)batch, &ctx, &net);
+    rc = cli_open_model(g, o.model, (int)o.batch, &ctx, &net);
     if (rc) return rc;
     if (net->head != HEAD_SWITCH) {
         model_free(net);
         moecl_ctx_destroy(ctx);
-        return cli_usage_error("bench moe: model %s has no switch routing", spec);
+        return cli_usage_error("bench moe: model %s has no switch routing", o.model);
     }
-    if (capacity > 0) net->capacity_factor = (float)capacity;
-    dataset d = {0};
-    float *host = malloc((size_t)batch * CIFAR_IMAGE_BYTES * sizeof *host);
-    int *labels = malloc((size_t)batch * sizeof *labels), *idx = malloc((size_t)batch * sizeof *idx);
-    model_param *list = NULL;
-    moecl_param **params = NULL;
-    int nparams = 0;
-    moecl_status st = host && labels && idx ? dataset_synthetic((int)batch, 7, &d) : MOECL_ERR_OUT_OF_MEMORY;
-    if (st == MOECL_OK) {
-        for (int i = 0; i < batch; i++) idx[i] = i;
-        normalizer norm = normalizer_fit(&d);
-        dataset_make_batch(&d, idx, (int)batch, &norm, NULL, NULL, host, labels);
-        st = moecl_tensor_upload_part(net->images, host, (size_t)batch * CIFAR_IMAGE_BYTES);
-    }
-    if (st == MOECL_OK) st = model_set_labels(net, labels, (int)batch);
-    if (st == MOECL_OK) st = model_params(net, &list, &nparams);
-    params = calloc((size_t)nparams + 1, sizeof *params);
-    for (int i = 0; params && i < nparams; i++) params[i] = list[i].param;
-    optim_config adam = optim_defaults(OPTIM_ADAM);
-    if (st == MOECL_OK) st = optim_prepare(&adam, params, nparams);
+    if (o.capacity > 0) net->capacity_factor = (float)o.capacity;
+    bench_batch b = {0};
+    moecl_status st = bench_prepare(net, &b);
     double t[2][2] = {{0}}; /* [dense][training] */
     for (int dense = 0; dense < 2 && st == MOECL_OK; dense++) {
         net->dense_eval = dense;
         for (int training = 1; training >= 0 && st == MOECL_OK; training--)
-            st = time_steps(net, params, nparams, training, (int)steps, &t[dense][training]);
+            st = time_steps(net, b.params, b.nparams, training, (int)o.steps, &t[dense][training]);
     }
     if (st == MOECL_OK) {
-        double images = (double)batch * steps;
+        double images = (double)o.batch * o.steps;
         printf("model %s, batch %ld, %ld steps, %d experts, capacity factor %g, device %s\n",
-               net->name, batch, steps, net->n_experts, net->capacity_factor,
+               net->name, o.batch, o.steps, net->n_experts, net->capacity_factor,
                moecl_ctx_device(ctx)->name);
         printf("%-10s %14s %14s %8s\n", "", "routed img/s", "dense img/s", "speed-up");
         printf("%-10s %14.1f %14.1f %7.2fx\n", "training", images / t[0][1], images / t[1][1],
                t[1][1] / t[0][1]);
         printf("%-10s %14.1f %14.1f %7.2fx\n", "inference", images / t[0][0], images / t[1][0],
                t[1][0] / t[0][0]);
-        printf("expert images in the last routed step:");
         net->dense_eval = false;
         layer_run run = {.training = false};
-        st = model_forward(net, (int)batch, &run);
+        st = model_forward(net, (int)o.batch, &run);
+        printf("expert images in the last routed step:");
         for (int k = 0; k < net->n_experts && st == MOECL_OK; k++) printf(" %d", net->expert_counts[k]);
         printf(", dropped %d\n", net->expert_counts[net->n_experts]);
     }
     if (st != MOECL_OK) rc = cli_report(st);
-    free(params), free(list), free(host), free(labels), free(idx);
-    dataset_free(&d);
+    bench_release(&b);
     model_free(net);
     moecl_ctx_destroy(ctx);
     return rc;

@@ -52,41 +52,40 @@ static const char HIER[] =
     "   {\"name\": \"x\", \"train\": [\"x\"], \"classes\": [0, 2]},"
     "   {\"name\": \"subgates\", \"train\": [\"sx\", \"sy\"]}]}";
 
-/* Finite differences of the mean loss against every learning parameter. */
-static void check_grads(model *m, int n, const char *when)
+/* Every parameter that learns (skipping frozen layers) against central
+ * finite differences of an objective, after one forward and backward. */
+typedef double (*objective_fn)(model *m, int n);
+
+static void check_grads(model *m, int n, objective_fn objective, float eps, float tol,
+                        const char *when)
 {
     layer_run run = {.training = false};
     model_forward(m, n, &run);
-    CHECK(model_backward(m, n) == MOECL_OK, "%s", moecl_last_error());
+    CHECK(model_backward(m, n) == MOECL_OK, "%s: %s", when, moecl_last_error());
     model_param *list = NULL;
     int count = 0;
     model_params(m, &list, &count);
     int checked = 0;
     for (int p = 0; p < count; p++) {
         moecl_param *prm = list[p].param;
-        bool frozen = false;
-        for (int i = 0; i < m->n_parts; i++)
-            for (int j = 0; j < m->parts[i]->n_layers; j++)
-                for (int q = 0; q < m->parts[i]->layers[j]->n_params; q++)
-                    if (&m->parts[i]->layers[j]->params[q] == prm) frozen = m->parts[i]->layers[j]->frozen;
-        if (!prm->grad || frozen) continue;
+        if (!prm->grad || list[p].owner->frozen) continue;
         checked++;
         float *v = read_all(prm->value), *g = read_all(prm->grad);
         float worst = 0;
         for (size_t j = 0; j < prm->value->count; j++) {
             float keep = v[j];
-            v[j] = keep + 1e-2f;
+            v[j] = keep + eps;
             moecl_tensor_upload(prm->value, v, prm->value->count);
-            double up = mean_loss(m, n);
-            v[j] = keep - 1e-2f;
+            double up = objective(m, n);
+            v[j] = keep - eps;
             moecl_tensor_upload(prm->value, v, prm->value->count);
-            double down = mean_loss(m, n);
+            double down = objective(m, n);
             v[j] = keep;
             moecl_tensor_upload(prm->value, v, prm->value->count);
-            double fd = (up - down) / 2e-2;
+            double fd = (up - down) / (2.0 * eps);
             worst = fmaxf(worst, (float)(fabs(fd - g[j]) / (1 + fabs(fd))));
         }
-        CHECK(worst < 2e-3f, "%s: %s: gradient off by %g", when, list[p].name, worst);
+        CHECK(worst < tol, "%s: %s: gradient off by %g", when, list[p].name, worst);
         free(v), free(g);
     }
     CHECK(checked > 0, "%s: some parameters learn", when);
@@ -129,12 +128,12 @@ static void test_hierarchical(void)
     CHECK(fabs(got - want) < 1e-5, "hierarchical loss %.7f, reference %.7f", got, want);
     free(a), free(zb);
     for (int k = 0; k < 2; k++) free(z[k]), free(v[k]);
-    check_grads(m, n, "whole model");
+    check_grads(m, n, mean_loss, 1e-2f, 2e-3f, "whole model");
 
     /* stage 3: only the sub-gates learn, through the head */
     model_set_stage(m, 2);
     model_set_labels(m, labels, n);
-    check_grads(m, n, "sub-gate stage");
+    check_grads(m, n, mean_loss, 1e-2f, 2e-3f, "sub-gate stage");
 
     /* stage 1: the gate alone on the groups: labels become 0 / 1 */
     model_set_stage(m, 0);
@@ -147,7 +146,7 @@ static void test_hierarchical(void)
     int binary = 0;
     for (int i = 0; i < n; i++) binary += pred[i] == 0 || pred[i] == 1;
     CHECK(binary == n, "the gate stage predicts groups");
-    check_grads(m, n, "gate stage");
+    check_grads(m, n, mean_loss, 1e-2f, 2e-3f, "gate stage");
     model_free(m);
 
     const char *no_stages = strstr(HIER, ", \"stages\"") ? NULL : "";
@@ -241,32 +240,7 @@ static void test_switch(void)
     m->dense_eval = false;
 
     /* gradients of CE + load-balancing loss + z-loss */
-    model_forward(m, n, &run);
-    CHECK(model_backward(m, n) == MOECL_OK, "%s", moecl_last_error());
-    model_param *list = NULL;
-    int count = 0;
-    model_params(m, &list, &count);
-    for (int p = 0; p < count; p++) {
-        moecl_param *prm = list[p].param;
-        float *v = read_all(prm->value), *g = read_all(prm->grad);
-        float bad = 0;
-        for (size_t j = 0; j < prm->value->count; j++) {
-            float keep = v[j];
-            v[j] = keep + 1e-3f;
-            moecl_tensor_upload(prm->value, v, prm->value->count);
-            double up = switch_objective(m, n);
-            v[j] = keep - 1e-3f;
-            moecl_tensor_upload(prm->value, v, prm->value->count);
-            double down = switch_objective(m, n);
-            v[j] = keep;
-            moecl_tensor_upload(prm->value, v, prm->value->count);
-            double fd = (up - down) / 2e-3;
-            bad = fmaxf(bad, (float)(fabs(fd - g[j]) / (1 + fabs(fd))));
-        }
-        CHECK(bad < 5e-3f, "switch: %s: gradient off by %g", list[p].name, bad);
-        free(v), free(g);
-    }
-    free(list);
+    check_grads(m, n, switch_objective, 1e-3f, 5e-3f, "switch");
 
     /* a small capacity drops images: they get no expert and a uniform guess */
     m->capacity_factor = 0.5f; /* ceil(0.5 * 6 / 3) = 1 slot per expert */
@@ -326,34 +300,11 @@ int main(void)
     for (int k = 0; k < 3; k++) free(z[k]);
 
     /* backward against finite differences of the mean loss */
-    layer_run run = {.training = true};
-    model_forward(m, n, &run);
-    CHECK(model_backward(m, n) == MOECL_OK, "%s", moecl_last_error());
+    check_grads(m, n, mean_loss, 1e-2f, 2e-3f, "soft mixture");
     model_param *list = NULL;
     int count = 0;
     model_params(m, &list, &count);
     CHECK(count == 10, "%d parameters (a: 2, b: 4, c: 2, gate: 2)", count);
-    for (int p = 0; p < count; p++) {
-        moecl_param *prm = list[p].param;
-        if (!prm->grad) continue;
-        float *v = read_all(prm->value), *g = read_all(prm->grad);
-        float worst = 0;
-        for (size_t j = 0; j < prm->value->count; j++) {
-            float keep = v[j];
-            v[j] = keep + 1e-2f;
-            moecl_tensor_upload(prm->value, v, prm->value->count);
-            double up = mean_loss(m, n);
-            v[j] = keep - 1e-2f;
-            moecl_tensor_upload(prm->value, v, prm->value->count);
-            double down = mean_loss(m, n);
-            v[j] = keep;
-            moecl_tensor_upload(prm->value, v, prm->value->count);
-            double fd = (up - down) / 2e-2;
-            worst = fmaxf(worst, (float)(fabs(fd - g[j]) / (1 + fabs(fd))));
-        }
-        CHECK(worst < 2e-3f, "%s: gradient off by %g", list[p].name, worst);
-        free(v), free(g);
-    }
     CHECK(strcmp(list[0].name, "a.dense_1.kernel") == 0, "part-qualified names: %s", list[0].name);
     free(list);
     model_free(m);
