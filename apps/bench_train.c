@@ -151,7 +151,7 @@ int bench_moe(const cli_globals *g, int argc, char **argv)
         moecl_ctx_destroy(ctx);
         return cli_usage_error("bench moe: model %s has no switch routing", o.model);
     }
-    if (o.capacity > 0) net->capacity_factor = (float)o.capacity;
+    if (o.capacity > 0) net->capacity_factor = net->eval_capacity_factor = (float)o.capacity;
     bench_batch b = {0};
     moecl_status st = bench_prepare(net, &b);
     double t[2][2] = {{0}}; /* [dense][training] */

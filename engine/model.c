@@ -164,7 +164,10 @@ static moecl_status switch_forward(model *m, int n, const layer_run *run)
     int E = m->n_experts, C = m->classes;
     size_t zs = stack_stride(m), cols = shape3_size(m->input);
     MOECL_TRY(network_forward(m->parts[m->gate], n, run));
-    int capacity = (int)((m->capacity_factor * n + E - 1) / E);
+    /* Capacity bounds the work per expert while training; in evaluation
+     * nothing is gained by dropping images unless asked for. */
+    float factor = run && run->training ? m->capacity_factor : m->eval_capacity_factor;
+    int capacity = factor > 0 ? (int)((factor * n + E - 1) / E) : n;
     if (capacity < 1) capacity = 1;
     if (capacity > n) capacity = n;
     MOECL_TRY(MOECL_LAUNCH(m->ctx, "switch_route_f32", 1, 0,
@@ -415,9 +418,10 @@ void model_print(const model *m, FILE *out)
         fprintf(out, "head: switch (top-1) routing over %d experts (", m->n_experts);
         for (int k = 0; k < m->n_experts; k++)
             fprintf(out, "%s%s", k ? ", " : "", m->parts[m->experts[k]]->name);
-        fprintf(out, ") by gate %s, capacity factor %g, load-balancing loss %g, z-loss %g; only the "
-                     "chosen expert runs on each image\n", m->parts[m->gate]->name,
-                m->capacity_factor, m->aux_weight, m->z_weight);
+        fprintf(out, ") by gate %s, capacity factor %g (evaluation: %g, 0 = no limit), "
+                     "load-balancing loss %g, z-loss %g; only the chosen expert runs on each image\n",
+                m->parts[m->gate]->name, m->capacity_factor, m->eval_capacity_factor, m->aux_weight,
+                m->z_weight);
     }
     if (m->head == HEAD_SOFT_MIXTURE) {
         fprintf(out, "head: soft mixture of %d experts (", m->n_experts);

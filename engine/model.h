@@ -43,7 +43,8 @@ typedef struct model {
     int baseline;                   /* hierarchical: the baseline's part index */
     int subgates[MODEL_MAX_PARTS];  /* hierarchical: each expert's sub-gate */
     int group_of_class[64];         /* hierarchical: the expert (group) of each class */
-    float capacity_factor;          /* switch: slots per expert = ceil(factor * n / E) */
+    float capacity_factor;          /* switch: slots per expert = ceil(factor * n / E) in training */
+    float eval_capacity_factor;     /* switch: the same in evaluation; 0 = every image kept */
     float aux_weight, z_weight;     /* switch: load-balancing loss and router z-loss */
     bool dense_eval;                /* switch: every expert on every image (for comparison) */
     int expert_counts[2 * MODEL_MAX_PARTS + 1]; /* switch: last forward's counts (see moe.cl) */

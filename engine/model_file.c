@@ -445,7 +445,7 @@ static moecl_status parse_mixture(model *m, parse_ctx *p, const cJSON *parts, co
     static const char *const hier_keys[] = {"type", "gate", "experts", "baseline", "subgates",
                                             "groups", NULL};
     static const char *const switch_keys[] = {"type", "gate", "experts", "capacity_factor",
-                                              "aux_loss", "z_loss", NULL};
+                                              "eval_capacity_factor", "aux_loss", "z_loss", NULL};
     MOECL_TRY(check_keys(p, mix, hier ? hier_keys : sw ? switch_keys : soft_keys));
     MOECL_TRY(named_part(m, p, cJSON_GetObjectItemCaseSensitive(mix, "gate"), "gate", &m->gate));
     MOECL_TRY(named_parts(m, p, cJSON_GetObjectItemCaseSensitive(mix, "experts"), "experts",
@@ -457,6 +457,7 @@ static moecl_status parse_mixture(model *m, parse_ctx *p, const cJSON *parts, co
     if (sw) {
         m->head = HEAD_SWITCH;
         MOECL_TRY(get_float(p, mix, "capacity_factor", 1.25f, 0.01f, 64.0f, &m->capacity_factor));
+        MOECL_TRY(get_float(p, mix, "eval_capacity_factor", 0.0f, 0.0f, 64.0f, &m->eval_capacity_factor));
         MOECL_TRY(get_float(p, mix, "aux_loss", 0.01f, 0.0f, 100.0f, &m->aux_weight));
         MOECL_TRY(get_float(p, mix, "z_loss", 0.001f, 0.0f, 100.0f, &m->z_weight));
     }

@@ -242,8 +242,17 @@ static void test_switch(void)
     /* gradients of CE + load-balancing loss + z-loss */
     check_grads(m, n, switch_objective, 1e-3f, 5e-3f, "switch");
 
+    /* evaluation keeps every image by default, whatever the training capacity */
+    {
+        float cap_loss[6];
+        m->capacity_factor = 0.5f;
+        model_forward(m, n, &run);
+        model_read(m, n, cap_loss, NULL);
+        CHECK(m->expert_counts[3] == 0, "no drops in evaluation by default (%d)", m->expert_counts[3]);
+    }
     /* a small capacity drops images: they get no expert and a uniform guess */
     m->capacity_factor = 0.5f; /* ceil(0.5 * 6 / 3) = 1 slot per expert */
+    m->eval_capacity_factor = 0.5f; /* evaluation keeps every image unless told */
     float loss[6];
     int route[6];
     model_forward(m, n, &run);
