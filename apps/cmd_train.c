@@ -159,6 +159,11 @@ int cmd_train(const cli_globals *g, int argc, char **argv)
     if (s.interrupted) return 130;
     for (int k = 0; k < s.n_stages; k++) {
         const stage_result *r = &s.stages[k];
+        if (r->before_resume) {
+            printf("stage %-20s finished before the resume: test acc %6.2f%% on %d images (%d-way)\n",
+                   r->name, 100 * r->test.accuracy, r->test.count, r->targets);
+            continue;
+        }
         printf("stage %-20s %2d epochs, best %2d: val acc %6.2f%%, test acc %6.2f%% on %d images "
                "(%d-way)%s\n", r->name, r->epochs_run, r->best_epoch, 100 * r->best_val_accuracy,
                100 * r->test.accuracy, r->test.count, r->targets,

@@ -481,6 +481,21 @@ static int stage_targets(const model *m, int s)
     return n;
 }
 
+/* A finished stage's task on the test set: its classes, its targets. */
+static moecl_status stage_test(trainer *t, int stage, stage_result *r)
+{
+    model *net = t->net;
+    const model_stage *ms = stage >= 0 ? &net->stages[stage] : NULL;
+    snprintf(r->name, sizeof r->name, "%s", ms ? ms->name : net->name);
+    r->targets = stage_targets(net, stage);
+    MOECL_TRY(model_set_stage(net, stage));
+    dataset test = {0};
+    moecl_status st = ms ? dataset_subset(&t->d.test, ms->classes, &test) : MOECL_OK;
+    if (st == MOECL_OK) st = evaluate(net, ms ? &test : &t->d.test, &t->d.norm, t->host, &r->test);
+    dataset_free(&test);
+    return st;
+}
+
 /* One stage (stage -1: a model without stages) from the state in *rs. */
 static moecl_status train_stage(trainer *t, int stage, run_state *rs, stage_result *r,
                                 bool *interrupted)
@@ -571,10 +586,7 @@ static moecl_status train_stage(trainer *t, int stage, run_state *rs, stage_resu
         /* The stage's best weights, and its own task on the test set. */
         snprintf(path, sizeof path, "%s/best.safetensors", o->out_dir);
         if (rs->best_epoch > 0) st = load_weights(path, &t->pl);
-        dataset test = {0};
-        if (st == MOECL_OK) st = ms ? dataset_subset(&t->d.test, ms->classes, &test) : MOECL_OK;
-        if (st == MOECL_OK) st = evaluate(net, ms ? &test : &t->d.test, &t->d.norm, t->host, &r->test);
-        dataset_free(&test);
+        if (st == MOECL_OK) st = stage_test(t, stage, r);
         r->epochs_run = rs->epoch;
         r->best_val_loss = rs->best_val_loss;
         r->best_val_accuracy = rs->best_val_acc;
@@ -654,7 +666,12 @@ moecl_status train_run(moecl_ctx *ctx, const train_options *o, bool resume, FILE
         goto done;
     }
     for (int k = 0; k < net->n_stages && st == MOECL_OK && !s->interrupted; k++) {
-        if (k < rs.stage) continue; /* finished before the resume */
+        if (k < rs.stage) { /* finished before the resume: report its task only */
+            st = stage_test(&t, k, &s->stages[k]);
+            s->stages[k].before_resume = true;
+            s->n_stages = k + 1;
+            continue;
+        }
         if (k > rs.stage) {
             run_state fresh = {.stage = k, .best_val_loss = INFINITY};
             rs = fresh;

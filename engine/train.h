@@ -41,6 +41,7 @@ typedef struct stage_result {
     int targets;          /* classes of that task (2 for a binary gate) */
     bool early_stopped;
     bool stuck_at_chance; /* best validation accuracy near 1/targets: did not learn */
+    bool before_resume;   /* finished in an earlier run: only its test result is known */
 } stage_result;
 
 typedef struct train_summary {

@@ -65,6 +65,24 @@ expect_in "$OUT" "expert_natural" "eval reports each part"
 expect_in "$OUT" "(on its classes)" "experts are measured on their own classes"
 run eval --checkpoint "$WORK/hier/best.safetensors" --synthetic --json
 expect_in "$OUT" '"parts": [{"part": "baseline"' "eval --json lists the parts"
+# interrupted in stage 3, resumed: the earlier stages are reported, not retrained
+"$MOECL" train --model "$TESTS_DIR/data/hier_tiny.json" --synthetic 3000 --batch 16 \
+    --out "$WORK/hier_int" >"$WORK/hint.out" 2>"$WORK/hint.err" </dev/null &
+pid=$!
+for _ in $(seq 1 3000); do
+    grep -q "stage 3/5" "$WORK/hint.err" 2>/dev/null && break
+    sleep 0.1
+done
+kill -INT "$pid"
+wait "$pid"
+RC=$?; OUT=$(cat "$WORK/hint.out"); ERR=$(cat "$WORK/hint.err")
+expect_rc 130 "Ctrl-C in stage 3"
+run train --resume "$WORK/hier_int"
+expect_rc 0 "--resume into stage 3"
+expect_in "$ERR" "resuming $WORK/hier_int in stage 3" "resumes in the stage it left"
+expect_in "$OUT" "stage gate                 finished before the resume" "earlier stages are reported"
+expect_in "$OUT" "stage subgates" "the later stages run"
+expect_not_in "$ERR" "stage 1/5" "the first stage is not trained again"
 
 # the switch (top-1) preset: routing, drops, and conditional computation
 run train --model switch --synthetic 300 --epochs 1 --batch 32 --out "$WORK/switch"
