@@ -377,3 +377,197 @@ __kernel void switch_backward_f32(__global const float *Z, __global const float 
     for (int k = 0; k < E; k++)
         da[n * E + k] = p[n * E + k] * (dp[k] - dot) + w_z * 2.0f * lse * p[n * E + k] / N;
 }
+
+/* Noisy top-k gating (Shazeer et al. 2017). The gate gives clean logits
+ * c [N, E] and, with noise, raw noise scales r [N, E] (its output is then
+ * [N, 2E]): H = c + eps * softplus(r) while training, eps ~ N(0, 1) from a
+ * counter-based generator; H = c otherwise. Each image keeps its k largest
+ * H, weighted by the softmax over those k. Experts get their images in batch
+ * order (index, counts). With noise, P[n, i] = Phi((c_i - t) / softplus(r_i)),
+ * t the k-th largest H of the others: the smooth load estimator. */
+uint topk_hash(uint x)
+{
+    x ^= x >> 16;
+    x *= 0x7feb352dU;
+    x ^= x >> 15;
+    x *= 0x846ca68bU;
+    x ^= x >> 16;
+    return x;
+}
+
+float topk_normal(uint seed, uint step, uint i)
+{
+    const uint a = topk_hash(seed ^ topk_hash(step * 0x9e3779b9U ^ topk_hash(2 * i + 1)));
+    const uint b = topk_hash(a ^ 0x68bc21ebU);
+    const float u1 = ((float)(a >> 8) + 0.5f) * (1.0f / 16777216.0f);
+    const float u2 = (float)(b >> 8) * (1.0f / 16777216.0f);
+    return sqrt(-2.0f * log(u1)) * cos(6.28318530718f * u2);
+}
+
+float softplus_f(float x) { return x > 20.0f ? x : log1p(exp(x)); }
+
+/* the largest of H over i != skip, below rank: the rank-th largest (1-based) */
+float kth_largest(const float *H, const int E, const int rank, const int skip)
+{
+    float taken[64];
+    int nt = 0;
+    float v = -INFINITY;
+    for (int r = 0; r < rank; r++) {
+        v = -INFINITY;
+        int best = -1;
+        for (int i = 0; i < E; i++) {
+            if (i == skip) continue;
+            bool used = false;
+            for (int t = 0; t < nt; t++) used |= (int)taken[t] == i;
+            if (!used && (best < 0 || H[i] > v)) v = H[i], best = i;
+        }
+        taken[nt++] = (float)best;
+    }
+    return v;
+}
+
+__kernel void topk_route_f32(__global const float *gate, __global float *Uout,
+                             __global float *eps_out, __global int *route, __global int *slot,
+                             __global float *G, __global float *P, __global int *index,
+                             __global int *counts, const int N, const int E, const int K,
+                             const int noisy, const int add_noise, const uint seed,
+                             const uint step)
+{
+    if (get_global_id(0) != 0) return;
+    const int W = noisy ? 2 * E : E;
+    for (int e = 0; e < E; e++) counts[e] = 0;
+    for (int n = 0; n < N; n++) {
+        float H[64];
+        for (int i = 0; i < E; i++) {
+            float h = gate[n * W + i];
+            float e = 0.0f;
+            if (noisy && add_noise) e = topk_normal(seed, step, (uint)(n * E + i));
+            if (noisy) h += e * softplus_f(gate[n * W + E + i]);
+            H[i] = h;
+            Uout[n * E + i] = 0.0f;
+            eps_out[n * E + i] = e;
+        }
+        /* the k largest, in order */
+        int chosen[64];
+        for (int j = 0; j < K; j++) {
+            int best = -1;
+            for (int i = 0; i < E; i++) {
+                bool used = false;
+                for (int t = 0; t < j; t++) used |= chosen[t] == i;
+                if (!used && (best < 0 || H[i] > H[best])) best = i;
+            }
+            chosen[j] = best;
+        }
+        float mx = H[chosen[0]], s = 0.0f;
+        for (int j = 0; j < K; j++) s += exp(H[chosen[j]] - mx);
+        for (int j = 0; j < K; j++) {
+            const int e = chosen[j];
+            route[n * K + j] = e;
+            G[n * K + j] = exp(H[e] - mx) / s;
+            slot[n * K + j] = counts[e];
+            index[e * N + counts[e]] = n;
+            counts[e]++;
+        }
+        for (int i = 0; noisy && i < E; i++) {
+            bool in = false;
+            for (int j = 0; j < K; j++) in |= chosen[j] == i;
+            /* i is in the top k when it beats the k-th largest of the others */
+            const float t = kth_largest(H, E, K, i);
+            const float sd = softplus_f(gate[n * W + E + i]);
+            const float u = (gate[n * W + i] - t) / sd;
+            P[n * E + i] = 0.5f * erfc(-u / sqrt(2.0f));
+            Uout[n * E + i] = u;
+            (void)in;
+        }
+    }
+}
+
+/* y[n] = sum_j G[n, j] z_{route[n, j]}[slot[n, j]] */
+__kernel void topk_combine_f32(__global const float *Z, __global const int *route,
+                               __global const int *slot, __global const float *G,
+                               __global float *y, const int N, const int K, const int C,
+                               const int zs)
+{
+    const int i = get_global_id(0);
+    if (i >= N * C) return;
+    const int n = i / C, c = i % C;
+    float s = 0.0f;
+    for (int j = 0; j < K; j++)
+        s += G[n * K + j] * Z[route[n * K + j] * zs + slot[n * K + j] * C + c];
+    y[i] = s;
+}
+
+/* The importance and load losses, w * CV^2 of per-expert sums, and their
+ * gradients coefficients dI[e] = d loss / d importance_e (and dL for load).
+ * out[0] = the auxiliary loss value. */
+__kernel void topk_aux_f32(__global const int *route, __global const float *G,
+                           __global const float *P, __global float *coef, __global float *out,
+                           const int N, const int E, const int K, const int noisy,
+                           const float w_imp, const float w_load)
+{
+    if (get_global_id(0) != 0) return;
+    float I[64], L[64];
+    for (int e = 0; e < E; e++) I[e] = 0.0f, L[e] = 0.0f;
+    for (int n = 0; n < N; n++) {
+        for (int j = 0; j < K; j++) I[route[n * K + j]] += G[n * K + j];
+        for (int e = 0; noisy && e < E; e++) L[e] += P[n * E + e];
+    }
+    float total = 0.0f;
+    for (int pass = 0; pass < 2; pass++) {
+        float *x = pass == 0 ? I : L;
+        const float w = pass == 0 ? w_imp : (noisy ? w_load : 0.0f);
+        float m = 0.0f, v = 0.0f;
+        for (int e = 0; e < E; e++) m += x[e] / E;
+        for (int e = 0; e < E; e++) v += (x[e] - m) * (x[e] - m) / E;
+        const float mm = fmax(m, 1e-10f);
+        total += w * v / (mm * mm);
+        for (int e = 0; e < E; e++)
+            coef[pass * E + e] = w * (2.0f * (x[e] - m) / E / (mm * mm) - 2.0f * v / (mm * mm * mm * E));
+    }
+    out[0] = total;
+}
+
+/* Gradients: dZ for each choice, and into the gate's outputs (clean logits,
+ * and raw noise scales when noisy) through the top-k softmax, the noise and
+ * the load estimator (the threshold held constant). */
+__kernel void topk_backward_f32(__global const float *Z, __global const float *gate,
+                                __global const float *eps_in, __global const int *route,
+                                __global const int *slot, __global const float *G,
+                                __global const float *P, __global const float *coef,
+                                __global const float *U, __global const float *dy,
+                                __global float *dZ, __global float *dgate, const int N,
+                                const int E, const int K, const int C, const int zs,
+                                const int noisy)
+{
+    const int n = get_global_id(0);
+    if (n >= N) return;
+    const int W = noisy ? 2 * E : E;
+    float dG[64], dH[64];
+    float dot = 0.0f;
+    for (int j = 0; j < K; j++) {
+        const int e = route[n * K + j];
+        float s = 0.0f;
+        for (int c = 0; c < C; c++) {
+            s += dy[n * C + c] * Z[e * zs + slot[n * K + j] * C + c];
+            dZ[e * zs + slot[n * K + j] * C + c] = G[n * K + j] * dy[n * C + c];
+        }
+        dG[j] = s + coef[e];
+        dot += G[n * K + j] * dG[j];
+    }
+    for (int i = 0; i < E; i++) dH[i] = 0.0f;
+    for (int j = 0; j < K; j++) dH[route[n * K + j]] = G[n * K + j] * (dG[j] - dot);
+    for (int i = 0; i < E; i++) {
+        float dc = dH[i], dr = 0.0f;
+        if (noisy) {
+            const float r = gate[n * W + E + i], sd = softplus_f(r), sig = 1.0f / (1.0f + exp(-r));
+            dr = dH[i] * eps_in[n * E + i] * sig;
+            /* load: P = Phi(u), u = (c - t) / sd, the threshold t held constant */
+            const float u = U[n * E + i];
+            const float phi = exp(-0.5f * u * u) * 0.3989422804f;
+            dc += coef[E + i] * phi / sd;
+            dr += coef[E + i] * (-phi * u / sd) * sig;
+        }
+        dgate[n * W + i] = dc;
+        if (noisy) dgate[n * W + E + i] = dr;
+    }
+}

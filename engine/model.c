@@ -31,6 +31,8 @@ void model_free(model *m)
     moecl_tensor_destroy(m->index);
     moecl_tensor_destroy(m->counts);
     moecl_tensor_destroy(m->mixed);
+    moecl_tensor *topk[] = {m->kgate, m->kroute, m->kslot, m->kload, m->ku, m->keps, m->kcoef, m->kaux};
+    for (size_t i = 0; i < sizeof topk / sizeof topk[0]; i++) moecl_tensor_destroy(topk[i]);
     free(m->mapped_labels);
     free(m);
 }
@@ -41,7 +43,8 @@ moecl_status model_setup(model *m, moecl_ctx *ctx, int batch, uint64_t seed)
     m->batch = batch;
     int ishape[2] = {batch, (int)shape3_size(m->input)};
     MOECL_TRY(moecl_tensor_create(ctx, 2, ishape, &m->images));
-    if (m->head == HEAD_SWITCH) {
+    bool routed = m->head == HEAD_SWITCH || m->head == HEAD_TOPK;
+    if (routed) {
         int E = m->n_experts, C = m->classes;
         int zs[3] = {E, batch, C}, be[2] = {batch, E}, bc[2] = {batch, C}, idx = E * batch,
             cnt = 2 * E + 1;
@@ -52,17 +55,29 @@ moecl_status model_setup(model *m, moecl_ctx *ctx, int batch, uint64_t seed)
         MOECL_TRY(moecl_tensor_create(ctx, 3, zs, &m->stacked));
         MOECL_TRY(moecl_tensor_create(ctx, 3, zs, &m->dstacked));
         MOECL_TRY(moecl_tensor_create(ctx, 2, be, &m->probs));
-        MOECL_TRY(moecl_tensor_create(ctx, 2, be, &m->dgate));
+        int bw[2] = {batch, m->head == HEAD_TOPK && m->noisy ? 2 * E : E};
+        MOECL_TRY(moecl_tensor_create(ctx, 2, bw, &m->dgate));
         MOECL_TRY(moecl_tensor_create(ctx, 2, bc, &m->mixed));
         MOECL_TRY(moecl_tensor_create(ctx, 1, &batch, &m->route));
         MOECL_TRY(moecl_tensor_create(ctx, 1, &batch, &m->slot));
         MOECL_TRY(moecl_tensor_create(ctx, 1, &idx, &m->index));
         MOECL_TRY(moecl_tensor_create(ctx, 1, &cnt, &m->counts));
+        if (m->head == HEAD_TOPK) {
+            int bk = batch * m->topk, coef = 2 * E, one = 1;
+            MOECL_TRY(moecl_tensor_create(ctx, 1, &bk, &m->kgate));
+            MOECL_TRY(moecl_tensor_create(ctx, 1, &bk, &m->kroute));
+            MOECL_TRY(moecl_tensor_create(ctx, 1, &bk, &m->kslot));
+            MOECL_TRY(moecl_tensor_create(ctx, 2, be, &m->kload));
+            MOECL_TRY(moecl_tensor_create(ctx, 2, be, &m->ku));
+            MOECL_TRY(moecl_tensor_create(ctx, 2, be, &m->keps));
+            MOECL_TRY(moecl_tensor_create(ctx, 1, &coef, &m->kcoef));
+            MOECL_TRY(moecl_tensor_create(ctx, 1, &one, &m->kaux));
+        }
     }
     uint64_t rng = seed;
     for (int i = 0; i < m->n_parts; i++) {
         const moecl_tensor *in = m->images;
-        for (int k = 0; m->head == HEAD_SWITCH && k < m->n_experts; k++)
+        for (int k = 0; routed && k < m->n_experts; k++)
             if (m->experts[k] == i) in = m->expert_in[k];
         MOECL_TRY(network_setup(m->parts[i], ctx, m->input, batch, &rng, in));
     }
@@ -227,6 +242,97 @@ static moecl_status switch_backward(model *m, int n)
     return network_backward(m->parts[m->gate], m->dgate, n);
 }
 
+/* Runs each expert on the images routed to it (counts and index as the
+ * routing kernels wrote them) into the stacked outputs. */
+static moecl_status run_routed_experts(model *m, int n, const layer_run *run)
+{
+    size_t zs = stack_stride(m), cols = shape3_size(m->input);
+    MOECL_CL_CHECK(&m->ctx->device,
+                   clEnqueueReadBuffer(m->ctx->queue, m->counts->buf, CL_TRUE, 0,
+                                       (size_t)m->n_experts * sizeof(int), m->expert_counts, 0,
+                                       NULL, NULL));
+    for (int k = 0; k < m->n_experts; k++) {
+        int nk = m->expert_counts[k];
+        if (nk == 0) continue;
+        MOECL_TRY(MOECL_LAUNCH(m->ctx, "gather_rows_offset_f32", (size_t)nk * cols, 0,
+                               MOECL_ARG_MEM(m->images->buf), MOECL_ARG_MEM(m->index->buf),
+                               MOECL_ARG_INT(k * n), MOECL_ARG_MEM(m->expert_in[k]->buf),
+                               MOECL_ARG_INT(nk), MOECL_ARG_INT(cols)));
+        MOECL_TRY(network_forward(m->parts[m->experts[k]], nk, run));
+        MOECL_TRY(copy_range(m->ctx, network_output(m->parts[m->experts[k]])->buf, 0,
+                             m->stacked->buf, k * zs, (size_t)nk * m->classes));
+    }
+    return MOECL_OK;
+}
+
+/* Each expert's backward on its images; zero gradients for one with none. */
+static moecl_status backward_routed_experts(model *m)
+{
+    size_t zs = stack_stride(m);
+    for (int k = 0; k < m->n_experts; k++) {
+        int nk = m->expert_counts[k];
+        if (!part_learns(m, m->experts[k])) continue;
+        if (nk == 0) {
+            MOECL_TRY(network_zero_grads(m->parts[m->experts[k]]));
+            continue;
+        }
+        MOECL_TRY(copy_range(m->ctx, m->dstacked->buf, k * zs, m->dexpert[k]->buf, 0,
+                             (size_t)nk * m->classes));
+        MOECL_TRY(network_backward(m->parts[m->experts[k]], m->dexpert[k], nk));
+    }
+    return MOECL_OK;
+}
+
+/* Noisy top-k: each image to its k best experts, weighted by a softmax over
+ * those k; importance and load losses balance the experts. */
+static moecl_status topk_forward(model *m, int n, const layer_run *run)
+{
+    int E = m->n_experts, C = m->classes, K = m->topk;
+    bool noisy = m->noisy && run && run->training;
+    const moecl_tensor *gate = network_output(m->parts[m->gate]);
+    MOECL_TRY(network_forward(m->parts[m->gate], n, run));
+    MOECL_TRY(MOECL_LAUNCH(m->ctx, "topk_route_f32", 1, 0, MOECL_ARG_MEM(gate->buf),
+                           MOECL_ARG_MEM(m->ku->buf), MOECL_ARG_MEM(m->keps->buf),
+                           MOECL_ARG_MEM(m->kroute->buf), MOECL_ARG_MEM(m->kslot->buf),
+                           MOECL_ARG_MEM(m->kgate->buf), MOECL_ARG_MEM(m->kload->buf),
+                           MOECL_ARG_MEM(m->index->buf), MOECL_ARG_MEM(m->counts->buf),
+                           MOECL_ARG_INT(n), MOECL_ARG_INT(E), MOECL_ARG_INT(K),
+                           MOECL_ARG_INT(m->noisy), MOECL_ARG_INT(noisy),
+                           MOECL_ARG_UINT(run ? run->seed : 0), MOECL_ARG_UINT(run ? run->step : 0)));
+    MOECL_TRY(run_routed_experts(m, n, run));
+    MOECL_TRY(MOECL_LAUNCH(m->ctx, "topk_combine_f32", (size_t)n * C, 0,
+                           MOECL_ARG_MEM(m->stacked->buf), MOECL_ARG_MEM(m->kroute->buf),
+                           MOECL_ARG_MEM(m->kslot->buf), MOECL_ARG_MEM(m->kgate->buf),
+                           MOECL_ARG_MEM(m->mixed->buf), MOECL_ARG_INT(n), MOECL_ARG_INT(K),
+                           MOECL_ARG_INT(C), MOECL_ARG_INT(stack_stride(m))));
+    MOECL_TRY(MOECL_LAUNCH(m->ctx, "topk_aux_f32", 1, 0, MOECL_ARG_MEM(m->kroute->buf),
+                           MOECL_ARG_MEM(m->kgate->buf), MOECL_ARG_MEM(m->kload->buf),
+                           MOECL_ARG_MEM(m->kcoef->buf), MOECL_ARG_MEM(m->kaux->buf),
+                           MOECL_ARG_INT(n), MOECL_ARG_INT(E), MOECL_ARG_INT(K),
+                           MOECL_ARG_INT(m->noisy), MOECL_ARG_FLOAT(m->importance_weight),
+                           MOECL_ARG_FLOAT(m->load_weight)));
+    return softmax_ce_forward(&m->loss, m->mixed, n);
+}
+
+static moecl_status topk_backward(model *m, int n)
+{
+    int E = m->n_experts, C = m->classes, K = m->topk;
+    MOECL_TRY(softmax_ce_backward(&m->loss, n));
+    MOECL_TRY(moecl_tensor_fill(m->dstacked, 0.0f));
+    MOECL_TRY(MOECL_LAUNCH(m->ctx, "topk_backward_f32", (size_t)n, 0,
+                           MOECL_ARG_MEM(m->stacked->buf),
+                           MOECL_ARG_MEM(network_output(m->parts[m->gate])->buf),
+                           MOECL_ARG_MEM(m->keps->buf), MOECL_ARG_MEM(m->kroute->buf),
+                           MOECL_ARG_MEM(m->kslot->buf), MOECL_ARG_MEM(m->kgate->buf),
+                           MOECL_ARG_MEM(m->kload->buf), MOECL_ARG_MEM(m->kcoef->buf),
+                           MOECL_ARG_MEM(m->ku->buf), MOECL_ARG_MEM(m->loss.grad->buf),
+                           MOECL_ARG_MEM(m->dstacked->buf), MOECL_ARG_MEM(m->dgate->buf),
+                           MOECL_ARG_INT(n), MOECL_ARG_INT(E), MOECL_ARG_INT(K), MOECL_ARG_INT(C),
+                           MOECL_ARG_INT(stack_stride(m)), MOECL_ARG_INT(m->noisy)));
+    MOECL_TRY(backward_routed_experts(m));
+    return network_backward(m->parts[m->gate], m->dgate, n);
+}
+
 static moecl_status hier_forward(model *m, int n)
 {
     size_t nc = (size_t)n * m->classes, zs = stack_stride(m), vs = 2 * zs;
@@ -282,6 +388,7 @@ moecl_status model_forward(model *m, int n, const layer_run *run)
         return softmax_ce_forward(&m->part_loss[alone], network_output(m->parts[alone]), n);
     }
     if (m->head == HEAD_SWITCH) return switch_forward(m, n, run);
+    if (m->head == HEAD_TOPK) return topk_forward(m, n, run);
     for (int i = 0; i < m->n_parts; i++) MOECL_TRY(network_forward(m->parts[i], n, run));
     if (m->head == HEAD_SINGLE)
         return softmax_ce_forward(&m->loss, network_output(m->parts[0]), n);
@@ -309,6 +416,7 @@ moecl_status model_backward(model *m, int n)
     }
     if (m->head == HEAD_HIERARCHICAL) return hier_backward(m, n);
     if (m->head == HEAD_SWITCH) return switch_backward(m, n);
+    if (m->head == HEAD_TOPK) return topk_backward(m, n);
     if (m->head == HEAD_SINGLE) {
         MOECL_TRY(softmax_ce_backward(&m->loss, n));
         return network_backward(m->parts[0], m->loss.grad, n);
@@ -414,6 +522,14 @@ void model_print(const model *m, FILE *out)
         fprintf(out, "stage %d %s: trains %s%s\n", s + 1, m->stages[s].name,
                 m->stages[s].alone >= 0 ? m->parts[m->stages[s].alone]->name : "through the head",
                 m->stages[s].alone >= 0 ? " alone" : "");
+    if (m->head == HEAD_TOPK) {
+        fprintf(out, "head: %stop-%d of %d experts (", m->noisy ? "noisy " : "", m->topk, m->n_experts);
+        for (int k = 0; k < m->n_experts; k++)
+            fprintf(out, "%s%s", k ? ", " : "", m->parts[m->experts[k]]->name);
+        fprintf(out, ") by gate %s, importance loss %g, load loss %g; only the chosen experts "
+                     "run on each image\n", m->parts[m->gate]->name, m->importance_weight,
+                m->load_weight);
+    }
     if (m->head == HEAD_SWITCH) {
         fprintf(out, "head: switch (top-1) routing over %d experts (", m->n_experts);
         for (int k = 0; k < m->n_experts; k++)

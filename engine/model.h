@@ -13,7 +13,13 @@
 
 #define MODEL_MAX_PARTS 16
 
-typedef enum model_head { HEAD_SINGLE, HEAD_SOFT_MIXTURE, HEAD_HIERARCHICAL, HEAD_SWITCH } model_head;
+typedef enum model_head {
+    HEAD_SINGLE,
+    HEAD_SOFT_MIXTURE,
+    HEAD_HIERARCHICAL,
+    HEAD_SWITCH,
+    HEAD_TOPK
+} model_head;
 
 /* A training stage: which parts learn (the rest frozen), on which classes,
  * for how long. A stage that trains one part other than a sub-gate trains
@@ -47,6 +53,10 @@ typedef struct model {
     float eval_capacity_factor;     /* switch: the same in evaluation; 0 = every image kept */
     float aux_weight, z_weight;     /* switch: load-balancing loss and router z-loss */
     bool dense_eval;                /* switch: every expert on every image (for comparison) */
+    int topk;                       /* top-k: experts per image */
+    bool noisy;                     /* top-k: noisy gating while training (gate gives 2E outputs) */
+    float importance_weight, load_weight; /* top-k: CV^2 losses */
+    float aux_value;                /* top-k: the last step's auxiliary loss */
     int expert_counts[2 * MODEL_MAX_PARTS + 1]; /* switch: last forward's counts (see moe.cl) */
     model_stage stages[MODEL_MAX_STAGES];
     int n_stages;
@@ -65,6 +75,7 @@ typedef struct model {
     softmax_ce part_loss[MODEL_MAX_PARTS];    /* stages that train a part alone */
     moecl_tensor *expert_in[MODEL_MAX_PARTS]; /* switch: each expert's gathered images */
     moecl_tensor *probs, *slot, *index, *counts, *mixed; /* switch routing; mixed: [batch, C] logits */
+    moecl_tensor *kgate, *kroute, *kslot, *kload, *ku, *keps, *kcoef, *kaux; /* top-k routing */
     int *mapped_labels;                       /* [batch]: labels as a stage sees them */
 } model;
 

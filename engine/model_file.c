@@ -375,8 +375,9 @@ static int part_units(const model *m, int i, const char **what)
 {
     *what = "one per class";
     if (i == m->gate) {
-        *what = "one per expert";
-        return m->n_experts;
+        bool wide = m->head == HEAD_TOPK && m->noisy;
+        *what = wide ? "two per expert: clean logits, then raw noise scales" : "one per expert";
+        return wide ? 2 * m->n_experts : m->n_experts;
     }
     for (int k = 0; m->head == HEAD_HIERARCHICAL && k < m->n_experts; k++)
         if (m->subgates[k] == i) {
@@ -439,14 +440,17 @@ static moecl_status parse_mixture(model *m, parse_ctx *p, const cJSON *parts, co
     const char *type = NULL;
     MOECL_TRY(get_string(p, mix, "type", "soft", &type));
     bool hier = strcmp(type, "hierarchical") == 0, sw = strcmp(type, "switch") == 0;
-    if (!hier && !sw && strcmp(type, "soft") != 0)
-        return bad(p, "'type' must be 'soft', 'hierarchical' or 'switch', not '%s'%s", type, "");
+    bool topk = strcmp(type, "topk") == 0;
+    if (!hier && !sw && !topk && strcmp(type, "soft") != 0)
+        return bad(p, "'type' must be 'soft', 'hierarchical', 'switch' or 'topk', not '%s'%s", type, "");
+    static const char *const topk_keys[] = {"type", "gate", "experts", "k", "noise",
+                                            "importance_loss", "load_loss", NULL};
     static const char *const soft_keys[] = {"type", "gate", "experts", NULL};
     static const char *const hier_keys[] = {"type", "gate", "experts", "baseline", "subgates",
                                             "groups", NULL};
     static const char *const switch_keys[] = {"type", "gate", "experts", "capacity_factor",
                                               "eval_capacity_factor", "aux_loss", "z_loss", NULL};
-    MOECL_TRY(check_keys(p, mix, hier ? hier_keys : sw ? switch_keys : soft_keys));
+    MOECL_TRY(check_keys(p, mix, hier ? hier_keys : sw ? switch_keys : topk ? topk_keys : soft_keys));
     MOECL_TRY(named_part(m, p, cJSON_GetObjectItemCaseSensitive(mix, "gate"), "gate", &m->gate));
     MOECL_TRY(named_parts(m, p, cJSON_GetObjectItemCaseSensitive(mix, "experts"), "experts",
                           m->experts, &m->n_experts));
@@ -454,6 +458,14 @@ static moecl_status parse_mixture(model *m, parse_ctx *p, const cJSON *parts, co
         if (m->experts[k] == m->gate) return bad(p, "the gate cannot be an %s%s", "expert", "");
     m->head = HEAD_SOFT_MIXTURE;
     if (hier) MOECL_TRY(parse_hierarchical(m, p, mix));
+    if (topk) {
+        m->head = HEAD_TOPK;
+        MOECL_TRY(get_int(p, mix, "k", 2, 1, &m->topk));
+        if (m->topk > m->n_experts) return bad(p, "'%s' must be at most the number of experts%s", "k", "");
+        MOECL_TRY(get_bool(p, mix, "noise", true, &m->noisy));
+        MOECL_TRY(get_float(p, mix, "importance_loss", 0.1f, 0.0f, 100.0f, &m->importance_weight));
+        MOECL_TRY(get_float(p, mix, "load_loss", 0.1f, 0.0f, 100.0f, &m->load_weight));
+    }
     if (sw) {
         m->head = HEAD_SWITCH;
         MOECL_TRY(get_float(p, mix, "capacity_factor", 1.25f, 0.01f, 64.0f, &m->capacity_factor));

@@ -268,6 +268,127 @@ static void test_switch(void)
     model_free(m);
 }
 
+static const char TOPK[] =
+    "{\"name\": \"tk\", \"input\": [2, 3, 3], \"classes\": 5,"
+    " \"parts\": ["
+    "  {\"name\": \"e0\", \"layers\": [{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 5}]},"
+    "  {\"name\": \"e1\", \"layers\": [{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 5}]},"
+    "  {\"name\": \"e2\", \"layers\": [{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 5}]},"
+    "  {\"name\": \"e3\", \"layers\": [{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 5}]},"
+    "  {\"name\": \"g\", \"layers\": [{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 8}]}"
+    " ],"
+    " \"mixture\": {\"type\": \"topk\", \"gate\": \"g\", \"experts\": [\"e0\", \"e1\", \"e2\", \"e3\"],"
+    "   \"k\": 2, \"noise\": true, \"importance_loss\": 0.3, \"load_loss\": 0.0}}";
+
+/* Mean CE plus the importance loss, in training mode (noise at a fixed step). */
+static double topk_objective(model *m, int n)
+{
+    layer_run run = {.training = true, .seed = 3, .step = 7};
+    float loss[8], aux = 0;
+    if (model_forward(m, n, &run) != MOECL_OK || model_read(m, n, loss, NULL) != MOECL_OK) return NAN;
+    moecl_tensor_download(m->kaux, &aux, 1);
+    double s = 0;
+    for (int i = 0; i < n; i++) s += loss[i];
+    return s / n + aux;
+}
+
+static void test_topk(void)
+{
+    model *m = NULL;
+    CHECK(model_parse(TOPK, "topk", &m) == MOECL_OK, "%s", moecl_last_error());
+    if (!m) return;
+    CHECK(m->head == HEAD_TOPK && m->topk == 2 && m->noisy, "parsed top-k");
+    const int B = 6, n = 6, C = 5, E = 4, IN = 18;
+    CHECK(model_setup(m, ctx, B, 13) == MOECL_OK, "%s", moecl_last_error());
+    unsigned seed = 17;
+    float x[6 * 18];
+    for (int i = 0; i < B * IN; i++) x[i] = 2 * check_random(&seed);
+    moecl_tensor_upload(m->images, x, (size_t)B * IN);
+    int labels[6] = {1, 0, 4, 3, 2, 1};
+    model_set_labels(m, labels, n);
+
+    /* evaluation (no noise) against a reference from the weights */
+    float loss[6];
+    layer_run eval = {.training = false};
+    model_forward(m, n, &eval);
+    model_read(m, n, loss, NULL);
+    float *w[4], *b[4];
+    for (int k = 0; k < E; k++) {
+        w[k] = read_all(m->parts[k]->layers[1]->params[0].value);
+        b[k] = read_all(m->parts[k]->layers[1]->params[1].value);
+    }
+    float *gw = read_all(m->parts[4]->layers[1]->params[0].value);
+    float *gb = read_all(m->parts[4]->layers[1]->params[1].value);
+    double worst = 0;
+    int total_routes = 0;
+    for (int i = 0; i < n; i++) {
+        double c[4];
+        for (int e = 0; e < E; e++) {
+            c[e] = gb[e];
+            for (int j = 0; j < IN; j++) c[e] += x[i * IN + j] * gw[j * 8 + e];
+        }
+        int first = 0, second = -1;
+        for (int e = 1; e < E; e++) if (c[e] > c[first]) first = e;
+        for (int e = 0; e < E; e++) if (e != first && (second < 0 || c[e] > c[second])) second = e;
+        double g1 = 1 / (1 + exp(c[second] - c[first])), g2 = 1 - g1, y[5], mx = -1e30, s = 0;
+        for (int k = 0; k < C; k++) {
+            double z1 = b[first][k], z2 = b[second][k];
+            for (int j = 0; j < IN; j++) z1 += x[i * IN + j] * w[first][j * C + k], z2 += x[i * IN + j] * w[second][j * C + k];
+            y[k] = g1 * z1 + g2 * z2;
+            mx = fmax(mx, y[k]);
+        }
+        for (int k = 0; k < C; k++) s += exp(y[k] - mx);
+        worst = fmax(worst, fabs(loss[i] - (log(s) + mx - y[labels[i]])));
+    }
+    for (int e = 0; e < E; e++) total_routes += m->expert_counts[e];
+    CHECK(worst < 1e-5, "top-2 loss differs from the reference by %g", worst);
+    CHECK(total_routes == 2 * n, "each image went to 2 experts (%d routes)", total_routes);
+    for (int k = 0; k < E; k++) free(w[k]), free(b[k]);
+    free(gw), free(gb);
+
+    /* training mode: noise moves the choice, deterministically for a step */
+    float l1[6], l2[6];
+    layer_run tr = {.training = true, .seed = 3, .step = 7};
+    model_forward(m, n, &tr);
+    model_read(m, n, l1, NULL);
+    model_forward(m, n, &tr);
+    model_read(m, n, l2, NULL);
+    CHECK(memcmp(l1, l2, sizeof l1) == 0, "the same step draws the same noise");
+
+    /* gradients of CE + importance loss through the noisy top-k softmax */
+    layer_run run = tr;
+    model_forward(m, n, &run);
+    CHECK(model_backward(m, n) == MOECL_OK, "%s", moecl_last_error());
+    model_param *list = NULL;
+    int count = 0;
+    model_params(m, &list, &count);
+    for (int p = 0; p < count; p++) {
+        moecl_param *prm = list[p].param;
+        float *v = read_all(prm->value), *g = read_all(prm->grad);
+        float bad = 0;
+        int kinks = 0;
+        for (size_t j = 0; j < prm->value->count; j++) {
+            float keep = v[j];
+            v[j] = keep + 1e-3f;
+            moecl_tensor_upload(prm->value, v, prm->value->count);
+            double up = topk_objective(m, n);
+            v[j] = keep - 1e-3f;
+            moecl_tensor_upload(prm->value, v, prm->value->count);
+            double down = topk_objective(m, n);
+            v[j] = keep;
+            moecl_tensor_upload(prm->value, v, prm->value->count);
+            double center = topk_objective(m, n), fd = (up - down) / 2e-3;
+            if (fabs((up - center) - (center - down)) > 1e-2 * 1e-3 * (1 + fabs(fd))) { kinks++; continue; }
+            bad = fmaxf(bad, (float)(fabs(fd - g[j]) / (1 + fabs(fd))));
+        }
+        CHECK(bad < 5e-3f, "top-k: %s: gradient off by %g", list[p].name, bad);
+        CHECK(kinks * 5 <= (int)prm->value->count, "top-k: %s: %d samples change the choice", list[p].name, kinks);
+        free(v), free(g);
+    }
+    free(list);
+    model_free(m);
+}
+
 int main(void)
 {
     ctx = check_open_device(NULL);
@@ -334,6 +455,7 @@ int main(void)
     CHECK(strstr(moecl_last_error(), "nope") != NULL, "%s", moecl_last_error());
     test_hierarchical();
     test_switch();
+    test_topk();
     moecl_ctx_destroy(ctx);
     return check_summary("test_mixture");
 }

@@ -98,6 +98,12 @@ expect_in "$OUT" "speed-up" "bench moe compares routed and dense"
 run bench moe --model flat --batch 16 --steps 1
 expect_rc 2 "bench moe on a model without switch routing"
 
+# the noisy top-k preset
+run info --model topk
+expect_in "$OUT" "top-2 of 4 experts" "info describes the top-k head"
+run train --model topk --synthetic 300 --epochs 1 --batch 32 --out "$WORK/topk"
+expect_rc 0 "train the noisy top-k MoE"
+
 # corrupt checkpoints
 head -c 100 "$RUN/best.safetensors" >"$WORK/cut.safetensors"
 run eval --checkpoint "$WORK/cut.safetensors" --synthetic
