@@ -16,7 +16,8 @@ moecl_status evaluate(model *net, const dataset *d, const normalizer *norm, floa
     /* routing is measured where a head routes: soft gates, or the hard gate
      * of a hierarchical model evaluated whole */
     bool mixture = net->head == HEAD_SOFT_MIXTURE;
-    bool hard = (net->head == HEAD_HIERARCHICAL || net->head == HEAD_SWITCH) && net->stage < 0;
+    bool hard = (net->head == HEAD_HIERARCHICAL || net->head == HEAD_SWITCH ||
+                 net->head == HEAD_TOPK) && net->stage < 0;
     int K = mixture || hard ? net->n_experts : 0;
     int *route = malloc((size_t)B * sizeof *route);
     long route_right = 0;

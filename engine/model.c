@@ -449,6 +449,16 @@ moecl_status model_read_gates(model *m, int n, float *gates)
 
 moecl_status model_read_route(model *m, int n, int *route)
 {
+    if (m->head == HEAD_TOPK) { /* the first (largest) of each image's k choices */
+        int *all = malloc((size_t)n * m->topk * sizeof *all);
+        if (!all) return moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of memory");
+        cl_int err = clEnqueueReadBuffer(m->ctx->queue, m->kroute->buf, CL_TRUE, 0,
+                                         (size_t)n * m->topk * sizeof(int), all, 0, NULL, NULL);
+        for (int i = 0; i < n; i++) route[i] = all[i * m->topk];
+        free(all);
+        if (err != CL_SUCCESS) return moecl_cl_fail(err, "clEnqueueReadBuffer", &m->ctx->device);
+        return MOECL_OK;
+    }
     if (m->head != HEAD_HIERARCHICAL && m->head != HEAD_SWITCH)
         return moecl_fail(MOECL_ERR_INVALID_ARG, "model %s has no hard gate", m->name);
     MOECL_CL_CHECK(&m->ctx->device,

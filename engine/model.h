@@ -109,7 +109,7 @@ moecl_status model_backward(model *m, int n);
 /* Soft mixture: the gate weights [n, K] of the last forward. */
 moecl_status model_read_gates(model *m, int n, float *gates);
 /* Hierarchical and switch: the expert each of the n images went to in the
- * last forward (-1: dropped by a full expert). */
+ * last forward (-1: dropped by a full expert); top-k: its first choice. */
 moecl_status model_read_route(model *m, int n, int *route);
 /* Per-example loss and predicted class of the last forward. */
 moecl_status model_read(model *m, int n, float *loss, int *pred);

@@ -103,6 +103,7 @@ run info --model topk
 expect_in "$OUT" "top-2 of 4 experts" "info describes the top-k head"
 run train --model topk --synthetic 300 --epochs 1 --batch 32 --out "$WORK/topk"
 expect_rc 0 "train the noisy top-k MoE"
+expect_in "$ERR" "routing: expert_1" "top-k reports its routing (first choices)"
 
 # corrupt checkpoints
 head -c 100 "$RUN/best.safetensors" >"$WORK/cut.safetensors"
