@@ -1,4 +1,4 @@
-/* Activations and dropout. */
+/* Activations and dropout (random numbers from cl/lib/random.cl). */
 
 __kernel void relu_forward_f32(__global const float *x, __global float *y, const int n)
 {
@@ -14,24 +14,6 @@ __kernel void relu_backward_f32(__global const float *y, __global const float *d
     if (i < n) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
 }
 
-/* A counter-based generator: the same (seed, step, index) always gives the
- * same number, on every device, with no state to carry between launches. */
-uint mix32(uint x)
-{
-    x ^= x >> 16;
-    x *= 0x7feb352dU;
-    x ^= x >> 15;
-    x *= 0x846ca68bU;
-    x ^= x >> 16;
-    return x;
-}
-
-float uniform01(uint seed, uint step, uint index)
-{
-    const uint h = mix32(seed ^ mix32(step * 0x9e3779b9U ^ mix32(index + 0x632be5abU)));
-    return (float)(h >> 8) * (1.0f / 16777216.0f);
-}
-
 /* Inverted dropout: kept units are scaled by 1/(1-rate); the mask holds the
  * scale (0 or 1/(1-rate)) for the backward pass. */
 __kernel void dropout_forward_f32(__global const float *x, __global float *y,
@@ -40,7 +22,7 @@ __kernel void dropout_forward_f32(__global const float *x, __global float *y,
 {
     const int i = get_global_id(0);
     if (i >= n) return;
-    const float m = uniform01(seed, step, (uint)i) >= rate ? 1.0f / (1.0f - rate) : 0.0f;
+    const float m = rng_uniform(seed, step, (uint)i) >= rate ? 1.0f / (1.0f - rate) : 0.0f;
     mask[i] = m;
     y[i] = x[i] * m;
 }

@@ -382,28 +382,9 @@ __kernel void switch_backward_f32(__global const float *Z, __global const float 
  * c [N, E] and, with noise, raw noise scales r [N, E] (its output is then
  * [N, 2E]): H = c + eps * softplus(r) while training, eps ~ N(0, 1) from a
  * counter-based generator; H = c otherwise. Each image keeps its k largest
- * H, weighted by the softmax over those k. Experts get their images in batch
+ * H, weighted by the softmax over those k (noise: cl/lib/random.cl). Experts get their images in batch
  * order (index, counts). With noise, P[n, i] = Phi((c_i - t) / softplus(r_i)),
  * t the k-th largest H of the others: the smooth load estimator. */
-uint topk_hash(uint x)
-{
-    x ^= x >> 16;
-    x *= 0x7feb352dU;
-    x ^= x >> 15;
-    x *= 0x846ca68bU;
-    x ^= x >> 16;
-    return x;
-}
-
-float topk_normal(uint seed, uint step, uint i)
-{
-    const uint a = topk_hash(seed ^ topk_hash(step * 0x9e3779b9U ^ topk_hash(2 * i + 1)));
-    const uint b = topk_hash(a ^ 0x68bc21ebU);
-    const float u1 = ((float)(a >> 8) + 0.5f) * (1.0f / 16777216.0f);
-    const float u2 = (float)(b >> 8) * (1.0f / 16777216.0f);
-    return sqrt(-2.0f * log(u1)) * cos(6.28318530718f * u2);
-}
-
 float softplus_f(float x) { return x > 20.0f ? x : log1p(exp(x)); }
 
 /* the largest of H over i != skip, below rank: the rank-th largest (1-based) */
@@ -441,7 +422,7 @@ __kernel void topk_route_f32(__global const float *gate, __global float *Uout,
         for (int i = 0; i < E; i++) {
             float h = gate[n * W + i];
             float e = 0.0f;
-            if (noisy && add_noise) e = topk_normal(seed, step, (uint)(n * E + i));
+            if (noisy && add_noise) e = rng_normal(seed, step, (uint)(n * E + i));
             if (noisy) h += e * softplus_f(gate[n * W + E + i]);
             H[i] = h;
             Uout[n * E + i] = 0.0f;

@@ -47,13 +47,35 @@ static moecl_status build_embedded(moecl_ctx *ctx)
     ctx->reports = calloc((size_t)n, sizeof *ctx->reports);
     if (!ctx->programs || !ctx->reports)
         return moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of host memory");
+    /* the shared helpers (cl/lib) go in front of every kernel file */
+    size_t libs = 0, longest = 0;
+    for (int i = 0; i < moecl_embedded_cl_libs_count; i++) libs += moecl_embedded_cl_libs[i].size;
+    for (int i = 0; i < n; i++)
+        if (moecl_embedded_sources[i].size > longest) longest = moecl_embedded_sources[i].size;
+    char *text = malloc(libs + longest + 1);
+    if (!text) return moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of host memory");
+    size_t at = 0;
+    for (int i = 0; i < moecl_embedded_cl_libs_count; i++) {
+        memcpy(text + at, moecl_embedded_cl_libs[i].source, moecl_embedded_cl_libs[i].size);
+        at += moecl_embedded_cl_libs[i].size;
+    }
     for (int i = 0; i < n; i++) {
         const moecl_embedded_source *src = &moecl_embedded_sources[i];
-        MOECL_TRY(moecl_program_build(ctx, src->name, src->source, EMBEDDED_BUILD_OPTIONS,
-                                      &ctx->programs[i], &ctx->reports[i]));
+        memcpy(text + at, src->source, src->size + 1);
+        moecl_status st = moecl_program_build(ctx, src->name, text, EMBEDDED_BUILD_OPTIONS,
+                                              &ctx->programs[i], &ctx->reports[i]);
+        if (st != MOECL_OK) {
+            free(text);
+            return st;
+        }
         ctx->program_count++;
-        MOECL_TRY(collect_kernels(ctx, ctx->programs[i]));
+        st = collect_kernels(ctx, ctx->programs[i]);
+        if (st != MOECL_OK) {
+            free(text);
+            return st;
+        }
     }
+    free(text);
     return MOECL_OK;
 }
 

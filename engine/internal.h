@@ -86,6 +86,9 @@ typedef struct moecl_embedded_source {
 
 extern const moecl_embedded_source moecl_embedded_sources[];
 extern const int moecl_embedded_sources_count;
+/* the .cl files of cl/lib: helper functions put in front of every embedded program */
+extern const moecl_embedded_source moecl_embedded_cl_libs[];
+extern const int moecl_embedded_cl_libs_count;
 extern const moecl_embedded_source moecl_embedded_models[];
 extern const int moecl_embedded_models_count;
 

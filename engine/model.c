@@ -172,84 +172,15 @@ static moecl_status copy_range(moecl_ctx *ctx, cl_mem src, size_t src_off, cl_me
                         MOECL_ARG_MEM(dst), MOECL_ARG_UINT(dst_off), MOECL_ARG_UINT(n));
 }
 
-/* Switch: the gate routes each image to one expert (up to its capacity);
- * each expert runs only on the images it got. */
-static moecl_status switch_forward(model *m, int n, const layer_run *run)
-{
-    int E = m->n_experts, C = m->classes;
-    size_t zs = stack_stride(m), cols = shape3_size(m->input);
-    MOECL_TRY(network_forward(m->parts[m->gate], n, run));
-    /* Capacity bounds the work per expert while training; in evaluation
-     * nothing is gained by dropping images unless asked for. */
-    float factor = run && run->training ? m->capacity_factor : m->eval_capacity_factor;
-    int capacity = factor > 0 ? (int)((factor * n + E - 1) / E) : n;
-    if (capacity < 1) capacity = 1;
-    if (capacity > n) capacity = n;
-    MOECL_TRY(MOECL_LAUNCH(m->ctx, "switch_route_f32", 1, 0,
-                           MOECL_ARG_MEM(network_output(m->parts[m->gate])->buf),
-                           MOECL_ARG_MEM(m->probs->buf), MOECL_ARG_MEM(m->route->buf),
-                           MOECL_ARG_MEM(m->slot->buf), MOECL_ARG_MEM(m->index->buf),
-                           MOECL_ARG_MEM(m->counts->buf), MOECL_ARG_INT(n), MOECL_ARG_INT(E),
-                           MOECL_ARG_INT(capacity), MOECL_ARG_INT(m->dense_eval)));
-    /* the expert sizes decide the launches: one small read per step */
-    MOECL_CL_CHECK(&m->ctx->device,
-                   clEnqueueReadBuffer(m->ctx->queue, m->counts->buf, CL_TRUE, 0,
-                                       (size_t)(2 * E + 1) * sizeof(int), m->expert_counts, 0,
-                                       NULL, NULL));
-    for (int k = 0; k < E; k++) {
-        int nk = m->expert_counts[k];
-        if (nk == 0) continue;
-        MOECL_TRY(MOECL_LAUNCH(m->ctx, "gather_rows_offset_f32", (size_t)nk * cols, 0,
-                               MOECL_ARG_MEM(m->images->buf), MOECL_ARG_MEM(m->index->buf),
-                               MOECL_ARG_INT(k * n), MOECL_ARG_MEM(m->expert_in[k]->buf),
-                               MOECL_ARG_INT(nk), MOECL_ARG_INT(cols)));
-        MOECL_TRY(network_forward(m->parts[m->experts[k]], nk, run));
-        MOECL_TRY(copy_range(m->ctx, network_output(m->parts[m->experts[k]])->buf, 0,
-                             m->stacked->buf, k * zs, (size_t)nk * C));
-    }
-    MOECL_TRY(MOECL_LAUNCH(m->ctx, "switch_combine_f32", (size_t)n * C, 0,
-                           MOECL_ARG_MEM(m->stacked->buf), MOECL_ARG_MEM(m->probs->buf),
-                           MOECL_ARG_MEM(m->route->buf), MOECL_ARG_MEM(m->slot->buf),
-                           MOECL_ARG_MEM(m->mixed->buf), MOECL_ARG_INT(n), MOECL_ARG_INT(E),
-                           MOECL_ARG_INT(C), MOECL_ARG_INT(zs)));
-    return softmax_ce_forward(&m->loss, m->mixed, n);
-}
-
-static moecl_status switch_backward(model *m, int n)
-{
-    int E = m->n_experts, C = m->classes;
-    size_t zs = stack_stride(m);
-    MOECL_TRY(softmax_ce_backward(&m->loss, n));
-    MOECL_TRY(moecl_tensor_fill(m->dstacked, 0.0f));
-    MOECL_TRY(MOECL_LAUNCH(m->ctx, "switch_backward_f32", (size_t)n, 0,
-                           MOECL_ARG_MEM(m->stacked->buf), MOECL_ARG_MEM(m->probs->buf),
-                           MOECL_ARG_MEM(network_output(m->parts[m->gate])->buf),
-                           MOECL_ARG_MEM(m->route->buf), MOECL_ARG_MEM(m->slot->buf),
-                           MOECL_ARG_MEM(m->loss.grad->buf), MOECL_ARG_MEM(m->counts->buf),
-                           MOECL_ARG_MEM(m->dstacked->buf), MOECL_ARG_MEM(m->dgate->buf),
-                           MOECL_ARG_INT(n), MOECL_ARG_INT(E), MOECL_ARG_INT(C), MOECL_ARG_INT(zs),
-                           MOECL_ARG_FLOAT(m->aux_weight), MOECL_ARG_FLOAT(m->z_weight)));
-    for (int k = 0; k < E; k++) {
-        int nk = m->expert_counts[k];
-        if (!part_learns(m, m->experts[k])) continue;
-        if (nk == 0) { /* no image: no gradient, rather than last step's */
-            MOECL_TRY(network_zero_grads(m->parts[m->experts[k]]));
-            continue;
-        }
-        MOECL_TRY(copy_range(m->ctx, m->dstacked->buf, k * zs, m->dexpert[k]->buf, 0, (size_t)nk * C));
-        MOECL_TRY(network_backward(m->parts[m->experts[k]], m->dexpert[k], nk));
-    }
-    return network_backward(m->parts[m->gate], m->dgate, n);
-}
-
 /* Runs each expert on the images routed to it (counts and index as the
- * routing kernels wrote them) into the stacked outputs. */
-static moecl_status run_routed_experts(model *m, int n, const layer_run *run)
+ * routing kernels wrote them) into the stacked outputs. The expert sizes
+ * decide the launches: one small read of `counts` (n_counts ints) a step. */
+static moecl_status run_routed_experts(model *m, int n, int n_counts, const layer_run *run)
 {
     size_t zs = stack_stride(m), cols = shape3_size(m->input);
     MOECL_CL_CHECK(&m->ctx->device,
                    clEnqueueReadBuffer(m->ctx->queue, m->counts->buf, CL_TRUE, 0,
-                                       (size_t)m->n_experts * sizeof(int), m->expert_counts, 0,
+                                       (size_t)n_counts * sizeof(int), m->expert_counts, 0,
                                        NULL, NULL));
     for (int k = 0; k < m->n_experts; k++) {
         int nk = m->expert_counts[k];
@@ -283,6 +214,52 @@ static moecl_status backward_routed_experts(model *m)
     return MOECL_OK;
 }
 
+/* Switch: the gate routes each image to one expert (up to its capacity);
+ * each expert runs only on the images it got. */
+static moecl_status switch_forward(model *m, int n, const layer_run *run)
+{
+    int E = m->n_experts, C = m->classes;
+    size_t zs = stack_stride(m);
+    MOECL_TRY(network_forward(m->parts[m->gate], n, run));
+    /* Capacity bounds the work per expert while training; in evaluation
+     * nothing is gained by dropping images unless asked for. */
+    float factor = run && run->training ? m->capacity_factor : m->eval_capacity_factor;
+    int capacity = factor > 0 ? (int)((factor * n + E - 1) / E) : n;
+    if (capacity < 1) capacity = 1;
+    if (capacity > n) capacity = n;
+    MOECL_TRY(MOECL_LAUNCH(m->ctx, "switch_route_f32", 1, 0,
+                           MOECL_ARG_MEM(network_output(m->parts[m->gate])->buf),
+                           MOECL_ARG_MEM(m->probs->buf), MOECL_ARG_MEM(m->route->buf),
+                           MOECL_ARG_MEM(m->slot->buf), MOECL_ARG_MEM(m->index->buf),
+                           MOECL_ARG_MEM(m->counts->buf), MOECL_ARG_INT(n), MOECL_ARG_INT(E),
+                           MOECL_ARG_INT(capacity), MOECL_ARG_INT(m->dense_eval)));
+    MOECL_TRY(run_routed_experts(m, n, 2 * E + 1, run)); /* with drops and argmax counts */
+    MOECL_TRY(MOECL_LAUNCH(m->ctx, "switch_combine_f32", (size_t)n * C, 0,
+                           MOECL_ARG_MEM(m->stacked->buf), MOECL_ARG_MEM(m->probs->buf),
+                           MOECL_ARG_MEM(m->route->buf), MOECL_ARG_MEM(m->slot->buf),
+                           MOECL_ARG_MEM(m->mixed->buf), MOECL_ARG_INT(n), MOECL_ARG_INT(E),
+                           MOECL_ARG_INT(C), MOECL_ARG_INT(zs)));
+    return softmax_ce_forward(&m->loss, m->mixed, n);
+}
+
+static moecl_status switch_backward(model *m, int n)
+{
+    int E = m->n_experts, C = m->classes;
+    size_t zs = stack_stride(m);
+    MOECL_TRY(softmax_ce_backward(&m->loss, n));
+    MOECL_TRY(moecl_tensor_fill(m->dstacked, 0.0f));
+    MOECL_TRY(MOECL_LAUNCH(m->ctx, "switch_backward_f32", (size_t)n, 0,
+                           MOECL_ARG_MEM(m->stacked->buf), MOECL_ARG_MEM(m->probs->buf),
+                           MOECL_ARG_MEM(network_output(m->parts[m->gate])->buf),
+                           MOECL_ARG_MEM(m->route->buf), MOECL_ARG_MEM(m->slot->buf),
+                           MOECL_ARG_MEM(m->loss.grad->buf), MOECL_ARG_MEM(m->counts->buf),
+                           MOECL_ARG_MEM(m->dstacked->buf), MOECL_ARG_MEM(m->dgate->buf),
+                           MOECL_ARG_INT(n), MOECL_ARG_INT(E), MOECL_ARG_INT(C), MOECL_ARG_INT(zs),
+                           MOECL_ARG_FLOAT(m->aux_weight), MOECL_ARG_FLOAT(m->z_weight)));
+    MOECL_TRY(backward_routed_experts(m));
+    return network_backward(m->parts[m->gate], m->dgate, n);
+}
+
 /* Noisy top-k: each image to its k best experts, weighted by a softmax over
  * those k; importance and load losses balance the experts. */
 static moecl_status topk_forward(model *m, int n, const layer_run *run)
@@ -299,7 +276,7 @@ static moecl_status topk_forward(model *m, int n, const layer_run *run)
                            MOECL_ARG_INT(n), MOECL_ARG_INT(E), MOECL_ARG_INT(K),
                            MOECL_ARG_INT(m->noisy), MOECL_ARG_INT(noisy),
                            MOECL_ARG_UINT(run ? run->seed : 0), MOECL_ARG_UINT(run ? run->step : 0)));
-    MOECL_TRY(run_routed_experts(m, n, run));
+    MOECL_TRY(run_routed_experts(m, n, E, run));
     MOECL_TRY(MOECL_LAUNCH(m->ctx, "topk_combine_f32", (size_t)n * C, 0,
                            MOECL_ARG_MEM(m->stacked->buf), MOECL_ARG_MEM(m->kroute->buf),
                            MOECL_ARG_MEM(m->kslot->buf), MOECL_ARG_MEM(m->kgate->buf),
