@@ -43,6 +43,8 @@ int cmd_bench(const cli_globals *g, int argc, char **argv);
 int cmd_train(const cli_globals *g, int argc, char **argv);
 int cmd_eval(const cli_globals *g, int argc, char **argv);
 int cmd_info(const cli_globals *g, int argc, char **argv);
+int cmd_gates(const cli_globals *g, int argc, char **argv);
+int cmd_predict(const cli_globals *g, int argc, char **argv);
 
 /* The model `train` and `info` use without --model (a preset name). */
 #define MOECL_DEFAULT_MODEL "flat"

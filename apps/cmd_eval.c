@@ -1,6 +1,7 @@
 /* moecl eval: test accuracy, per-class accuracy and the confusion matrix
  * of a checkpoint. */
 #include "cli.h"
+#include "draw/heatmap.h"
 #include "evaluate.h"
 #include "train.h"
 
@@ -118,16 +119,40 @@ static void print_routing_json(const model *m, const eval_result *r)
     printf("}\n");
 }
 
+/* The confusion matrix as a picture: rows true classes, columns predicted. */
+static moecl_status confusion_png(const char *path, const model *m, const char *checkpoint,
+                                  const eval_result *r)
+{
+    char title[160], sub[1400];
+    snprintf(title, sizeof title, "%s: confusion matrix", m->name);
+    snprintf(sub, sizeof sub, "test accuracy %.2f%% on %d images; %s", 100 * r->accuracy, r->count,
+             checkpoint);
+    heatmap_spec h = {.title = title, .subtitle = sub, .row_title = "true class",
+                      .col_title = "predicted class", .row_names = CIFAR_CLASS_NAMES,
+                      .col_names = CIFAR_CLASS_NAMES, .rows = CIFAR_CLASSES, .cols = CIFAR_CLASSES,
+                      .counts = &r->confusion[0][0], .mark_diagonal = true};
+    image img = {0};
+    moecl_status st = heatmap_render(&h, &img, NULL);
+    if (st == MOECL_OK) st = png_write(path, &img);
+    image_free(&img);
+    return st;
+}
+
 int cmd_eval(const cli_globals *g, int argc, char **argv)
 {
-    const char *checkpoint = NULL, *data = NULL;
+    const char *checkpoint = NULL, *data = NULL, *png = NULL;
     long limit = 0, batch = 100;
     bool json = false, synthetic = false;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--checkpoint") == 0 && i + 1 < argc) checkpoint = argv[++i];
         else if (strcmp(argv[i], "--data") == 0 && i + 1 < argc) data = argv[++i];
         else if (strcmp(argv[i], "--json") == 0) json = true;
-        else if (strcmp(argv[i], "--synthetic") == 0) synthetic = true;
+        else if (strcmp(argv[i], "--png") == 0 && i + 1 < argc) png = argv[++i];
+        else if (strcmp(argv[i], "--synthetic") == 0) { /* optional count, as train's */
+            long n = 0;
+            synthetic = true;
+            if (i + 1 < argc && cli_parse_long(argv[i + 1], &n) && n > 0) limit = n, i++;
+        }
         else if (strcmp(argv[i], "--test-examples") == 0 && i + 1 < argc) {
             if (!cli_parse_long(argv[++i], &limit) || limit < 1)
                 return cli_usage_error("eval: --test-examples takes a positive whole number");
@@ -170,6 +195,15 @@ int cmd_eval(const cli_globals *g, int argc, char **argv)
             print_routing_text(net, &r);
             st = eval_parts(net, &test, &norm, host, false);
         }
+    }
+    if (st == MOECL_OK) { /* default: runs/x/best.safetensors -> runs/x/best-confusion.png */
+        char path[1200];
+        size_t len = strlen(checkpoint);
+        if (len > 12 && strcmp(checkpoint + len - 12, ".safetensors") == 0) len -= 12;
+        if (png) snprintf(path, sizeof path, "%s", png);
+        else snprintf(path, sizeof path, "%.*s-confusion.png", (int)len, checkpoint);
+        st = confusion_png(path, net, checkpoint, &r);
+        if (st == MOECL_OK) fprintf(json ? stderr : stdout, "%sconfusion matrix picture: %s\n", json ? "" : "\n", path);
     }
     free(host);
     dataset_free(&test);

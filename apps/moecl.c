@@ -22,7 +22,15 @@ static const char USAGE[] =
     "                              continue an interrupted or finished run\n"
     "  eval --checkpoint F [--data DIR] [--test-examples N] [--json]\n"
     "                              test accuracy, per class, confusion matrix\n"
+    "                              (text, and a PNG: --png F, default beside F)\n"
     "  info [--model M]            layers, shapes, parameters, FLOPs\n"
+    "  gates --checkpoint F [--count N (60)] [--out gates.png] [--heatmap F]\n"
+    "        [--scale 2|3] [--columns N] [--data DIR] [--test-examples N]\n"
+    "                              the gate's decisions as a PNG grid, one band per\n"
+    "                              expert, and a class-by-expert routing heat map\n"
+    "  predict --checkpoint F [--json] IMAGE.png...\n"
+    "                              class probabilities, route and gate weights of\n"
+    "                              PNG images (any size, scaled to 32x32)\n"
     "  kernels [--source F.cl] [--options S]\n"
     "                              build every kernel (through the cache) and report\n"
     "                              the time to ready; --source builds a file of yours\n"
@@ -65,6 +73,8 @@ static const command COMMANDS[] = {
     {"train", cmd_train},
     {"eval", cmd_eval},
     {"info", cmd_info},
+    {"gates", cmd_gates},
+    {"predict", cmd_predict},
 };
 
 /* Takes the global options out of argv, leaving the command and its own. */

@@ -6,15 +6,6 @@
 
 #include <stdarg.h>
 
-#if defined(__GNUC__)
-#define MOECL_PRINTF(a, b) __attribute__((format(printf, a, b)))
-#else
-#define MOECL_PRINTF(a, b)
-#endif
-
-/* Records a message as this thread's last error and returns status. */
-moecl_status moecl_fail(moecl_status status, const char *fmt, ...) MOECL_PRINTF(2, 3);
-
 /* Checks the result of an OpenCL call: on failure records
  * "<call> failed: CL_CODE (n) on device '<name>'" and returns MOECL_ERR_OPENCL
  * (MOECL_ERR_OUT_OF_MEMORY for allocation failures). */

@@ -2,6 +2,7 @@
 #include "model.h"
 #include "internal.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -413,15 +414,65 @@ moecl_status model_backward(model *m, int n)
     return network_backward(m->parts[m->gate], m->dgate, n);
 }
 
+static moecl_status read_floats(model *m, const moecl_tensor *t, size_t count, void *out)
+{
+    MOECL_CL_CHECK(&m->ctx->device, clEnqueueReadBuffer(m->ctx->queue, t->buf, CL_TRUE, 0,
+                                                        count * sizeof(float), out, 0, NULL, NULL));
+    return MOECL_OK;
+}
+
 moecl_status model_read_gates(model *m, int n, float *gates)
 {
-    if (m->head != HEAD_SOFT_MIXTURE)
-        return moecl_fail(MOECL_ERR_INVALID_ARG, "model %s has no gate", m->name);
-    MOECL_CL_CHECK(&m->ctx->device,
-                   clEnqueueReadBuffer(m->ctx->queue, m->gates->buf, CL_TRUE, 0,
-                                       (size_t)n * m->n_experts * sizeof(float), gates, 0, NULL,
-                                       NULL));
+    int E = m->n_experts;
+    switch (m->head) {
+    case HEAD_SOFT_MIXTURE: return read_floats(m, m->gates, (size_t)n * E, gates);
+    case HEAD_SWITCH: return read_floats(m, m->probs, (size_t)n * E, gates);
+    case HEAD_HIERARCHICAL: { /* the binary gate's logits, as probabilities */
+        MOECL_TRY(read_floats(m, network_output(m->parts[m->gate]), (size_t)n * E, gates));
+        for (int i = 0; i < n; i++) {
+            float *g = gates + (size_t)i * E, top = g[0], sum = 0;
+            for (int k = 1; k < E; k++) top = g[k] > top ? g[k] : top;
+            for (int k = 0; k < E; k++) sum += g[k] = expf(g[k] - top);
+            for (int k = 0; k < E; k++) g[k] /= sum;
+        }
+        return MOECL_OK;
+    }
+    case HEAD_TOPK: { /* the k chosen experts' weights; the others 0 */
+        int K = m->topk;
+        float *w = malloc((size_t)n * K * sizeof *w);
+        int *r = malloc((size_t)n * K * sizeof *r);
+        moecl_status st = w && r ? MOECL_OK : moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of memory");
+        if (st == MOECL_OK) st = read_floats(m, m->kgate, (size_t)n * K, w);
+        if (st == MOECL_OK) st = read_floats(m, m->kroute, (size_t)n * K, r); /* ints, same size */
+        for (int i = 0; st == MOECL_OK && i < n; i++) {
+            for (int k = 0; k < E; k++) gates[(size_t)i * E + k] = 0;
+            for (int j = 0; j < K; j++)
+                if (r[i * K + j] >= 0 && r[i * K + j] < E) gates[(size_t)i * E + r[i * K + j]] = w[i * K + j];
+        }
+        free(w), free(r);
+        return st;
+    }
+    default: return moecl_fail(MOECL_ERR_INVALID_ARG, "model %s has no gate", m->name);
+    }
+}
+
+moecl_status model_read_choice(model *m, int n, int *expert, float *weights)
+{
+    MOECL_TRY(model_read_gates(m, n, weights));
+    if (m->head != HEAD_SOFT_MIXTURE) return model_read_route(m, n, expert);
+    for (int i = 0; i < n; i++) {
+        const float *w = weights + (size_t)i * m->n_experts;
+        expert[i] = 0;
+        for (int k = 1; k < m->n_experts; k++)
+            if (w[k] > w[expert[i]]) expert[i] = k;
+    }
     return MOECL_OK;
+}
+
+moecl_status model_read_probs(model *m, int n, float *probs)
+{
+    softmax_ce *loss = active_loss(m);
+    return read_floats(m, loss->probs, (size_t)n * loss->classes, probs);
 }
 
 moecl_status model_read_route(model *m, int n, int *route)

@@ -106,8 +106,17 @@ moecl_status model_set_stage(model *m, int s);
 moecl_status model_forward(model *m, int n, const layer_run *run);
 /* Gradients of the mean loss into every trainable parameter. */
 moecl_status model_backward(model *m, int n);
-/* Soft mixture: the gate weights [n, K] of the last forward. */
+/* Every model with a gate: each image's gate weights over the experts
+ * [n, n_experts] in the last forward. Soft: the softmax weights; switch:
+ * the router's probabilities; top-k: the chosen experts' weights, 0 for
+ * the others; hierarchical: the binary gate's probabilities. */
 moecl_status model_read_gates(model *m, int n, float *gates);
+/* Every model with a gate: the expert each image went to (the route of a
+ * hard or top-k gate, -1 when dropped; a soft gate's largest weight) and
+ * the gate weights [n, n_experts]. */
+moecl_status model_read_choice(model *m, int n, int *expert, float *weights);
+/* Class probabilities [n, classes] of the last forward. */
+moecl_status model_read_probs(model *m, int n, float *probs);
 /* Hierarchical and switch: the expert each of the n images went to in the
  * last forward (-1: dropped by a full expert); top-k: its first choice. */
 moecl_status model_read_route(model *m, int n, int *route);

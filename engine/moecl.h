@@ -41,6 +41,15 @@ typedef enum moecl_status {
 const char *moecl_strerror(moecl_status status);
 /* The detailed message of this thread's last failure ("" if none). */
 const char *moecl_last_error(void);
+
+#if defined(__GNUC__)
+#define MOECL_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define MOECL_PRINTF(a, b)
+#endif
+
+/* Records a message as this thread's last error and returns status. */
+moecl_status moecl_fail(moecl_status status, const char *fmt, ...) MOECL_PRINTF(2, 3);
 /* Process exit code for a status: 0 ok, 2 usage or bad input, 1 otherwise. */
 int moecl_exit_code(moecl_status status);
 /* Returns from the enclosing function when a call fails. */

@@ -1,6 +1,7 @@
 /* The training loop (see train.h). */
 #include "train.h"
 #include "checkpoint.h"
+#include "draw/curves.h"
 #include "internal.h"
 #include "progress.h"
 
@@ -468,7 +469,22 @@ typedef struct trainer {
     param_list pl;
     float *host, *loss;
     int *labels, *idx, *pred;
+    bool curves_warned;
 } trainer;
+
+/* RUN_DIR/curves.png, redrawn from metrics.jsonl after every epoch; a
+ * picture that cannot be written is a warning, never a lost run. */
+static void draw_curves(trainer *t)
+{
+    char metrics[1200], png[1200], title[200];
+    snprintf(metrics, sizeof metrics, "%s/metrics.jsonl", t->o->out_dir);
+    snprintf(png, sizeof png, "%s/curves.png", t->o->out_dir);
+    snprintf(title, sizeof title, "%s: training curves", t->net->name);
+    if (curves_png(metrics, title, png) != MOECL_OK && t->log && !t->curves_warned) {
+        fprintf(t->log, "moecl: warning: no curves.png: %s\n", moecl_last_error());
+        t->curves_warned = true;
+    }
+}
 
 /* The classes of a stage's task: the gate trained alone sees groups, the
  * others the classes they train on. */
@@ -564,6 +580,7 @@ static moecl_status train_stage(trainer *t, int stage, run_state *rs, stage_resu
             rs->bad_epochs++;
         }
         append_metrics(o->out_dir, ms ? ms->name : NULL, rs->epoch, tl, ta, &v, secs, ips, lr);
+        draw_curves(t);
         if (t->log)
             fprintf(t->log, "%s%sepoch %d/%d: train loss %.4f acc %.2f%% | val loss %.4f acc %.2f%%%s | "
                             "%.1f s, %.0f img/s\n", ms ? ms->name : "", ms ? " " : "", rs->epoch,
@@ -614,13 +631,14 @@ moecl_status train_run(moecl_ctx *ctx, const train_options *o, bool resume, FILE
     char path[1200];
     run_state rs = {.best_val_loss = INFINITY};
 
-    moecl_status st = make_dir(o->out_dir);
-    if (st == MOECL_OK) st = model_source(o->model_path, &t.model_json);
+    /* the run directory is made only once the model and data are good */
+    moecl_status st = model_source(o->model_path, &t.model_json);
     if (st == MOECL_OK) st = model_parse(t.model_json, o->model_path, &t.net);
     if (st == MOECL_OK) st = load_data(o, &t.d, log);
     if (st == MOECL_OK) st = model_setup(t.net, ctx, o->batch, o->seed);
     if (st == MOECL_OK) st = collect_params(t.net, &t.pl);
     if (st == MOECL_OK) st = optim_prepare(&o->optim, t.pl.p, t.pl.count);
+    if (st == MOECL_OK) st = make_dir(o->out_dir);
     if (st != MOECL_OK) goto done;
     model *net = t.net;
     if (log)

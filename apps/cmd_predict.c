@@ -1,0 +1,157 @@
+/* moecl predict: class probabilities, and the gate's route and weights,
+ * for PNG images of any size (scaled to the network's 32x32). */
+#include "cli.h"
+#include "data.h"
+#include "draw/image.h"
+#include "train.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* A PNG as one CIFAR-layout record: scaled to 32x32, channel planes. */
+static moecl_status load_as_cifar(const char *path, uint8_t *planes, int *w, int *h)
+{
+    image src = {0}, small = {0};
+    MOECL_TRY(png_read(path, &src));
+    *w = src.w, *h = src.h;
+    moecl_status st = image_resize(&src, 32, 32, &small);
+    for (int i = 0; st == MOECL_OK && i < 1024; i++)
+        for (int c = 0; c < 3; c++) planes[c * 1024 + i] = small.px[3 * i + c];
+    image_free(&src);
+    image_free(&small);
+    return st;
+}
+
+static void print_text(const model *m, const char *path, int w, int h, const float *p, int expert,
+                       const float *gates)
+{
+    int order[CIFAR_CLASSES];
+    for (int c = 0; c < CIFAR_CLASSES; c++) order[c] = c;
+    for (int a = 0; a < CIFAR_CLASSES; a++) /* by probability, largest first */
+        for (int b = a + 1; b < CIFAR_CLASSES; b++)
+            if (p[order[b]] > p[order[a]]) {
+                int t = order[a];
+                order[a] = order[b], order[b] = t;
+            }
+    printf("%s (%dx%d): %s %.1f%%\n  probabilities:", path, w, h, CIFAR_CLASS_NAMES[order[0]],
+           100 * p[order[0]]);
+    for (int c = 0; c < CIFAR_CLASSES; c++)
+        printf(" %s %.1f%%", CIFAR_CLASS_NAMES[order[c]], 100 * p[order[c]]);
+    printf("\n");
+    if (m->n_experts < 1 || m->head == HEAD_SINGLE) return;
+    if (expert >= 0) printf("  route: %s", m->parts[m->experts[expert]]->name);
+    else printf("  route: dropped (its expert was full)");
+    printf(" | gate weights:");
+    for (int k = 0; k < m->n_experts; k++)
+        printf(" %s %.3f", m->parts[m->experts[k]]->name, gates[k]);
+    printf("\n");
+}
+
+static void print_json(const model *m, const char *path, int w, int h, const float *p, int expert,
+                       const float *gates, bool first)
+{
+    printf("%s{\"file\": ", first ? "" : ",\n ");
+    cli_json_string(stdout, path);
+    int best = 0;
+    for (int c = 1; c < CIFAR_CLASSES; c++)
+        if (p[c] > p[best]) best = c;
+    printf(", \"width\": %d, \"height\": %d, \"class\": \"%s\", \"probabilities\": {", w, h,
+           CIFAR_CLASS_NAMES[best]);
+    for (int c = 0; c < CIFAR_CLASSES; c++)
+        printf("%s\"%s\": %.6f", c ? ", " : "", CIFAR_CLASS_NAMES[c], p[c]);
+    printf("}");
+    if (m->n_experts > 0 && m->head != HEAD_SINGLE) {
+        printf(", \"route\": ");
+        if (expert >= 0) cli_json_string(stdout, m->parts[m->experts[expert]]->name);
+        else printf("null");
+        printf(", \"gates\": {");
+        for (int k = 0; k < m->n_experts; k++) {
+            printf("%s", k ? ", " : "");
+            cli_json_string(stdout, m->parts[m->experts[k]]->name);
+            printf(": %.6f", gates[k]);
+        }
+        printf("}");
+    }
+    printf("}");
+}
+
+int cmd_predict(const cli_globals *g, int argc, char **argv)
+{
+    const char *checkpoint = NULL;
+    bool json = false;
+    int n = 0;
+    const char **files = calloc((size_t)argc, sizeof *files);
+    if (!files) return cli_report(moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of memory"));
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--checkpoint") == 0 && i + 1 < argc) checkpoint = argv[++i];
+        else if (strcmp(argv[i], "--json") == 0) json = true;
+        else if (strncmp(argv[i], "--", 2) == 0) {
+            free(files);
+            return cli_usage_error("predict: unknown option or missing value '%s'", argv[i]);
+        } else
+            files[n++] = argv[i];
+    }
+    if (!checkpoint || n == 0) {
+        free(files);
+        return cli_usage_error("predict: usage: moecl predict --checkpoint F IMAGE.png...");
+    }
+    /* every image is read before the device opens: a bad file fails fast */
+    dataset d = {.count = n, .labels = calloc((size_t)n, 1), .pixels = malloc((size_t)n * CIFAR_IMAGE_BYTES)};
+    int *sizes = malloc((size_t)n * 2 * sizeof *sizes);
+    moecl_status st = d.labels && d.pixels && sizes ? MOECL_OK : moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of memory");
+    for (int i = 0; st == MOECL_OK && i < n; i++)
+        st = load_as_cifar(files[i], d.pixels + (size_t)i * CIFAR_IMAGE_BYTES, &sizes[2 * i], &sizes[2 * i + 1]);
+    moecl_ctx *ctx = NULL;
+    model *m = NULL;
+    normalizer norm;
+    const int B = n < 64 ? n : 64;
+    float *host = NULL, *probs = NULL, *gates = NULL;
+    int *expert = NULL, *idx = NULL, *labels = NULL;
+    if (st != MOECL_OK) goto done;
+    int rc = cli_open_device(g, &ctx);
+    if (rc) {
+        free(files), free(sizes), dataset_free(&d);
+        return rc;
+    }
+    st = checkpoint_open(ctx, checkpoint, B, &m, &norm);
+    if (st != MOECL_OK) goto done;
+    int E = m->n_experts > 0 ? m->n_experts : 1;
+    host = malloc((size_t)B * CIFAR_IMAGE_BYTES * sizeof *host);
+    probs = malloc((size_t)B * m->classes * sizeof *probs);
+    gates = malloc((size_t)B * E * sizeof *gates);
+    expert = malloc((size_t)B * sizeof *expert);
+    idx = malloc((size_t)B * sizeof *idx);
+    labels = malloc((size_t)B * sizeof *labels);
+    if (!host || !probs || !gates || !expert || !idx || !labels) {
+        st = moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of memory");
+        goto done;
+    }
+    bool gated = m->head != HEAD_SINGLE && m->n_experts > 0;
+    layer_run run = {.training = false};
+    if (json) printf("[");
+    for (int start = 0; st == MOECL_OK && start < n; start += B) {
+        int count = n - start < B ? n - start : B;
+        for (int i = 0; i < count; i++) idx[i] = start + i;
+        dataset_make_batch(&d, idx, count, &norm, NULL, NULL, host, labels);
+        st = moecl_tensor_upload_part(m->images, host, (size_t)count * CIFAR_IMAGE_BYTES);
+        if (st == MOECL_OK) st = model_set_labels(m, labels, count); /* unknown: any class */
+        if (st == MOECL_OK) st = model_forward(m, count, &run);
+        if (st == MOECL_OK) st = model_read_probs(m, count, probs);
+        if (st == MOECL_OK && gated) st = model_read_choice(m, count, expert, gates);
+        for (int i = 0; st == MOECL_OK && i < count; i++) {
+            int f = start + i;
+            const float *p = probs + (size_t)i * m->classes, *gw = gates + (size_t)i * E;
+            int e = gated ? expert[i] : -1;
+            if (json) print_json(m, files[f], sizes[2 * f], sizes[2 * f + 1], p, e, gw, f == 0);
+            else print_text(m, files[f], sizes[2 * f], sizes[2 * f + 1], p, e, gw);
+        }
+    }
+    if (json) printf("]\n");
+done:
+    free(host), free(probs), free(gates), free(expert), free(idx), free(labels);
+    free(files), free(sizes);
+    dataset_free(&d);
+    model_free(m);
+    moecl_ctx_destroy(ctx);
+    return st == MOECL_OK ? 0 : cli_report(st);
+}
