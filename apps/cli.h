@@ -45,6 +45,7 @@ int cmd_eval(const cli_globals *g, int argc, char **argv);
 int cmd_info(const cli_globals *g, int argc, char **argv);
 int cmd_gates(const cli_globals *g, int argc, char **argv);
 int cmd_predict(const cli_globals *g, int argc, char **argv);
+int cmd_curves(const cli_globals *g, int argc, char **argv);
 
 /* The model `train` and `info` use without --model (a preset name). */
 #define MOECL_DEFAULT_MODEL "flat"

@@ -31,6 +31,7 @@ static const char USAGE[] =
     "  predict --checkpoint F [--json] IMAGE.png...\n"
     "                              class probabilities, route and gate weights of\n"
     "                              PNG images (any size, scaled to 32x32)\n"
+    "  curves RUN_DIR [--out F]    redraw RUN_DIR/curves.png from metrics.jsonl\n"
     "  kernels [--source F.cl] [--options S]\n"
     "                              build every kernel (through the cache) and report\n"
     "                              the time to ready; --source builds a file of yours\n"
@@ -75,6 +76,7 @@ static const command COMMANDS[] = {
     {"info", cmd_info},
     {"gates", cmd_gates},
     {"predict", cmd_predict},
+    {"curves", cmd_curves},
 };
 
 /* Takes the global options out of argv, leaving the command and its own. */

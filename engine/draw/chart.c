@@ -48,13 +48,11 @@ void chart_draw(image *img, int x, int y, int w, int h, const chart_spec *s)
     data_range(s, false, &y0, &y1);
     if (x1 - x0 < 1e-12) x0 -= 0.5, x1 += 0.5;
     if (s->y_from_zero && y0 > 0) y0 = 0;
-    if (s->y_percent && y1 <= 1 && y1 - y0 > 0.02) {
-        y1 = fmin(1, y1 + 0.05 * (y1 - y0)); /* a little headroom under 100% */
-    } else {
-        double pad = y1 - y0 < 1e-12 ? fmax(fabs(y1) * 0.1, 0.05) : 0.06 * (y1 - y0);
-        y1 += pad;
-        if (!s->y_from_zero) y0 -= pad;
-    }
+    bool fraction = s->y_percent && y0 >= 0 && y1 <= 1; /* an axis that cannot leave 0..100% */
+    double pad = y1 - y0 < 1e-12 ? fmax(fabs(y1) * 0.1, 0.05) : 0.06 * (y1 - y0);
+    y1 += pad;
+    if (!s->y_from_zero) y0 -= pad;
+    if (fraction) y1 = fmin(y1, 1), y0 = fmax(y0, 0);
     double ys = chart_tick_step(y0, y1, 5), xs = chart_tick_step(x0, x1, 8);
     if (s->x_integer && xs < 1) xs = 1;
     y0 = floor(y0 / ys) * ys, y1 = ceil(y1 / ys - 1e-9) * ys;

@@ -17,6 +17,15 @@ expect_rc 0 "train the flat MoE"
 expect_png "$WORK/flat/curves.png" "train draws curves.png"
 [ "$(png_size "$WORK/flat/curves.png")" = "1120x384" ] && pass || fail "curves.png of one stage is $(png_size "$WORK/flat/curves.png")"
 
+run curves "$WORK/flat" --out "$WORK/redrawn.png"
+expect_rc 0 "curves redraws from metrics.jsonl"
+# (the run directory is named as the model, so even the titles agree)
+cmp -s "$WORK/redrawn.png" "$WORK/flat/curves.png" && pass || fail "the same metrics should give the same picture"
+[ "$(png_size "$WORK/redrawn.png")" = "1120x384" ] && pass || fail "redrawn size $(png_size "$WORK/redrawn.png")"
+run curves "$WORK/no-such-run"
+[ "$RC" -ne 0 ] && pass || fail "curves on a missing run directory"
+expect_in "$ERR" "no-such-run/metrics.jsonl" "names the missing file"
+
 run gates --checkpoint "$WORK/flat/best.safetensors" --synthetic 200 --count 25 --out "$WORK/g.png"
 expect_rc 0 "gates on a soft MoE"
 expect_png "$WORK/g.png" "the gate grid"
