@@ -134,9 +134,9 @@ int bench_train(const cli_globals *g, int argc, char **argv)
     return rc;
 }
 
-/* moecl bench moe: a switch model's images per second with conditional
- * computation (each expert on its images) against the dense evaluation
- * (every expert on every image, then the chosen one kept). */
+/* moecl bench moe: a switch or hierarchical model's images per second with
+ * conditional computation (each expert on its images) against the dense
+ * evaluation (every expert on every image, then the chosen one kept). */
 int bench_moe(const cli_globals *g, int argc, char **argv)
 {
     bench_options o = {.model = "switch", .batch = 128, .steps = 3};
@@ -146,10 +146,10 @@ int bench_moe(const cli_globals *g, int argc, char **argv)
     moecl_ctx *ctx = NULL;
     rc = cli_open_model(g, o.model, (int)o.batch, &ctx, &net);
     if (rc) return rc;
-    if (net->head != HEAD_SWITCH) {
+    if (net->head != HEAD_SWITCH && net->head != HEAD_HIERARCHICAL) {
         model_free(net);
         moecl_ctx_destroy(ctx);
-        return cli_usage_error("bench moe: model %s has no switch routing", o.model);
+        return cli_usage_error("bench moe: model %s has no switch or hierarchical routing", o.model);
     }
     if (o.capacity > 0) net->capacity_factor = net->eval_capacity_factor = (float)o.capacity;
     bench_batch b = {0};
@@ -162,9 +162,10 @@ int bench_moe(const cli_globals *g, int argc, char **argv)
     }
     if (st == MOECL_OK) {
         double images = (double)o.batch * o.steps;
-        printf("model %s, batch %ld, %ld steps, %d experts, capacity factor %g, device %s\n",
-               net->name, o.batch, o.steps, net->n_experts, net->capacity_factor,
-               moecl_ctx_device(ctx)->name);
+        printf("model %s, batch %ld, %ld steps, %d experts, ", net->name, o.batch, o.steps, net->n_experts);
+        if (net->head == HEAD_SWITCH) printf("capacity factor %g, ", net->capacity_factor);
+        else printf("hard binary gate (training: every part but the gate, through the head), ");
+        printf("device %s\n", moecl_ctx_device(ctx)->name);
         printf("%-10s %14s %14s %8s\n", "", "routed img/s", "dense img/s", "speed-up");
         printf("%-10s %14.1f %14.1f %7.2fx\n", "training", images / t[0][1], images / t[1][1],
                t[1][1] / t[0][1]);

@@ -195,11 +195,12 @@ __kernel void conv_moe_backward_gates_f32(__global const float *dy, __global con
  * w[c][1] (the expert), and P[c] = w[c][0] pb[c] + w[c][1] pe[c] with pb, pe
  * the softmax of the baseline's and the expert's logits. As Keras's
  * categorical cross-entropy, the loss normalises P: -log(P[y] / sum P).
- * Stacks: ze[e * zs + n * C + c], v[e * vs + n * 2C + j]. */
+ * Stacks: ze[e * zs + r * C + c], v[e * vs + r * 2C + j], r = slot[n], the
+ * image's row among the images routed to e (n itself in dense evaluation). */
 #define HIER_MAX_C 64
 __kernel void hier_forward_f32(__global const float *a, __global const float *zb,
                                __global const float *ze, __global const float *v,
-                               __global const int *labels, __global float *P,
+                               __global const int *slot, __global const int *labels, __global float *P,
                                __global int *route, __global float *loss, __global int *pred,
                                const int N, const int C, const int E, const int zs, const int vs)
 {
@@ -209,7 +210,8 @@ __kernel void hier_forward_f32(__global const float *a, __global const float *zb
     for (int k = 1; k < E; k++)
         if (a[n * E + k] > a[n * E + e]) e = k;
     route[n] = e;
-    __global const float *b = zb + n * C, *x = ze + e * zs + n * C, *s = v + e * vs + n * 2 * C;
+    const int r = slot[n]; /* the image's row in its expert's (and sub-gate's) outputs */
+    __global const float *b = zb + n * C, *x = ze + e * zs + r * C, *s = v + e * vs + r * 2 * C;
     float bmax = b[0], xmax = x[0], smax = s[0];
     for (int c = 1; c < C; c++) bmax = fmax(bmax, b[c]), xmax = fmax(xmax, x[c]);
     for (int j = 1; j < 2 * C; j++) smax = fmax(smax, s[j]);
@@ -233,7 +235,8 @@ __kernel void hier_forward_f32(__global const float *a, __global const float *zb
 /* Gradients of the mean loss into the baseline's logits, every expert's
  * logits and every sub-gate's logits (zero for the images not routed to it). */
 __kernel void hier_backward_f32(__global const float *zb, __global const float *ze,
-                                __global const float *v, __global const int *labels,
+                                __global const float *v, __global const int *slot,
+                                __global const int *labels,
                                 __global const float *P, __global const int *route,
                                 __global float *dzb, __global float *dze, __global float *dv,
                                 const int N, const int C, const int E, const int zs,
@@ -241,12 +244,9 @@ __kernel void hier_backward_f32(__global const float *zb, __global const float *
 {
     const int n = get_global_id(0);
     if (n >= N) return;
-    const int e = route[n], y = labels[n];
-    for (int k = 0; k < E; k++) {
-        for (int c = 0; c < C; c++) dze[k * zs + n * C + c] = 0.0f;
-        for (int j = 0; j < 2 * C; j++) dv[k * vs + n * 2 * C + j] = 0.0f;
-    }
-    __global const float *b = zb + n * C, *x = ze + e * zs + n * C, *s = v + e * vs + n * 2 * C;
+    /* dze and dv are zeroed before; only the image's own rows are written */
+    const int e = route[n], y = labels[n], r = slot[n];
+    __global const float *b = zb + n * C, *x = ze + e * zs + r * C, *s = v + e * vs + r * 2 * C;
     float pb[HIER_MAX_C], px[HIER_MAX_C], w[2 * HIER_MAX_C], g[HIER_MAX_C];
     float bmax = b[0], xmax = x[0], smax = s[0];
     for (int c = 1; c < C; c++) bmax = fmax(bmax, b[c]), xmax = fmax(xmax, x[c]);
@@ -266,15 +266,15 @@ __kernel void hier_backward_f32(__global const float *zb, __global const float *
     float dot = 0.0f;
     for (int c = 0; c < C; c++) dot += w[2 * c] * g[c] * pb[c] + w[2 * c + 1] * g[c] * px[c];
     for (int c = 0; c < C; c++) {
-        dv[e * vs + n * 2 * C + 2 * c] = scale * w[2 * c] * (g[c] * pb[c] - dot);
-        dv[e * vs + n * 2 * C + 2 * c + 1] = scale * w[2 * c + 1] * (g[c] * px[c] - dot);
+        dv[e * vs + r * 2 * C + 2 * c] = scale * w[2 * c] * (g[c] * pb[c] - dot);
+        dv[e * vs + r * 2 * C + 2 * c + 1] = scale * w[2 * c + 1] * (g[c] * px[c] - dot);
     }
     /* through the baseline's and the expert's softmax: dp[c] = g[c] w[c][.] */
     float db = 0.0f, dx = 0.0f;
     for (int c = 0; c < C; c++) db += g[c] * w[2 * c] * pb[c], dx += g[c] * w[2 * c + 1] * px[c];
     for (int c = 0; c < C; c++) {
         dzb[n * C + c] = scale * pb[c] * (g[c] * w[2 * c] - db);
-        dze[e * zs + n * C + c] = scale * px[c] * (g[c] * w[2 * c + 1] - dx);
+        dze[e * zs + r * C + c] = scale * px[c] * (g[c] * w[2 * c + 1] - dx);
     }
 }
 

@@ -38,6 +38,17 @@ void model_free(model *m)
     free(m);
 }
 
+/* The gathered-images tensor a part reads when a gate routes images to it
+ * (switch, top-k and hierarchical experts, hierarchical sub-gates), else NULL. */
+static moecl_tensor *routed_input(const model *m, int part)
+{
+    bool routes = m->head == HEAD_SWITCH || m->head == HEAD_TOPK || m->head == HEAD_HIERARCHICAL;
+    for (int k = 0; routes && k < m->n_experts; k++)
+        if (m->experts[k] == part || (m->head == HEAD_HIERARCHICAL && m->subgates[k] == part))
+            return m->expert_in[k];
+    return NULL;
+}
+
 moecl_status model_setup(model *m, moecl_ctx *ctx, int batch, uint64_t seed)
 {
     m->ctx = ctx;
@@ -75,12 +86,18 @@ moecl_status model_setup(model *m, moecl_ctx *ctx, int batch, uint64_t seed)
             MOECL_TRY(moecl_tensor_create(ctx, 1, &one, &m->kaux));
         }
     }
+    if (m->head == HEAD_HIERARCHICAL) { /* each expert and its sub-gate run on the images routed to it */
+        int E = m->n_experts, be[2] = {batch, E}, idx = E * batch, cnt = 2 * E + 1;
+        for (int k = 0; k < E; k++) MOECL_TRY(moecl_tensor_create(ctx, 2, ishape, &m->expert_in[k]));
+        MOECL_TRY(moecl_tensor_create(ctx, 2, be, &m->probs));
+        MOECL_TRY(moecl_tensor_create(ctx, 1, &batch, &m->slot));
+        MOECL_TRY(moecl_tensor_create(ctx, 1, &idx, &m->index));
+        MOECL_TRY(moecl_tensor_create(ctx, 1, &cnt, &m->counts));
+    }
     uint64_t rng = seed;
     for (int i = 0; i < m->n_parts; i++) {
-        const moecl_tensor *in = m->images;
-        for (int k = 0; routed && k < m->n_experts; k++)
-            if (m->experts[k] == i) in = m->expert_in[k];
-        MOECL_TRY(network_setup(m->parts[i], ctx, m->input, batch, &rng, in));
+        const moecl_tensor *in = routed_input(m, i);
+        MOECL_TRY(network_setup(m->parts[i], ctx, m->input, batch, &rng, in ? in : m->images));
     }
     MOECL_TRY(softmax_ce_init(&m->loss, ctx, batch, m->classes));
     m->mapped_labels = malloc((size_t)batch * sizeof *m->mapped_labels);
@@ -311,19 +328,35 @@ static moecl_status topk_backward(model *m, int n)
     return network_backward(m->parts[m->gate], m->dgate, n);
 }
 
-static moecl_status hier_forward(model *m, int n)
+/* Hierarchical: the baseline and the binary gate see every image; the
+ * gate's argmax routes each image to one expert, and that expert and its
+ * sub-gate run only on the images routed to them (conditional computation;
+ * dense_eval runs both on every image, for comparison). */
+static moecl_status hier_forward(model *m, int n, const layer_run *run)
 {
-    size_t nc = (size_t)n * m->classes, zs = stack_stride(m), vs = 2 * zs;
-    for (int k = 0; k < m->n_experts; k++) {
-        MOECL_TRY(copy_range(m->ctx, network_output(m->parts[m->experts[k]])->buf, 0,
-                             m->stacked->buf, k * zs, nc));
+    int E = m->n_experts;
+    size_t zs = stack_stride(m), vs = 2 * zs;
+    MOECL_TRY(network_forward(m->parts[m->baseline], n, run));
+    MOECL_TRY(network_forward(m->parts[m->gate], n, run));
+    MOECL_TRY(MOECL_LAUNCH(m->ctx, "switch_route_f32", 1, 0,
+                           MOECL_ARG_MEM(network_output(m->parts[m->gate])->buf),
+                           MOECL_ARG_MEM(m->probs->buf), MOECL_ARG_MEM(m->route->buf),
+                           MOECL_ARG_MEM(m->slot->buf), MOECL_ARG_MEM(m->index->buf),
+                           MOECL_ARG_MEM(m->counts->buf), MOECL_ARG_INT(n), MOECL_ARG_INT(E),
+                           MOECL_ARG_INT(n), MOECL_ARG_INT(m->dense_eval)));
+    MOECL_TRY(run_routed_experts(m, n, 2 * E + 1, run)); /* gathers into expert_in[k] */
+    for (int k = 0; k < E; k++) {
+        int nk = m->expert_counts[k];
+        if (nk == 0) continue;
+        MOECL_TRY(network_forward(m->parts[m->subgates[k]], nk, run));
         MOECL_TRY(copy_range(m->ctx, network_output(m->parts[m->subgates[k]])->buf, 0,
-                             m->subgate_out->buf, k * vs, 2 * nc));
+                             m->subgate_out->buf, k * vs, (size_t)nk * 2 * m->classes));
     }
     return MOECL_LAUNCH(m->ctx, "hier_forward_f32", (size_t)n, 0,
                         MOECL_ARG_MEM(network_output(m->parts[m->gate])->buf),
                         MOECL_ARG_MEM(network_output(m->parts[m->baseline])->buf),
                         MOECL_ARG_MEM(m->stacked->buf), MOECL_ARG_MEM(m->subgate_out->buf),
+                        MOECL_ARG_MEM(m->slot->buf),
                         MOECL_ARG_MEM(m->loss.labels->buf), MOECL_ARG_MEM(m->loss.probs->buf),
                         MOECL_ARG_MEM(m->route->buf), MOECL_ARG_MEM(m->loss.loss->buf),
                         MOECL_ARG_MEM(m->loss.pred->buf), MOECL_ARG_INT(n),
@@ -333,10 +366,13 @@ static moecl_status hier_forward(model *m, int n)
 
 static moecl_status hier_backward(model *m, int n)
 {
-    size_t nc = (size_t)n * m->classes, zs = stack_stride(m), vs = 2 * zs;
+    size_t zs = stack_stride(m), vs = 2 * zs;
+    MOECL_TRY(moecl_tensor_fill(m->dstacked, 0.0f));
+    MOECL_TRY(moecl_tensor_fill(m->dsubgate_out, 0.0f));
     MOECL_TRY(MOECL_LAUNCH(m->ctx, "hier_backward_f32", (size_t)n, 0,
                            MOECL_ARG_MEM(network_output(m->parts[m->baseline])->buf),
                            MOECL_ARG_MEM(m->stacked->buf), MOECL_ARG_MEM(m->subgate_out->buf),
+                           MOECL_ARG_MEM(m->slot->buf),
                            MOECL_ARG_MEM(m->loss.labels->buf), MOECL_ARG_MEM(m->loss.probs->buf),
                            MOECL_ARG_MEM(m->route->buf), MOECL_ARG_MEM(m->dbaseline->buf),
                            MOECL_ARG_MEM(m->dstacked->buf), MOECL_ARG_MEM(m->dsubgate_out->buf),
@@ -345,15 +381,17 @@ static moecl_status hier_backward(model *m, int n)
                            MOECL_ARG_FLOAT(1.0f / (float)n)));
     if (part_learns(m, m->baseline))
         MOECL_TRY(network_backward(m->parts[m->baseline], m->dbaseline, n));
+    MOECL_TRY(backward_routed_experts(m));
     for (int k = 0; k < m->n_experts; k++) {
-        if (part_learns(m, m->experts[k])) {
-            MOECL_TRY(copy_range(m->ctx, m->dstacked->buf, k * zs, m->dexpert[k]->buf, 0, nc));
-            MOECL_TRY(network_backward(m->parts[m->experts[k]], m->dexpert[k], n));
+        int nk = m->expert_counts[k];
+        if (!part_learns(m, m->subgates[k])) continue;
+        if (nk == 0) {
+            MOECL_TRY(network_zero_grads(m->parts[m->subgates[k]]));
+            continue;
         }
-        if (part_learns(m, m->subgates[k])) {
-            MOECL_TRY(copy_range(m->ctx, m->dsubgate_out->buf, k * vs, m->dsub[k]->buf, 0, 2 * nc));
-            MOECL_TRY(network_backward(m->parts[m->subgates[k]], m->dsub[k], n));
-        }
+        MOECL_TRY(copy_range(m->ctx, m->dsubgate_out->buf, k * vs, m->dsub[k]->buf, 0,
+                             (size_t)nk * 2 * m->classes));
+        MOECL_TRY(network_backward(m->parts[m->subgates[k]], m->dsub[k], nk));
     }
     return MOECL_OK;
 }
@@ -362,15 +400,17 @@ moecl_status model_forward(model *m, int n, const layer_run *run)
 {
     int alone = alone_part(m);
     if (alone >= 0) {
+        moecl_tensor *in = routed_input(m, alone); /* trained alone: every image of the batch */
+        if (in) MOECL_TRY(copy_range(m->ctx, m->images->buf, 0, in->buf, 0, (size_t)n * shape3_size(m->input)));
         MOECL_TRY(network_forward(m->parts[alone], n, run));
         return softmax_ce_forward(&m->part_loss[alone], network_output(m->parts[alone]), n);
     }
     if (m->head == HEAD_SWITCH) return switch_forward(m, n, run);
     if (m->head == HEAD_TOPK) return topk_forward(m, n, run);
+    if (m->head == HEAD_HIERARCHICAL) return hier_forward(m, n, run);
     for (int i = 0; i < m->n_parts; i++) MOECL_TRY(network_forward(m->parts[i], n, run));
     if (m->head == HEAD_SINGLE)
         return softmax_ce_forward(&m->loss, network_output(m->parts[0]), n);
-    if (m->head == HEAD_HIERARCHICAL) return hier_forward(m, n);
     size_t nc = (size_t)n * m->classes;
     for (int k = 0; k < m->n_experts; k++)
         MOECL_TRY(copy_range(m->ctx, network_output(m->parts[m->experts[k]])->buf, 0,
@@ -531,9 +571,15 @@ size_t model_param_count(const model *m)
 
 uint64_t model_flops_per_image(const model *m)
 {
-    uint64_t f = 0;
-    for (int i = 0; i < m->n_parts; i++) f += network_flops_per_image(m->parts[i]);
-    return f;
+    /* routed parts run on the images routed to them: k of the E experts
+     * (and their sub-gates) per image, counted as their mean */
+    int per_image = m->head == HEAD_TOPK ? m->topk : 1;
+    uint64_t f = 0, routed = 0;
+    for (int i = 0; i < m->n_parts; i++) {
+        if (routed_input(m, i) && !m->dense_eval) routed += network_flops_per_image(m->parts[i]);
+        else f += network_flops_per_image(m->parts[i]);
+    }
+    return f + (m->n_experts > 0 ? routed * (uint64_t)per_image / (uint64_t)m->n_experts : 0);
 }
 
 void model_print(const model *m, FILE *out)

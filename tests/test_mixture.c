@@ -108,9 +108,24 @@ static void test_hierarchical(void)
     moecl_tensor_upload(m->images, x, (size_t)B * 18);
     int labels[6] = {0, 1, 2, 3, 4, 2};
 
-    /* the whole model: forward against a reference from the parts' outputs */
+    /* the whole model, routed: each expert and sub-gate on its images only */
     model_set_stage(m, -1);
     model_set_labels(m, labels, n);
+    layer_run eval_run = {.training = false};
+    float routed_loss[6], dense_loss[6];
+    model_forward(m, n, &eval_run);
+    model_read(m, n, routed_loss, NULL);
+    int routed_images = m->expert_counts[0] + m->expert_counts[1];
+    CHECK(routed_images == n && m->expert_counts[0] > 0 && m->expert_counts[1] > 0,
+          "every image to one expert, both used: %d + %d", m->expert_counts[0], m->expert_counts[1]);
+    /* the dense evaluation (both experts on every image) gives the same losses,
+     * and leaves every part's output per image for the reference */
+    m->dense_eval = true;
+    model_forward(m, n, &eval_run);
+    model_read(m, n, dense_loss, NULL);
+    double worst_routed = 0;
+    for (int i = 0; i < n; i++) worst_routed = fmax(worst_routed, fabs(routed_loss[i] - dense_loss[i]));
+    CHECK(worst_routed < 1e-6, "routed and dense hierarchical losses differ by %g", worst_routed);
     double got = mean_loss(m, n);
     float *a = read_all(network_output(m->parts[1])), *zb = read_all(network_output(m->parts[0]));
     float *z[2] = {read_all(network_output(m->parts[2])), read_all(network_output(m->parts[3]))};
@@ -128,12 +143,19 @@ static void test_hierarchical(void)
     CHECK(fabs(got - want) < 1e-5, "hierarchical loss %.7f, reference %.7f", got, want);
     free(a), free(zb);
     for (int k = 0; k < 2; k++) free(z[k]), free(v[k]);
-    check_grads(m, n, mean_loss, 1e-2f, 2e-3f, "whole model");
+    check_grads(m, n, mean_loss, 1e-2f, 2e-3f, "whole model, dense");
+    m->dense_eval = false;
+    check_grads(m, n, mean_loss, 1e-2f, 2e-3f, "whole model, routed");
 
     /* stage 3: only the sub-gates learn, through the head */
     model_set_stage(m, 2);
     model_set_labels(m, labels, n);
     check_grads(m, n, mean_loss, 1e-2f, 2e-3f, "sub-gate stage");
+    /* stage 2: expert x alone on every image of its batch (not routed) */
+    model_set_stage(m, 1);
+    int x_labels[6] = {0, 2, 2, 0, 0, 2};
+    model_set_labels(m, x_labels, n);
+    check_grads(m, n, mean_loss, 1e-2f, 2e-3f, "expert stage");
 
     /* stage 1: the gate alone on the groups: labels become 0 / 1 */
     model_set_stage(m, 0);
