@@ -8,11 +8,14 @@ void progress_start(progress *p, FILE *out, long total, const char *unit)
 {
     p->out = out;
     p->total = total;
+    p->first = 0;
     p->start = moecl_seconds();
     p->last_draw = 0;
     p->unit = unit;
     p->tty = out && isatty(fileno(out));
 }
+
+void progress_resume_at(progress *p, long done) { p->first = done; }
 
 static void format_time(double s, char *buf, size_t size)
 {
@@ -29,7 +32,7 @@ void progress_update(progress *p, long done, const char *extra)
     if (done < p->total && now - p->last_draw < (p->tty ? 0.2 : 30.0)) return;
     if (!p->tty && done >= p->total) return;
     p->last_draw = now;
-    double elapsed = now - p->start, rate = elapsed > 0 ? done / elapsed : 0;
+    double elapsed = now - p->start, rate = elapsed > 0 ? (done - p->first) / elapsed : 0;
     char left[32], spent[32];
     format_time(rate > 0 ? (p->total - done) / rate : 0, left, sizeof left);
     format_time(elapsed, spent, sizeof spent);

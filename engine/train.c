@@ -415,6 +415,7 @@ static moecl_status run_epoch(model *net, const train_options *o, const dataset 
     shuffle(idx, n_train, seed, rs->epoch);
     progress bar;
     progress_start(&bar, log, n_train, "img");
+    progress_resume_at(&bar, (long)rs->batch_pos * B);
     layer_run run = {.training = true, .seed = (uint32_t)seed};
     for (int b = rs->batch_pos; b < batches; b++) {
         int start = b * B, n = n_train - start < B ? n_train - start : B;
