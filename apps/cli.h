@@ -48,6 +48,6 @@ int cmd_predict(const cli_globals *g, int argc, char **argv);
 int cmd_curves(const cli_globals *g, int argc, char **argv);
 
 /* The model `train` and `info` use without --model (a preset name). */
-#define MOECL_DEFAULT_MODEL "flat"
+#define MOECL_DEFAULT_MODEL "switch"
 
 #endif

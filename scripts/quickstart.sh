@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets everything up and runs the main job: installs the packages, builds,
-# lists the OpenCL devices and trains the default MoE (flat) on CIFAR-10.
+# lists the OpenCL devices and trains the default MoE (switch) on CIFAR-10.
 # Arguments go to `moecl train` (e.g. --device 1 --epochs 5). The data is
 # taken from $MOECL_DATA, else ../shared/cifar10 where that exists, else
 # ./data/cifar-10-batches-bin, else downloaded there (md5-checked).
