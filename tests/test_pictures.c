@@ -217,7 +217,12 @@ static void test_gate_grid(void)
               "the PNG holds what was drawn");
         const int side = 32 * scale, F = GATE_GRID_FRAME;
         int cell_w = side + 2 * F + 10;
-        CHECK(back.w >= 5 * cell_w, "five columns fit: width %d", back.w);
+        int want_w = 2 * 16 + 5 * cell_w < 900 ? 900 : 2 * 16 + 5 * cell_w; /* margins, 5 columns */
+        CHECK(back.w == want_w, "width %d, expected %d", back.w, want_w);
+        int lowest = 0;
+        for (int i = 0; i < COUNT; i++) lowest = places[i].y > lowest ? places[i].y : lowest;
+        CHECK(back.h > lowest + side + 2 * 10 && back.h < lowest + side + 80,
+              "height %d fits the last row of tiles and its labels (last tile at y %d)", back.h, lowest);
         int last_y[E + 1] = {0}, bad_pixels = 0, bad_frames = 0, bad_band = 0, overlap = 0;
         for (int i = 0; i < COUNT; i++) {
             const tile_place *p = &places[i];

@@ -23,7 +23,7 @@ moecl_status heatmap_render(const heatmap_spec *s, image *out, heatmap_layout *l
     int cell_w = cell > col_name_w + 6 ? cell : col_name_w + 6;
     int row_name_w = longest(s->row_names, s->rows);
     int x0 = margin + th + 8 + row_name_w + 8;
-    int y0 = margin + 2 * th + 8 + (s->subtitle ? th + 6 : 0) + th + 8 + th + 6;
+    int y0 = margin + 2 * th + 8 + (s->subtitle ? th + 6 : 0) + 10 + th + 8 + th + 6;
     int grid_w = s->cols * cell_w, grid_h = s->rows * cell;
     int total_w = text_width("total", 1) + 16;
     int key_y = y0 + grid_h + 16;
@@ -38,7 +38,7 @@ moecl_status heatmap_render(const heatmap_spec *s, image *out, heatmap_layout *l
     draw_text(out, margin, margin, s->title, COLOUR_TEXT, 2);
     int y = margin + 2 * th + 6;
     if (s->subtitle) draw_text(out, margin, y, s->subtitle, COLOUR_MUTED, 1), y += th + 6;
-    draw_text_centred(out, x0 + grid_w / 2, y, s->col_title, COLOUR_TEXT, 1);
+    draw_text_centred(out, x0 + grid_w / 2, y + 10, s->col_title, COLOUR_TEXT, 1);
     for (int c = 0; c < s->cols; c++)
         draw_text_centred(out, x0 + c * cell_w + cell_w / 2, y0 - th - 4, s->col_names[c], COLOUR_TEXT, 1);
     draw_text_centred(out, x0 + grid_w + total_w / 2, y0 - th - 4, "total", COLOUR_MUTED, 1);
