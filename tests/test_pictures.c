@@ -223,7 +223,7 @@ static void test_gate_grid(void)
         for (int i = 0; i < COUNT; i++) lowest = places[i].y > lowest ? places[i].y : lowest;
         CHECK(back.h > lowest + side + 2 * 10 && back.h < lowest + side + 80,
               "height %d fits the last row of tiles and its labels (last tile at y %d)", back.h, lowest);
-        int last_y[E + 1] = {0}, bad_pixels = 0, bad_frames = 0, bad_band = 0, overlap = 0;
+        int bad_pixels = 0, bad_frames = 0, bad_band = 0, overlap = 0;
         for (int i = 0; i < COUNT; i++) {
             const tile_place *p = &places[i];
             int band = tiles[i].expert < 0 ? E : tiles[i].expert;
@@ -233,7 +233,6 @@ static void test_gate_grid(void)
                 for (int j = 0; j < COUNT; j++)
                     if ((tiles[j].expert < 0 ? E : tiles[j].expert) < band) overlap += places[j].y >= p->y;
             }
-            (void)last_y;
             CHECK(p->x >= 0 && p->y >= 0 && p->x + side <= back.w && p->y + side <= back.h, "tile %d inside", i);
             for (int y = 0; y < side; y++)
                 for (int x = 0; x < side; x++) {

@@ -128,7 +128,7 @@ moecl_status gate_grid_render(const gate_grid_spec *s, image *out, tile_place *p
             if (!right) image_fill(out, tx, ty + g.pred_y - 1, text_width(buf, 1) + 2, th + 2, COLOUR_WRONG);
             draw_text(out, tx + 1, ty + g.pred_y, buf, right ? COLOUR_RIGHT : COLOUR_WHITE, 1);
             if (s->bars) { /* stacked weights, expert colours, in expert order */
-                int bx = tx, bw = g.tile_w;
+                int bw = g.tile_w;
                 double acc = 0;
                 for (int k = 0; k < s->n_experts; k++) {
                     int x0 = tx + (int)(acc * bw + 0.5);
@@ -136,7 +136,7 @@ moecl_status gate_grid_render(const gate_grid_spec *s, image *out, tile_place *p
                     int x1 = tx + (int)((acc > 1 ? 1 : acc) * bw + 0.5);
                     image_fill(out, x0, ty + g.bar_y, x1 - x0, 6, colour_expert(k));
                 }
-                image_frame(out, bx - 1, ty + g.bar_y - 1, bw + 2, 8, 1, COLOUR_GRID);
+                image_frame(out, tx - 1, ty + g.bar_y - 1, bw + 2, 8, 1, COLOUR_GRID);
             }
         }
         int rows = (in_band[b] + cols - 1) / cols;
