@@ -11,6 +11,7 @@ typedef struct cli_globals {
     const char *device_spec; /* --device, else $MOECL_DEVICE, else NULL */
     const char *cache_dir;   /* --cache-dir, else NULL ($MOECL_CACHE_DIR / XDG) */
     bool no_cache;           /* --no-cache */
+    bool no_tuning;          /* --no-tuning: CLBlast's default GEMM parameters */
     bool quiet;              /* --quiet: no device line, no progress */
 } cli_globals;
 
@@ -46,6 +47,7 @@ int cmd_info(const cli_globals *g, int argc, char **argv);
 int cmd_gates(const cli_globals *g, int argc, char **argv);
 int cmd_predict(const cli_globals *g, int argc, char **argv);
 int cmd_curves(const cli_globals *g, int argc, char **argv);
+int cmd_tune(const cli_globals *g, int argc, char **argv);
 
 /* The model `train` and `info` use without --model (a preset name). */
 #define MOECL_DEFAULT_MODEL "switch"

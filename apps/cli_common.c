@@ -1,5 +1,6 @@
 /* Device opening, error reporting and small output helpers of the CLI. */
 #include "cli.h"
+#include "tuning.h"
 #include "model.h"
 
 #include <stdarg.h>
@@ -111,10 +112,13 @@ int cli_open_device(const cli_globals *g, moecl_ctx **ctx)
     if (!g->quiet)
         fprintf(stderr, "moecl: device %d: %s (%s, %s, %u compute units)\n", d->index, d->name,
                 d->platform_name, d->type, d->compute_units);
-    moecl_ctx_options opts = {.cache_dir = g->cache_dir, .no_cache = g->no_cache};
+    moecl_ctx_options opts = {.cache_dir = g->cache_dir, .no_cache = g->no_cache,
+                              .no_tuning = g->no_tuning};
     st = moecl_ctx_create(d, &opts, ctx);
     free(devices);
     if (st != MOECL_OK) return cli_report(st);
+    const char *note = moecl_ctx_tuning_note(*ctx);
+    if (!g->quiet && strncmp(note, "GEMM tuned", 10) == 0) fprintf(stderr, "moecl: %s\n", note);
     return 0;
 }
 

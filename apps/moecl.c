@@ -32,6 +32,9 @@ static const char USAGE[] =
     "                              class probabilities, route and gate weights of\n"
     "                              PNG images (any size, scaled to 32x32)\n"
     "  curves RUN_DIR [--out F]    redraw RUN_DIR/curves.png from metrics.jsonl\n"
+    "  tune [--size N] [--full [--fraction F]] | --show | --reset\n"
+    "                              tune CLBlast's GEMM for the device (its own tuner,\n"
+    "                              clblast_tuner_xgemm); used from then on\n"
     "  kernels [--source F.cl] [--options S]\n"
     "                              build every kernel (through the cache) and report\n"
     "                              the time to ready; --source builds a file of yours\n"
@@ -50,6 +53,8 @@ static const char USAGE[] =
     "  --device N|NAME     device index from 'moecl devices', or a case-insensitive\n"
     "                      substring of its name (default: first GPU, else first device)\n"
     "  --no-cache          build kernels from source; read and write no cache\n"
+    "                      (and no GEMM tuning file)\n"
+    "  --no-tuning         CLBlast's default GEMM parameters even where tuned\n"
     "  --cache-dir DIR     kernel cache directory\n"
     "  --quiet             no device line, no progress output\n"
     "\n"
@@ -78,6 +83,7 @@ static const command COMMANDS[] = {
     {"gates", cmd_gates},
     {"predict", cmd_predict},
     {"curves", cmd_curves},
+    {"tune", cmd_tune},
 };
 
 /* Takes the global options out of argv, leaving the command and its own. */
@@ -104,6 +110,8 @@ static int parse_globals(int *argc, char **argv, cli_globals *g)
             g->cache_dir = value;
         } else if (strcmp(a, "--no-cache") == 0) {
             g->no_cache = true;
+        } else if (strcmp(a, "--no-tuning") == 0) {
+            g->no_tuning = true;
         } else if (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0) {
             g->quiet = true;
         } else {

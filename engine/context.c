@@ -1,10 +1,12 @@
 /* A context: the chosen device, its command queue, and every embedded
  * kernel program built once at creation (from the cache where possible). */
 #include "internal.h"
+#include "tuning.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Options every embedded program is built with. Not -cl-fast-relaxed-math:
  * training must be able to see NaN and infinity. */
@@ -79,6 +81,26 @@ static moecl_status build_embedded(moecl_ctx *ctx)
     return MOECL_OK;
 }
 
+/* The device's GEMM tuning file, if `moecl tune` made one: applied, or
+ * ignored with a warning when it is damaged (defaults are always safe). */
+static void apply_tuning(moecl_ctx *ctx)
+{
+    char path[1200];
+    moecl_tuning_path(ctx->cache_dir, &ctx->device, path, sizeof path);
+    if (access(path, F_OK) != 0) return;
+    moecl_tuning t;
+    moecl_status st = moecl_tuning_load(path, &ctx->device, &t);
+    if (st == MOECL_OK) st = moecl_tuning_apply(ctx, &t);
+    if (st == MOECL_OK) {
+        snprintf(ctx->tuning_note, sizeof ctx->tuning_note, "GEMM tuned (%s)", path);
+    } else {
+        snprintf(ctx->tuning_note, sizeof ctx->tuning_note, "ignored the GEMM tuning file: %s",
+                 moecl_last_error());
+        fprintf(stderr, "moecl: warning: %s; CLBlast's defaults are used (run 'moecl tune' again, "
+                        "or 'moecl tune --reset')\n", ctx->tuning_note);
+    }
+}
+
 moecl_status moecl_ctx_create(const moecl_device_info *device, const moecl_ctx_options *options,
                               moecl_ctx **out)
 {
@@ -108,12 +130,15 @@ moecl_status moecl_ctx_create(const moecl_device_info *device, const moecl_ctx_o
         moecl_cache_dir_resolve(options->cache_dir, ctx->cache_dir, sizeof ctx->cache_dir);
     st = build_embedded(ctx);
     if (st != MOECL_OK) goto fail;
+    if (ctx->cache_dir[0] && !options->no_tuning) apply_tuning(ctx);
     *out = ctx;
     return MOECL_OK;
 fail:
     moecl_ctx_destroy(ctx);
     return st;
 }
+
+const char *moecl_ctx_tuning_note(const moecl_ctx *ctx) { return ctx->tuning_note; }
 
 void moecl_ctx_destroy(moecl_ctx *ctx)
 {

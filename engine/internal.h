@@ -31,6 +31,7 @@ struct moecl_ctx {
     cl_context context;
     cl_command_queue queue;
     char cache_dir[1024]; /* "" when caching is off */
+    char tuning_note[1400]; /* what was done about GEMM tuning ("" nothing) */
 
     cl_program *programs;
     moecl_program_report *reports;

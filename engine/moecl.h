@@ -104,6 +104,7 @@ typedef struct moecl_ctx_options {
     const char *cache_dir; /* NULL: $MOECL_CACHE_DIR, else the XDG cache dir */
     bool no_cache;         /* build every program from source, write nothing */
     bool profiling;        /* queue with profiling enabled */
+    bool no_tuning;        /* ignore the device's GEMM tuning file (moecl tune) */
 } moecl_ctx_options;
 
 typedef enum moecl_cache_result {

@@ -9,6 +9,7 @@ PACKAGES=(
   ocl-icd-opencl-dev opencl-headers  # the OpenCL ICD loader and headers
   pocl-opencl-icd clinfo             # PoCL: OpenCL on the CPU, and a device lister
   libclblast-dev                     # CLBlast: GEMM on any OpenCL device
+  clblast-utils                      # CLBlast's tuners, for 'moecl tune'
   libpng-dev                         # pictures
   libcjson-dev                       # JSON: model files, checkpoint headers
   curl                               # downloads CIFAR-10 where it is not found

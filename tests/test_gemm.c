@@ -1,6 +1,7 @@
 /* GEMM and strided-batched GEMM through CLBlast against a plain C reference,
  * on odd shapes, every transpose, with offsets, alpha and beta. */
 #include "check.h"
+#include "tuning.h"
 
 static void host_gemm(bool ta, bool tb, size_t m, size_t n, size_t k, float alpha,
                       const float *a, size_t lda, const float *b, size_t ldb, float beta,
@@ -114,12 +115,40 @@ static void test_bad_arguments(moecl_ctx *ctx)
     clReleaseMemObject(small);
 }
 
+/* Parameters from CLBlast's tuner (moecl tune) compute the same products:
+ * the tuner's best on the PoCL machine, and a deliberately different tile
+ * set, on shapes large enough for CLBlast's tiled (indirect) kernel and on
+ * odd ones. */
+static void test_tuned(moecl_ctx *ctx)
+{
+    static const char *names[] = {"GEMMK", "KREG", "KWG", "KWI", "MDIMA", "MDIMC", "MWG", "NDIMB",
+                                  "NDIMC", "NWG", "SA", "SB", "STRM", "STRN", "VWM", "VWN"};
+    static const size_t sets[2][16] = {{0, 1, 32, 2, 8, 8, 64, 8, 8, 64, 0, 0, 0, 0, 4, 2},
+                                       {0, 1, 16, 2, 16, 16, 32, 8, 8, 64, 1, 1, 1, 0, 2, 4}};
+    for (int s = 0; s < 2; s++) {
+        moecl_tuning t = {.kernel = "Xgemm", .count = 16};
+        for (int i = 0; i < 16; i++) {
+            snprintf(t.names[i], sizeof t.names[i], "%s", names[i]);
+            t.values[i] = sets[s][i];
+        }
+        CHECK(moecl_tuning_apply(ctx, &t) == MOECL_OK, "set %d: %s", s, moecl_last_error());
+        check_case(ctx, 384, 512, 448, false, false, 1);
+        check_case(ctx, 384, 512, 448, true, true, 1);
+        check_case(ctx, 513, 385, 257, false, true, 1);
+        check_case(ctx, 127, 65, 33, true, false, 1);
+    }
+    moecl_tuning bad = {.kernel = "NoSuchKernel", .count = 1, .names = {"MWG"}, .values = {64}};
+    CHECK(moecl_tuning_apply(ctx, &bad) != MOECL_OK, "an unknown kernel is refused");
+    CHECK(strstr(moecl_last_error(), "NoSuchKernel") != NULL, "%s", moecl_last_error());
+}
+
 int main(void)
 {
     moecl_ctx *ctx = check_open_device(NULL);
     test_shapes(ctx);
     test_temp_buffer_reused(ctx);
     test_bad_arguments(ctx);
+    test_tuned(ctx);
     moecl_ctx_destroy(ctx);
     return check_summary("test_gemm");
 }
