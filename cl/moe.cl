@@ -552,3 +552,35 @@ __kernel void topk_backward_f32(__global const float *Z, __global const float *g
         if (noisy) dgate[n * W + E + i] = dr;
     }
 }
+
+/* Soft mixture: the importance loss w * CV^2(I), I[e] = the sum over the
+ * batch of expert e's gate weight (Shazeer et al. 2017), in one work item;
+ * coef[e] = d loss / d I[e], which every image's weight g[n][e] shares. */
+__kernel void soft_importance_f32(__global const float *g, __global float *coef,
+                                  __global float *out, const int N, const int E, const float w)
+{
+    if (get_global_id(0) != 0) return;
+    float I[64];
+    for (int e = 0; e < E; e++) I[e] = 0.0f;
+    for (int n = 0; n < N; n++)
+        for (int e = 0; e < E; e++) I[e] += g[n * E + e];
+    float m = 0.0f, v = 0.0f;
+    for (int e = 0; e < E; e++) m += I[e] / E;
+    for (int e = 0; e < E; e++) v += (I[e] - m) * (I[e] - m) / E;
+    const float mm = fmax(m, 1e-10f);
+    out[0] = w * v / (mm * mm);
+    for (int e = 0; e < E; e++)
+        coef[e] = w * (2.0f * (I[e] - m) / E / (mm * mm) - 2.0f * v / (mm * mm * mm * E));
+}
+
+/* Adds the importance loss's gradient to the gate's logits through the
+ * softmax: da[n][k] += g[n][k] (coef[k] - sum_j g[n][j] coef[j]). */
+__kernel void soft_importance_backward_f32(__global const float *g, __global const float *coef,
+                                           __global float *da, const int N, const int E)
+{
+    const int n = get_global_id(0);
+    if (n >= N) return;
+    float dot = 0.0f;
+    for (int e = 0; e < E; e++) dot += g[n * E + e] * coef[e];
+    for (int e = 0; e < E; e++) da[n * E + e] += g[n * E + e] * (coef[e] - dot);
+}

@@ -124,6 +124,9 @@ moecl_status model_setup(model *m, moecl_ctx *ctx, int batch, uint64_t seed)
         MOECL_TRY(moecl_tensor_create(ctx, 3, stacked, &m->dstacked));
         MOECL_TRY(moecl_tensor_create(ctx, 2, bk, &m->gates));
         MOECL_TRY(moecl_tensor_create(ctx, 2, bk, &m->resp));
+        int coef = K, one = 1;
+        MOECL_TRY(moecl_tensor_create(ctx, 1, &coef, &m->kcoef));
+        MOECL_TRY(moecl_tensor_create(ctx, 1, &one, &m->kaux));
         MOECL_TRY(moecl_tensor_create(ctx, 2, bk, &m->dgate));
         for (int k = 0; k < K; k++) MOECL_TRY(moecl_tensor_create(ctx, 2, bc, &m->dexpert[k]));
     }
@@ -416,13 +419,17 @@ moecl_status model_forward(model *m, int n, const layer_run *run)
         MOECL_TRY(copy_range(m->ctx, network_output(m->parts[m->experts[k]])->buf, 0,
                              m->stacked->buf, k * stack_stride(m), nc));
     const moecl_tensor *a = network_output(m->parts[m->gate]);
-    return MOECL_LAUNCH(m->ctx, "soft_mixture_forward_f32", (size_t)n, 0, MOECL_ARG_MEM(a->buf),
-                        MOECL_ARG_MEM(m->stacked->buf), MOECL_ARG_MEM(m->loss.labels->buf),
-                        MOECL_ARG_MEM(m->loss.probs->buf), MOECL_ARG_MEM(m->gates->buf),
-                        MOECL_ARG_MEM(m->resp->buf), MOECL_ARG_MEM(m->loss.loss->buf),
-                        MOECL_ARG_MEM(m->loss.pred->buf), MOECL_ARG_INT(n),
-                        MOECL_ARG_INT(m->n_experts), MOECL_ARG_INT(m->classes),
-                        MOECL_ARG_INT(stack_stride(m)));
+    MOECL_TRY(MOECL_LAUNCH(m->ctx, "soft_mixture_forward_f32", (size_t)n, 0, MOECL_ARG_MEM(a->buf),
+                           MOECL_ARG_MEM(m->stacked->buf), MOECL_ARG_MEM(m->loss.labels->buf),
+                           MOECL_ARG_MEM(m->loss.probs->buf), MOECL_ARG_MEM(m->gates->buf),
+                           MOECL_ARG_MEM(m->resp->buf), MOECL_ARG_MEM(m->loss.loss->buf),
+                           MOECL_ARG_MEM(m->loss.pred->buf), MOECL_ARG_INT(n),
+                           MOECL_ARG_INT(m->n_experts), MOECL_ARG_INT(m->classes),
+                           MOECL_ARG_INT(stack_stride(m))));
+    /* the importance loss w * CV^2(sum over the batch of each expert's weight) */
+    return MOECL_LAUNCH(m->ctx, "soft_importance_f32", 1, 0, MOECL_ARG_MEM(m->gates->buf),
+                        MOECL_ARG_MEM(m->kcoef->buf), MOECL_ARG_MEM(m->kaux->buf), MOECL_ARG_INT(n),
+                        MOECL_ARG_INT(m->n_experts), MOECL_ARG_FLOAT(m->importance_weight));
 }
 
 moecl_status model_backward(model *m, int n)
@@ -446,6 +453,11 @@ moecl_status model_backward(model *m, int n)
                            MOECL_ARG_INT(n), MOECL_ARG_INT(m->n_experts),
                            MOECL_ARG_INT(m->classes), MOECL_ARG_INT(stack_stride(m)),
                            MOECL_ARG_FLOAT(1.0f / (float)n)));
+    if (m->importance_weight > 0)
+        MOECL_TRY(MOECL_LAUNCH(m->ctx, "soft_importance_backward_f32", (size_t)n, 0,
+                               MOECL_ARG_MEM(m->gates->buf), MOECL_ARG_MEM(m->kcoef->buf),
+                               MOECL_ARG_MEM(m->dgate->buf), MOECL_ARG_INT(n),
+                               MOECL_ARG_INT(m->n_experts)));
     size_t nc = (size_t)n * m->classes;
     for (int k = 0; k < m->n_experts; k++) {
         MOECL_TRY(copy_range(m->ctx, m->dstacked->buf, k * stack_stride(m), m->dexpert[k]->buf, 0, nc));

@@ -445,7 +445,7 @@ static moecl_status parse_mixture(model *m, parse_ctx *p, const cJSON *parts, co
         return bad(p, "'type' must be 'soft', 'hierarchical', 'switch' or 'topk', not '%s'%s", type, "");
     static const char *const topk_keys[] = {"type", "gate", "experts", "k", "noise",
                                             "importance_loss", "load_loss", NULL};
-    static const char *const soft_keys[] = {"type", "gate", "experts", NULL};
+    static const char *const soft_keys[] = {"type", "gate", "experts", "importance_loss", NULL};
     static const char *const hier_keys[] = {"type", "gate", "experts", "baseline", "subgates",
                                             "groups", NULL};
     static const char *const switch_keys[] = {"type", "gate", "experts", "capacity_factor",
@@ -457,6 +457,8 @@ static moecl_status parse_mixture(model *m, parse_ctx *p, const cJSON *parts, co
     for (int k = 0; k < m->n_experts; k++)
         if (m->experts[k] == m->gate) return bad(p, "the gate cannot be an %s%s", "expert", "");
     m->head = HEAD_SOFT_MIXTURE;
+    if (!hier && !sw && !topk) /* soft: an optional CV^2 balance of the gate's weights */
+        MOECL_TRY(get_float(p, mix, "importance_loss", 0.0f, 0.0f, 100.0f, &m->importance_weight));
     if (hier) MOECL_TRY(parse_hierarchical(m, p, mix));
     if (topk) {
         m->head = HEAD_TOPK;

@@ -35,6 +35,15 @@ static double mean_loss(model *m, int n)
     return s / n;
 }
 
+/* The mean loss plus the soft gate's importance loss of the same forward. */
+static double soft_objective(model *m, int n)
+{
+    double s = mean_loss(m, n);
+    float aux = 0;
+    moecl_tensor_download(m->kaux, &aux, 1);
+    return s + aux;
+}
+
 /* A small hierarchical model: classes {0, 2} go to expert x, {1, 3, 4} to y. */
 static const char HIER[] =
     "{\"name\": \"hier\", \"input\": [2, 3, 3], \"classes\": 5,"
@@ -459,6 +468,31 @@ int main(void)
     CHECK(count == 10, "%d parameters (a: 2, b: 4, c: 2, gate: 2)", count);
     CHECK(strcmp(list[0].name, "a.dense_1.kernel") == 0, "part-qualified names: %s", list[0].name);
     free(list);
+
+    /* the optional importance loss: its value against a reference from the
+     * gate weights, and the gradients of loss + importance loss */
+    m->importance_weight = 0.7f;
+    mean_loss(m, n);
+    float *g = read_all(m->gates), aux = 0;
+    moecl_tensor_download(m->kaux, &aux, 1);
+    double I[3] = {0}, mean = 0, var = 0;
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < K; k++) I[k] += g[i * K + k];
+    for (int k = 0; k < K; k++) mean += I[k] / K;
+    for (int k = 0; k < K; k++) var += (I[k] - mean) * (I[k] - mean) / K;
+    CHECK(fabs(aux - 0.7 * var / (mean * mean)) < 1e-6, "importance loss %g, reference %g", aux,
+          0.7 * var / (mean * mean));
+    CHECK(aux > 0, "an unbalanced batch has a positive importance loss");
+    free(g);
+    check_grads(m, n, soft_objective, 1e-2f, 2e-3f, "soft mixture with importance loss");
+    model_free(m);
+    const char *with_loss =
+        "{\"parts\": [{\"name\": \"e\", \"layers\": [{\"type\": \"dense\", \"units\": 10}]},"
+        " {\"name\": \"f\", \"layers\": [{\"type\": \"dense\", \"units\": 10}]},"
+        " {\"name\": \"g\", \"layers\": [{\"type\": \"dense\", \"units\": 2}]}],"
+        " \"mixture\": {\"gate\": \"g\", \"experts\": [\"e\", \"f\"], \"importance_loss\": 0.25}}";
+    CHECK(model_parse(with_loss, "soft.json", &m) == MOECL_OK && m->importance_weight == 0.25f,
+          "importance_loss in a soft mixture: %s", moecl_last_error());
     model_free(m);
 
     /* model-file errors name the part */
