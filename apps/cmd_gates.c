@@ -4,6 +4,7 @@
 #include "data.h"
 #include "draw/gate_grid.h"
 #include "draw/heatmap.h"
+#include "evaluate.h"
 #include "train.h"
 
 #include <stdlib.h>
@@ -56,51 +57,24 @@ static int parse(int argc, char **argv, gates_options *o)
     return 0;
 }
 
-/* Every test image through the model: its prediction, chosen expert and
- * gate weights. */
-static moecl_status route_all(model *m, const dataset *test, const normalizer *norm, int *pred,
-                              int *expert, float *weights)
-{
-    int B = m->batch, E = m->n_experts;
-    float *host = malloc((size_t)B * CIFAR_IMAGE_BYTES * sizeof *host), *loss = malloc((size_t)B * sizeof *loss);
-    int *idx = malloc((size_t)B * sizeof *idx), *labels = malloc((size_t)B * sizeof *labels);
-    moecl_status st = host && loss && idx && labels ? MOECL_OK : MOECL_ERR_OUT_OF_MEMORY;
-    layer_run run = {.training = false};
-    for (int start = 0; st == MOECL_OK && start < test->count; start += B) {
-        int n = test->count - start < B ? test->count - start : B;
-        for (int i = 0; i < n; i++) idx[i] = start + i;
-        dataset_make_batch(test, idx, n, norm, NULL, NULL, host, labels);
-        st = moecl_tensor_upload_part(m->images, host, (size_t)n * CIFAR_IMAGE_BYTES);
-        if (st == MOECL_OK) st = model_set_labels(m, labels, n);
-        if (st == MOECL_OK) st = model_forward(m, n, &run);
-        if (st == MOECL_OK) st = model_read(m, n, loss, pred + start);
-        if (st == MOECL_OK) st = model_read_choice(m, n, expert + start, weights + (size_t)start * E);
-    }
-    free(host), free(loss), free(idx), free(labels);
-    return st;
-}
-
+/* r: the evaluation of every test image (shares, images per expert and
+ * class); pred, expert, weights: per image. */
 static moecl_status draw(const gates_options *o, const char *heatmap_path, model *m,
-                         const dataset *test, const int *pred, const int *expert, const float *weights)
+                         const dataset *test, const eval_result *r, const int *pred,
+                         const int *expert, const float *weights)
 {
     int E = m->n_experts, shown = test->count < o->count ? test->count : (int)o->count;
     gate_grid_spec s = {.n_experts = E, .evaluated = test->count, .class_names = CIFAR_CLASS_NAMES,
                         .scale = (int)o->scale, .columns = (int)o->columns, .count = shown,
                         .bars = true};
-    int *routed = calloc((size_t)CIFAR_CLASSES * (E + 1), sizeof *routed);
     gate_tile *tiles = calloc((size_t)(shown ? shown : 1), sizeof *tiles);
-    if (!routed || !tiles) {
-        free(routed), free(tiles);
-        return moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of memory");
+    if (!tiles) return moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of memory");
+    int dropped_of_class[CIFAR_CLASSES] = {0}; /* the evaluation counts drops only in all */
+    for (int i = 0; i < test->count; i++) dropped_of_class[test->labels[i]] += expert[i] < 0;
+    for (int k = 0; k < E; k++) {
+        s.expert_names[k] = m->parts[m->experts[k]]->name;
+        s.share[k] = r->share[k];
     }
-    int dropped = 0;
-    for (int i = 0; i < test->count; i++) {
-        int e = expert[i] < 0 ? E : expert[i];
-        dropped += e == E;
-        routed[test->labels[i] * (E + 1) + e]++;
-        if (e < E) s.share[e] += 1.0 / test->count;
-    }
-    for (int k = 0; k < E; k++) s.expert_names[k] = m->parts[m->experts[k]]->name;
     for (int i = 0; i < shown; i++) {
         tiles[i] = (gate_tile){.pixels = test->pixels + (size_t)i * CIFAR_IMAGE_BYTES,
                                .label = test->labels[i], .pred = pred[i], .expert = expert[i]};
@@ -124,11 +98,11 @@ static moecl_status draw(const gates_options *o, const char *heatmap_path, model
     const char *cols[GATE_GRID_MAX_EXPERTS + 1];
     for (int k = 0; k < E; k++) cols[k] = s.expert_names[k];
     cols[E] = "dropped";
-    int ncols = E + (dropped > 0);
+    int ncols = E + (r->dropped > 0);
     int *counts = malloc((size_t)CIFAR_CLASSES * ncols * sizeof *counts);
     if (st == MOECL_OK && !counts) st = moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of memory");
     for (int c = 0; st == MOECL_OK && c < CIFAR_CLASSES; c++)
-        for (int k = 0; k < ncols; k++) counts[c * ncols + k] = routed[c * (E + 1) + k];
+        for (int k = 0; k < ncols; k++) counts[c * ncols + k] = k < E ? r->routed[k][c] : dropped_of_class[c];
     char htitle[160], hsub[300];
     snprintf(htitle, sizeof htitle, "%s: routing by class", m->name);
     snprintf(hsub, sizeof hsub, "test images per true class and expert (%d images; %s)", test->count, kind);
@@ -139,13 +113,13 @@ static moecl_status draw(const gates_options *o, const char *heatmap_path, model
     if (st == MOECL_OK) st = png_write(heatmap_path, &img);
     image_free(&img);
     if (st == MOECL_OK) {
-        printf("%s: %d test images in %d bands\n", o->out, shown, E + (dropped > 0));
+        printf("%s: %d test images in %d bands\n", o->out, shown, E + (r->dropped > 0));
         for (int k = 0; k < E; k++)
             printf("  %-20s %5.1f%% of %d test images\n", s.expert_names[k], 100 * s.share[k], test->count);
-        if (dropped) printf("  %-20s %5d images (their expert was full)\n", "dropped", dropped);
+        if (r->dropped) printf("  %-20s %5d images (their expert was full)\n", "dropped", r->dropped);
         printf("%s: routing heat map, classes x experts\n", heatmap_path);
     }
-    free(counts), free(routed), free(tiles);
+    free(counts), free(tiles);
     return st;
 }
 
@@ -188,9 +162,13 @@ int cmd_gates(const cli_globals *g, int argc, char **argv)
         weights = malloc((size_t)test.count * m->n_experts * sizeof *weights);
         st = pred && expert && weights ? MOECL_OK : moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of memory");
     }
-    if (st == MOECL_OK) st = route_all(m, &test, &norm, pred, expert, weights);
-    if (st == MOECL_OK) st = draw(&o, heatmap_path, m, &test, pred, expert, weights);
-    free(pred), free(expert), free(weights);
+    float *host = st == MOECL_OK ? malloc((size_t)o.batch * CIFAR_IMAGE_BYTES * sizeof *host) : NULL;
+    eval_result r;
+    eval_images per_image = {.pred = pred, .expert = expert, .weights = weights};
+    if (st == MOECL_OK) st = host ? evaluate_images(m, &test, &norm, host, &r, &per_image)
+                                  : moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of memory");
+    if (st == MOECL_OK) st = draw(&o, heatmap_path, m, &test, &r, pred, expert, weights);
+    free(host), free(pred), free(expert), free(weights);
     dataset_free(&test);
     model_free(m);
     moecl_ctx_destroy(ctx);

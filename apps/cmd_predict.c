@@ -3,6 +3,7 @@
 #include "cli.h"
 #include "data.h"
 #include "draw/image.h"
+#include "evaluate.h"
 #include "train.h"
 
 #include <stdlib.h>
@@ -106,7 +107,7 @@ int cmd_predict(const cli_globals *g, int argc, char **argv)
     normalizer norm;
     const int B = n < 64 ? n : 64;
     float *host = NULL, *probs = NULL, *gates = NULL;
-    int *expert = NULL, *idx = NULL, *labels = NULL;
+    int *expert = NULL;
     if (st != MOECL_OK) goto done;
     int rc = cli_open_device(g, &ctx);
     if (rc) {
@@ -117,38 +118,27 @@ int cmd_predict(const cli_globals *g, int argc, char **argv)
     if (st != MOECL_OK) goto done;
     int E = m->n_experts > 0 ? m->n_experts : 1;
     host = malloc((size_t)B * CIFAR_IMAGE_BYTES * sizeof *host);
-    probs = malloc((size_t)B * m->classes * sizeof *probs);
-    gates = malloc((size_t)B * E * sizeof *gates);
-    expert = malloc((size_t)B * sizeof *expert);
-    idx = malloc((size_t)B * sizeof *idx);
-    labels = malloc((size_t)B * sizeof *labels);
-    if (!host || !probs || !gates || !expert || !idx || !labels) {
+    probs = malloc((size_t)n * m->classes * sizeof *probs);
+    gates = calloc((size_t)n * E, sizeof *gates);
+    expert = malloc((size_t)n * sizeof *expert);
+    if (!host || !probs || !gates || !expert) {
         st = moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of memory");
         goto done;
     }
     bool gated = m->head != HEAD_SINGLE && m->n_experts > 0;
-    layer_run run = {.training = false};
-    if (json) printf("[");
-    for (int start = 0; st == MOECL_OK && start < n; start += B) {
-        int count = n - start < B ? n - start : B;
-        for (int i = 0; i < count; i++) idx[i] = start + i;
-        dataset_make_batch(&d, idx, count, &norm, NULL, NULL, host, labels);
-        st = moecl_tensor_upload_part(m->images, host, (size_t)count * CIFAR_IMAGE_BYTES);
-        if (st == MOECL_OK) st = model_set_labels(m, labels, count); /* unknown: any class */
-        if (st == MOECL_OK) st = model_forward(m, count, &run);
-        if (st == MOECL_OK) st = model_read_probs(m, count, probs);
-        if (st == MOECL_OK && gated) st = model_read_choice(m, count, expert, gates);
-        for (int i = 0; st == MOECL_OK && i < count; i++) {
-            int f = start + i;
-            const float *p = probs + (size_t)i * m->classes, *gw = gates + (size_t)i * E;
-            int e = gated ? expert[i] : -1;
-            if (json) print_json(m, files[f], sizes[2 * f], sizes[2 * f + 1], p, e, gw, f == 0);
-            else print_text(m, files[f], sizes[2 * f], sizes[2 * f + 1], p, e, gw);
-        }
+    eval_result r; /* against label 0 for all: the images' classes are unknown */
+    eval_images per_image = {.probs = probs, .expert = expert, .weights = gates};
+    st = evaluate_images(m, &d, &norm, host, &r, &per_image);
+    if (st == MOECL_OK && json) printf("[");
+    for (int f = 0; st == MOECL_OK && f < n; f++) {
+        const float *p = probs + (size_t)f * m->classes, *gw = gates + (size_t)f * E;
+        int e = gated ? expert[f] : -1;
+        if (json) print_json(m, files[f], sizes[2 * f], sizes[2 * f + 1], p, e, gw, f == 0);
+        else print_text(m, files[f], sizes[2 * f], sizes[2 * f + 1], p, e, gw);
     }
-    if (json) printf("]\n");
+    if (st == MOECL_OK && json) printf("]\n");
 done:
-    free(host), free(probs), free(gates), free(expert), free(idx), free(labels);
+    free(host), free(probs), free(gates), free(expert);
     free(files), free(sizes);
     dataset_free(&d);
     model_free(m);

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-moecl_status evaluate(model *net, const dataset *d, const normalizer *norm, float *host_batch,
-                      eval_result *r)
+moecl_status evaluate_images(model *net, const dataset *d, const normalizer *norm, float *host_batch,
+                             eval_result *r, const eval_images *out)
 {
     memset(r, 0, sizeof *r);
     int B = net->batch;
@@ -14,7 +14,7 @@ moecl_status evaluate(model *net, const dataset *d, const normalizer *norm, floa
     int *pred = malloc((size_t)B * sizeof *pred);
     float *loss = malloc((size_t)B * sizeof *loss);
     /* routing is measured where a head routes: soft gates, or the hard gate
-     * of a hierarchical model evaluated whole */
+     * of a hierarchical, switch or top-k model evaluated whole */
     bool mixture = net->head == HEAD_SOFT_MIXTURE;
     bool hard = (net->head == HEAD_HIERARCHICAL || net->head == HEAD_SWITCH ||
                  net->head == HEAD_TOPK) && net->stage < 0;
@@ -34,25 +34,22 @@ moecl_status evaluate(model *net, const dataset *d, const normalizer *norm, floa
         if (st == MOECL_OK) st = model_set_labels(net, labels, n);
         if (st == MOECL_OK) st = model_forward(net, n, &run);
         if (st == MOECL_OK) st = model_read(net, n, loss, pred);
-        if (st == MOECL_OK && mixture) st = model_read_gates(net, n, gates);
-        if (st == MOECL_OK && hard) st = model_read_route(net, n, route);
-        for (int i = 0; st == MOECL_OK && i < n && hard; i++) {
+        /* each image's expert (hard: the route; soft: the largest weight) and weights */
+        if (st == MOECL_OK && K) st = model_read_choice(net, n, route, gates);
+        if (st == MOECL_OK && out && out->probs)
+            st = model_read_probs(net, n, out->probs + (size_t)start * net->classes);
+        for (int i = 0; st == MOECL_OK && i < n && K; i++) {
             if (route[i] < 0) {
                 r->dropped++;
                 continue;
             }
             r->routed[route[i]][labels[i]]++;
-            r->mean_gate[route[i]] += 1.0;
+            if (mixture) /* soft: the mean weight; hard: the share routed */
+                for (int k = 0; k < K; k++) r->mean_gate[k] += gates[i * K + k];
+            else
+                r->mean_gate[route[i]] += 1.0;
             if (net->head == HEAD_HIERARCHICAL)
                 route_right += route[i] == net->group_of_class[labels[i]];
-        }
-        for (int i = 0; st == MOECL_OK && i < n && mixture; i++) {
-            int best = 0;
-            for (int k = 0; k < K; k++) {
-                r->mean_gate[k] += gates[i * K + k];
-                if (gates[i * K + k] > gates[i * K + best]) best = k;
-            }
-            r->routed[best][labels[i]]++;
         }
         for (int i = 0; st == MOECL_OK && i < n; i++) {
             if (!isfinite(loss[i])) r->non_finite = true;
@@ -61,6 +58,10 @@ moecl_status evaluate(model *net, const dataset *d, const normalizer *norm, floa
             r->confusion[target][pred[i]]++;
             r->class_count[target]++;
         }
+        if (st == MOECL_OK && out && out->pred) memcpy(out->pred + start, pred, (size_t)n * sizeof *pred);
+        if (st == MOECL_OK && out && out->expert && K) memcpy(out->expert + start, route, (size_t)n * sizeof *route);
+        if (st == MOECL_OK && out && out->weights && K)
+            memcpy(out->weights + (size_t)start * K, gates, (size_t)n * K * sizeof *gates);
     }
     if (st == MOECL_OK) {
         int correct = 0;
@@ -89,6 +90,12 @@ moecl_status evaluate(model *net, const dataset *d, const normalizer *norm, floa
     }
     free(idx), free(labels), free(pred), free(loss), free(gates), free(route);
     return st;
+}
+
+moecl_status evaluate(model *net, const dataset *d, const normalizer *norm, float *host_batch,
+                      eval_result *r)
+{
+    return evaluate_images(net, d, norm, host_batch, r, NULL);
 }
 
 void eval_routing_summary(const model *m, const eval_result *r, char *buf, size_t size)

@@ -32,4 +32,17 @@ void eval_routing_summary(const model *m, const eval_result *r, char *buf, size_
 moecl_status evaluate(model *net, const dataset *d, const normalizer *norm, float *host_batch,
                       eval_result *r);
 
+/* Per-image results, each array d->count long (NULL: not wanted):
+ * predictions, class probabilities [count][classes], and for a model with a
+ * gate the expert each image went to (-1: dropped) and the gate weights
+ * [count][n_experts]. */
+typedef struct eval_images {
+    int *pred;
+    float *probs;
+    int *expert;
+    float *weights;
+} eval_images;
+moecl_status evaluate_images(model *net, const dataset *d, const normalizer *norm, float *host_batch,
+                             eval_result *r, const eval_images *out);
+
 #endif

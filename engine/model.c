@@ -217,22 +217,43 @@ static moecl_status run_routed_experts(model *m, int n, int n_counts, const laye
     return MOECL_OK;
 }
 
-/* Each expert's backward on its images; zero gradients for one with none. */
-static moecl_status backward_routed_experts(model *m)
+/* The backward of one part per expert (the expert, or a hierarchical
+ * sub-gate) on the images routed to that expert: rows 0..n_k of gradient
+ * stack k (stride `stride`, `width` values a row) into grads[k]; zero
+ * gradients for a part that got no image. Frozen parts are skipped. */
+static moecl_status backward_routed_parts(model *m, const int *parts, cl_mem stack, size_t stride,
+                                          int width, moecl_tensor *const *grads)
 {
-    size_t zs = stack_stride(m);
     for (int k = 0; k < m->n_experts; k++) {
         int nk = m->expert_counts[k];
-        if (!part_learns(m, m->experts[k])) continue;
+        if (!part_learns(m, parts[k])) continue;
         if (nk == 0) {
-            MOECL_TRY(network_zero_grads(m->parts[m->experts[k]]));
+            MOECL_TRY(network_zero_grads(m->parts[parts[k]]));
             continue;
         }
-        MOECL_TRY(copy_range(m->ctx, m->dstacked->buf, k * zs, m->dexpert[k]->buf, 0,
-                             (size_t)nk * m->classes));
-        MOECL_TRY(network_backward(m->parts[m->experts[k]], m->dexpert[k], nk));
+        MOECL_TRY(copy_range(m->ctx, stack, k * stride, grads[k]->buf, 0, (size_t)nk * width));
+        MOECL_TRY(network_backward(m->parts[parts[k]], grads[k], nk));
     }
     return MOECL_OK;
+}
+
+static moecl_status backward_routed_experts(model *m)
+{
+    return backward_routed_parts(m, m->experts, m->dstacked->buf, stack_stride(m), m->classes,
+                                 m->dexpert);
+}
+
+/* Top-1 routing by the gate's outputs (switch_route_f32): probabilities,
+ * each image's expert and slot, each expert's images, at most `capacity`
+ * per expert. */
+static moecl_status route_top1(model *m, int n, int capacity)
+{
+    return MOECL_LAUNCH(m->ctx, "switch_route_f32", 1, 0,
+                        MOECL_ARG_MEM(network_output(m->parts[m->gate])->buf),
+                        MOECL_ARG_MEM(m->probs->buf), MOECL_ARG_MEM(m->route->buf),
+                        MOECL_ARG_MEM(m->slot->buf), MOECL_ARG_MEM(m->index->buf),
+                        MOECL_ARG_MEM(m->counts->buf), MOECL_ARG_INT(n), MOECL_ARG_INT(m->n_experts),
+                        MOECL_ARG_INT(capacity), MOECL_ARG_INT(m->dense_eval));
 }
 
 /* Switch: the gate routes each image to one expert (up to its capacity);
@@ -248,12 +269,7 @@ static moecl_status switch_forward(model *m, int n, const layer_run *run)
     int capacity = factor > 0 ? (int)((factor * n + E - 1) / E) : n;
     if (capacity < 1) capacity = 1;
     if (capacity > n) capacity = n;
-    MOECL_TRY(MOECL_LAUNCH(m->ctx, "switch_route_f32", 1, 0,
-                           MOECL_ARG_MEM(network_output(m->parts[m->gate])->buf),
-                           MOECL_ARG_MEM(m->probs->buf), MOECL_ARG_MEM(m->route->buf),
-                           MOECL_ARG_MEM(m->slot->buf), MOECL_ARG_MEM(m->index->buf),
-                           MOECL_ARG_MEM(m->counts->buf), MOECL_ARG_INT(n), MOECL_ARG_INT(E),
-                           MOECL_ARG_INT(capacity), MOECL_ARG_INT(m->dense_eval)));
+    MOECL_TRY(route_top1(m, n, capacity));
     MOECL_TRY(run_routed_experts(m, n, 2 * E + 1, run)); /* with drops and argmax counts */
     MOECL_TRY(MOECL_LAUNCH(m->ctx, "switch_combine_f32", (size_t)n * C, 0,
                            MOECL_ARG_MEM(m->stacked->buf), MOECL_ARG_MEM(m->probs->buf),
@@ -341,12 +357,7 @@ static moecl_status hier_forward(model *m, int n, const layer_run *run)
     size_t zs = stack_stride(m), vs = 2 * zs;
     MOECL_TRY(network_forward(m->parts[m->baseline], n, run));
     MOECL_TRY(network_forward(m->parts[m->gate], n, run));
-    MOECL_TRY(MOECL_LAUNCH(m->ctx, "switch_route_f32", 1, 0,
-                           MOECL_ARG_MEM(network_output(m->parts[m->gate])->buf),
-                           MOECL_ARG_MEM(m->probs->buf), MOECL_ARG_MEM(m->route->buf),
-                           MOECL_ARG_MEM(m->slot->buf), MOECL_ARG_MEM(m->index->buf),
-                           MOECL_ARG_MEM(m->counts->buf), MOECL_ARG_INT(n), MOECL_ARG_INT(E),
-                           MOECL_ARG_INT(n), MOECL_ARG_INT(m->dense_eval)));
+    MOECL_TRY(route_top1(m, n, n)); /* no capacity limit: every image keeps its expert */
     MOECL_TRY(run_routed_experts(m, n, 2 * E + 1, run)); /* gathers into expert_in[k] */
     for (int k = 0; k < E; k++) {
         int nk = m->expert_counts[k];
@@ -385,18 +396,7 @@ static moecl_status hier_backward(model *m, int n)
     if (part_learns(m, m->baseline))
         MOECL_TRY(network_backward(m->parts[m->baseline], m->dbaseline, n));
     MOECL_TRY(backward_routed_experts(m));
-    for (int k = 0; k < m->n_experts; k++) {
-        int nk = m->expert_counts[k];
-        if (!part_learns(m, m->subgates[k])) continue;
-        if (nk == 0) {
-            MOECL_TRY(network_zero_grads(m->parts[m->subgates[k]]));
-            continue;
-        }
-        MOECL_TRY(copy_range(m->ctx, m->dsubgate_out->buf, k * vs, m->dsub[k]->buf, 0,
-                             (size_t)nk * 2 * m->classes));
-        MOECL_TRY(network_backward(m->parts[m->subgates[k]], m->dsub[k], nk));
-    }
-    return MOECL_OK;
+    return backward_routed_parts(m, m->subgates, m->dsubgate_out->buf, vs, 2 * m->classes, m->dsub);
 }
 
 moecl_status model_forward(model *m, int n, const layer_run *run)
@@ -426,6 +426,7 @@ moecl_status model_forward(model *m, int n, const layer_run *run)
                            MOECL_ARG_MEM(m->loss.pred->buf), MOECL_ARG_INT(n),
                            MOECL_ARG_INT(m->n_experts), MOECL_ARG_INT(m->classes),
                            MOECL_ARG_INT(stack_stride(m))));
+    if (!(m->importance_weight > 0)) return MOECL_OK;
     /* the importance loss w * CV^2(sum over the batch of each expert's weight) */
     return MOECL_LAUNCH(m->ctx, "soft_importance_f32", 1, 0, MOECL_ARG_MEM(m->gates->buf),
                         MOECL_ARG_MEM(m->kcoef->buf), MOECL_ARG_MEM(m->kaux->buf), MOECL_ARG_INT(n),

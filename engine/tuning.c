@@ -58,6 +58,17 @@ void moecl_tuning_describe(const moecl_tuning *t, char *out, size_t size)
         used += (size_t)snprintf(out + used, size - used, "%s%s=%zu", i ? " " : "", t->names[i], t->values[i]);
 }
 
+/* The JSON in a file; a file that reads but does not parse gives NULL. */
+static moecl_status read_json(const char *path, cJSON **root)
+{
+    char *text = NULL;
+    size_t size = 0;
+    MOECL_TRY(moecl_read_file(path, &text, &size));
+    *root = cJSON_Parse(text);
+    free(text);
+    return MOECL_OK;
+}
+
 static const char *json_string(const cJSON *o, const char *key)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
@@ -67,11 +78,8 @@ static const char *json_string(const cJSON *o, const char *key)
 moecl_status moecl_tuning_from_tuner(const char *path, moecl_tuning *t)
 {
     memset(t, 0, sizeof *t);
-    char *text = NULL;
-    size_t size = 0;
-    MOECL_TRY(moecl_read_file(path, &text, &size));
-    cJSON *root = cJSON_Parse(text);
-    free(text);
+    cJSON *root = NULL;
+    MOECL_TRY(read_json(path, &root));
     const char *kernel = root ? json_string(root, "best_kernel") : NULL;
     const char *params = root ? json_string(root, "best_parameters") : NULL;
     const char *ms = root ? json_string(root, "best_time") : NULL;
@@ -117,11 +125,8 @@ moecl_status moecl_tuning_save(const char *path, const moecl_device_info *dev, c
 moecl_status moecl_tuning_load(const char *path, const moecl_device_info *dev, moecl_tuning *t)
 {
     memset(t, 0, sizeof *t);
-    char *text = NULL;
-    size_t size = 0;
-    MOECL_TRY(moecl_read_file(path, &text, &size));
-    cJSON *root = cJSON_Parse(text);
-    free(text);
+    cJSON *root = NULL;
+    MOECL_TRY(read_json(path, &root));
     moecl_status st = MOECL_OK;
     const char *format = root ? json_string(root, "format") : NULL;
     const char *device = root ? json_string(root, "device") : NULL;
