@@ -5,72 +5,88 @@
  * batch is one GEMM. The GEMM result is channel-major [C, B*P] and is
  * permuted to NCHW [B, C, P] (P = OH*OW). */
 
+/* Launched 3-D: (ow, oh, b * C + c). Each work item copies its pixel's
+ * KH x KW window into the KH*KW rows of channel c, so consecutive work items
+ * write consecutive floats and the index arithmetic is shared by the window
+ * (one division per item; per-element divisions made this copy cost more
+ * than the GEMM on CPU drivers). */
 __kernel void im2col_f32(__global const float *x, __global float *cols,
                          const int B, const int C, const int H, const int W,
                          const int KH, const int KW, const int SH, const int SW,
                          const int PH, const int PW, const int OH, const int OW)
 {
-    const int n_cols = B * OH * OW;
-    const int gid = get_global_id(0);
-    if (gid >= C * KH * KW * n_cols) return;
-    const int col = gid % n_cols;
-    const int row = gid / n_cols;
-    const int ow = col % OW, oh = (col / OW) % OH, b = col / (OW * OH);
-    const int j = row % KW, i = (row / KW) % KH, c = row / (KW * KH);
-    const int h = oh * SH - PH + i, w = ow * SW - PW + j;
-    float v = 0.0f;
-    if (h >= 0 && h < H && w >= 0 && w < W) v = x[((b * C + c) * H + h) * W + w];
-    cols[gid] = v;
+    const int ow = get_global_id(0), oh = get_global_id(1), bc = get_global_id(2);
+    if (ow >= OW || oh >= OH || bc >= B * C) return;
+    const int c = bc % C, b = bc / C;
+    const size_t n_cols = (size_t)B * OH * OW;
+    __global float *dst = cols + (size_t)c * KH * KW * n_cols + ((size_t)b * OH + oh) * OW + ow;
+    __global const float *src = x + (size_t)bc * H * W;
+    const int h0 = oh * SH - PH, w0 = ow * SW - PW;
+    for (int i = 0; i < KH; i++) {
+        const int h = h0 + i;
+        const bool h_in = h >= 0 && h < H;
+        for (int j = 0; j < KW; j++) {
+            const int w = w0 + j;
+            float v = 0.0f;
+            if (h_in && w >= 0 && w < W) v = src[h * W + w];
+            dst[(size_t)(i * KW + j) * n_cols] = v;
+        }
+    }
 }
 
 /* The adjoint of im2col: each input element gathers the column entries it
- * was copied to (no atomics, deterministic). */
+ * was copied to (no atomics, deterministic). 3-D: (w, h, b * C + c).
+ * Stride 1 skips the divisions. */
 __kernel void col2im_f32(__global const float *cols, __global float *dx,
                          const int B, const int C, const int H, const int W,
                          const int KH, const int KW, const int SH, const int SW,
                          const int PH, const int PW, const int OH, const int OW)
 {
-    const int gid = get_global_id(0);
-    if (gid >= B * C * H * W) return;
-    const int w = gid % W, h = (gid / W) % H, c = (gid / (W * H)) % C, b = gid / (W * H * C);
-    const int n_cols = B * OH * OW;
+    const int w = get_global_id(0), h = get_global_id(1), bc = get_global_id(2);
+    if (w >= W || h >= H || bc >= B * C) return;
+    const int c = bc % C, b = bc / C;
+    const size_t n_cols = (size_t)B * OH * OW;
     float sum = 0.0f;
     for (int i = 0; i < KH; i++) {
-        const int hs = h + PH - i;
-        if (hs < 0 || hs % SH) continue;
-        const int oh = hs / SH;
-        if (oh >= OH) continue;
+        int oh = h + PH - i;
+        if (SH != 1) {
+            if (oh < 0 || oh % SH) continue;
+            oh /= SH;
+        }
+        if (oh < 0 || oh >= OH) continue;
+        __global const float *row = cols + (size_t)c * KH * KW * n_cols + (size_t)i * KW * n_cols +
+                                    ((size_t)b * OH + oh) * OW;
         for (int j = 0; j < KW; j++) {
-            const int ws = w + PW - j;
-            if (ws < 0 || ws % SW) continue;
-            const int ow = ws / SW;
-            if (ow >= OW) continue;
-            const int row = (c * KH + i) * KW + j;
-            sum += cols[row * n_cols + (b * OH + oh) * OW + ow];
+            int ow = w + PW - j;
+            if (SW != 1) {
+                if (ow < 0 || ow % SW) continue;
+                ow /= SW;
+            }
+            if (ow < 0 || ow >= OW) continue;
+            sum += row[(size_t)j * n_cols + ow];
         }
     }
-    dx[gid] = sum;
+    dx[((size_t)bc * H + h) * W + w] = sum;
 }
 
-/* [C, B*P] -> [B, C, P], adding a per-channel bias (bias may be unused). */
+/* [C, B*P] -> [B, C, P], adding a per-channel bias (bias may be unused).
+ * 3-D: (p, c, b). */
 __kernel void cbp_to_bcp_bias_f32(__global const float *src, __global const float *bias,
                                   __global float *dst, const int B, const int C, const int P,
                                   const int use_bias)
 {
-    const int gid = get_global_id(0);
-    if (gid >= B * C * P) return;
-    const int p = gid % P, c = (gid / P) % C, b = gid / (P * C);
-    float v = src[c * (B * P) + b * P + p];
+    const int p = get_global_id(0), c = get_global_id(1), b = get_global_id(2);
+    if (p >= P || c >= C || b >= B) return;
+    float v = src[(size_t)c * B * P + (size_t)b * P + p];
     if (use_bias) v += bias[c];
-    dst[gid] = v;
+    dst[((size_t)b * C + c) * P + p] = v;
 }
 
-/* [B, C, P] -> [C, B*P] */
+/* [B, C, P] -> [C, B*P]; 3-D like the kernel above. */
 __kernel void bcp_to_cbp_f32(__global const float *src, __global float *dst,
                              const int B, const int C, const int P)
 {
-    const int gid = get_global_id(0);
-    if (gid >= B * C * P) return;
-    const int p = gid % P, c = (gid / P) % C, b = gid / (P * C);
-    dst[c * (B * P) + b * P + p] = src[gid];
+    const int p = get_global_id(0), c = get_global_id(1), b = get_global_id(2);
+    if (p >= P || c >= C || b >= B) return;
+    dst[(size_t)c * B * P + (size_t)b * P + p] = src[((size_t)b * C + c) * P + p];
 }

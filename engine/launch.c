@@ -5,12 +5,16 @@
 
 #include <stdio.h>
 
-moecl_status moecl_launch(moecl_ctx *ctx, const char *name, size_t global, size_t local,
-                          const moecl_karg *args, int nargs)
+/* Sets the arguments and enqueues over `dims` dimensions; local NULL lets
+ * the driver choose the work-group size. */
+static moecl_status launch_nd(moecl_ctx *ctx, const char *name, cl_uint dims,
+                              const size_t *global, const size_t *local, const moecl_karg *args,
+                              int nargs)
 {
     cl_kernel k = moecl_kernel(ctx, name);
     if (!k) return MOECL_ERR_INVALID_ARG;
-    if (global == 0) return MOECL_OK;
+    for (cl_uint d = 0; d < dims; d++)
+        if (global[d] == 0) return MOECL_OK;
     for (int i = 0; i < nargs; i++) {
         cl_int err = clSetKernelArg(k, (cl_uint)i, args[i].size, args[i].value);
         if (err != CL_SUCCESS) {
@@ -19,14 +23,28 @@ moecl_status moecl_launch(moecl_ctx *ctx, const char *name, size_t global, size_
                               name, i);
         }
     }
-    if (local) global = (global + local - 1) / local * local;
-    cl_int err = clEnqueueNDRangeKernel(ctx->queue, k, 1, NULL, &global, local ? &local : NULL,
-                                        0, NULL, NULL);
+    cl_int err = clEnqueueNDRangeKernel(ctx->queue, k, dims, NULL, global, local, 0, NULL, NULL);
     if (err != CL_SUCCESS) {
         moecl_status st = moecl_cl_fail(err, "clEnqueueNDRangeKernel", &ctx->device);
-        return moecl_fail(st, "%s (kernel %s, %zu work items)", moecl_last_error(), name, global);
+        size_t items = 1;
+        for (cl_uint d = 0; d < dims; d++) items *= global[d];
+        return moecl_fail(st, "%s (kernel %s, %zu work items)", moecl_last_error(), name, items);
     }
     return MOECL_OK;
+}
+
+moecl_status moecl_launch(moecl_ctx *ctx, const char *name, size_t global, size_t local,
+                          const moecl_karg *args, int nargs)
+{
+    if (local) global = (global + local - 1) / local * local;
+    return launch_nd(ctx, name, 1, &global, local ? &local : NULL, args, nargs);
+}
+
+moecl_status moecl_launch_3d(moecl_ctx *ctx, const char *name, size_t global0, size_t global1,
+                             size_t global2, const moecl_karg *args, int nargs)
+{
+    size_t global[3] = {global0, global1, global2};
+    return launch_nd(ctx, name, 3, global, NULL, args, nargs);
 }
 
 moecl_status moecl_workspace_reserve(moecl_ctx *ctx, int slot, size_t floats)

@@ -214,6 +214,18 @@ moecl_status moecl_launch(moecl_ctx *ctx, const char *kernel, size_t global, siz
     moecl_launch((ctx), (kernel), (global), (local), (moecl_karg[]){__VA_ARGS__},   \
                  (int)(sizeof((moecl_karg[]){__VA_ARGS__}) / sizeof(moecl_karg)))
 
+/* A three-dimensional launch, global0 x global1 x global2 work items, the
+ * work-group size left to the driver. Dimension 0 runs along contiguous
+ * memory, so that GPUs coalesce it; each index comes from its own dimension,
+ * so that kernels need no per-item division (which CPU drivers repeat for
+ * every vector lane). */
+moecl_status moecl_launch_3d(moecl_ctx *ctx, const char *kernel, size_t global0, size_t global1,
+                             size_t global2, const moecl_karg *args, int nargs);
+#define MOECL_LAUNCH_3D(ctx, kernel, global0, global1, global2, ...)                          \
+    moecl_launch_3d((ctx), (kernel), (global0), (global1), (global2),                         \
+                    (moecl_karg[]){__VA_ARGS__},                                              \
+                    (int)(sizeof((moecl_karg[]){__VA_ARGS__}) / sizeof(moecl_karg)))
+
 /* Two shared device buffers (slots 0 and 1) for layer temporaries; reserve
  * the largest need at set-up, then use moecl_workspace() in the step. */
 moecl_status moecl_workspace_reserve(moecl_ctx *ctx, int slot, size_t floats);

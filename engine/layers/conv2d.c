@@ -46,8 +46,8 @@ static moecl_status conv_setup(layer *l, moecl_ctx *ctx)
 static moecl_status im2col(layer *l, const moecl_tensor *x, int n)
 {
     cl_mem cols = moecl_workspace(l->ctx, 0);
-    return MOECL_LAUNCH(l->ctx, "im2col_f32", patch_size(l) * (size_t)n * out_pixels(l), 0,
-                        MOECL_ARG_MEM(x->buf), MOECL_ARG_MEM(cols), ARGS_GEOMETRY(l, n));
+    return MOECL_LAUNCH_3D(l->ctx, "im2col_f32", (size_t)l->out.w, (size_t)l->out.h,
+                           (size_t)n * l->in.c, MOECL_ARG_MEM(x->buf), MOECL_ARG_MEM(cols), ARGS_GEOMETRY(l, n));
 }
 
 static moecl_status conv_forward(layer *l, const moecl_tensor *x, int n, const layer_run *run)
@@ -63,8 +63,8 @@ static moecl_status conv_forward(layer *l, const moecl_tensor *x, int n, const l
     MOECL_TRY(moecl_gemm(ctx, &g));
     cl_mem tmp = moecl_workspace(ctx, 1);
     cl_mem bias = l->cfg.use_bias ? l->params[1].value->buf : tmp;
-    return MOECL_LAUNCH(ctx, "cbp_to_bcp_bias_f32", (size_t)l->out.c * cols, 0,
-                        MOECL_ARG_MEM(tmp), MOECL_ARG_MEM(bias), MOECL_ARG_MEM(l->output->buf),
+    return MOECL_LAUNCH_3D(ctx, "cbp_to_bcp_bias_f32", out_pixels(l), (size_t)l->out.c, (size_t)n,
+                           MOECL_ARG_MEM(tmp), MOECL_ARG_MEM(bias), MOECL_ARG_MEM(l->output->buf),
                         MOECL_ARG_INT(n), MOECL_ARG_INT(l->out.c), MOECL_ARG_INT(out_pixels(l)),
                         MOECL_ARG_INT(l->cfg.use_bias));
 }
@@ -100,8 +100,8 @@ static moecl_status conv_backward(layer *l, const moecl_tensor *x, const moecl_t
     moecl_ctx *ctx = l->ctx;
     size_t cols = (size_t)n * out_pixels(l);
     cl_mem dyc = moecl_workspace(ctx, 1); /* dy as [filters, n*P] */
-    MOECL_TRY(MOECL_LAUNCH(ctx, "bcp_to_cbp_f32", (size_t)l->out.c * cols, 0,
-                           MOECL_ARG_MEM(dy->buf), MOECL_ARG_MEM(dyc), MOECL_ARG_INT(n),
+    MOECL_TRY(MOECL_LAUNCH_3D(ctx, "bcp_to_cbp_f32", out_pixels(l), (size_t)l->out.c, (size_t)n,
+                              MOECL_ARG_MEM(dy->buf), MOECL_ARG_MEM(dyc), MOECL_ARG_INT(n),
                            MOECL_ARG_INT(l->out.c), MOECL_ARG_INT(out_pixels(l))));
     if (!l->frozen) {
         if (l->cfg.use_bias)
@@ -121,8 +121,8 @@ static moecl_status conv_backward(layer *l, const moecl_tensor *x, const moecl_t
                          .c = moecl_workspace(ctx, 0), .ldc = cols};
     MOECL_TRY(moecl_gemm(ctx, &g));
     cl_mem dcols = moecl_workspace(ctx, 0);
-    return MOECL_LAUNCH(ctx, "col2im_f32", (size_t)n * shape3_size(l->in), 0,
-                        MOECL_ARG_MEM(dcols), MOECL_ARG_MEM(l->grad_input->buf),
+    return MOECL_LAUNCH_3D(ctx, "col2im_f32", (size_t)l->in.w, (size_t)l->in.h,
+                           (size_t)n * l->in.c, MOECL_ARG_MEM(dcols), MOECL_ARG_MEM(l->grad_input->buf),
                         ARGS_GEOMETRY(l, n));
 }
 
