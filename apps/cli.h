@@ -47,6 +47,7 @@ int cmd_info(const cli_globals *g, int argc, char **argv);
 int cmd_gates(const cli_globals *g, int argc, char **argv);
 int cmd_predict(const cli_globals *g, int argc, char **argv);
 int cmd_curves(const cli_globals *g, int argc, char **argv);
+int cmd_report(const cli_globals *g, int argc, char **argv);
 int cmd_tune(const cli_globals *g, int argc, char **argv);
 
 /* The model `train` and `info` use without --model (a preset name). */

@@ -32,6 +32,9 @@ static const char USAGE[] =
     "                              class probabilities, route and gate weights of\n"
     "                              PNG images (any size, scaled to 32x32)\n"
     "  curves RUN_DIR [--out F]    redraw RUN_DIR/curves.png from metrics.jsonl\n"
+    "  report RUN_DIR... [--baseline RUN_DIR] [--markdown]\n"
+    "                              finished runs side by side: test accuracy, epochs,\n"
+    "                              minutes, per stage, against their baseline\n"
     "  tune [--size N] [--full [--fraction F]] | --show | --reset\n"
     "                              tune CLBlast's GEMM for the device (its own tuner,\n"
     "                              clblast_tuner_xgemm); used from then on\n"
@@ -83,6 +86,7 @@ static const command COMMANDS[] = {
     {"gates", cmd_gates},
     {"predict", cmd_predict},
     {"curves", cmd_curves},
+    {"report", cmd_report},
     {"tune", cmd_tune},
 };
 

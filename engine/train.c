@@ -4,6 +4,7 @@
 #include "draw/curves.h"
 #include "internal.h"
 #include "progress.h"
+#include "run_result.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -642,6 +643,7 @@ moecl_status train_run(moecl_ctx *ctx, const train_options *o, bool resume, FILE
     if (st == MOECL_OK) st = make_dir(o->out_dir);
     if (st != MOECL_OK) goto done;
     model *net = t.net;
+    snprintf(s->model_name, sizeof s->model_name, "%s", net->name);
     if (log)
         fprintf(log, "model %s: %zu parameters, %.1f MFLOPs per image\n", net->name,
                 model_param_count(net), model_flops_per_image(net) / 1e6);
@@ -682,7 +684,7 @@ moecl_status train_run(moecl_ctx *ctx, const train_options *o, bool resume, FILE
         s->early_stopped = r.early_stopped;
         s->stuck_at_chance = r.stuck_at_chance;
         s->test = r.test;
-        goto done;
+        goto finished;
     }
     for (int k = 0; k < net->n_stages && st == MOECL_OK && !s->interrupted; k++) {
         if (k < rs.stage) { /* finished before the resume: report its task only */
@@ -712,6 +714,12 @@ moecl_status train_run(moecl_ctx *ctx, const train_options *o, bool resume, FILE
         s->best_epoch = s->stages[net->n_stages - 1].best_epoch;
         s->best_val_loss = s->stages[net->n_stages - 1].best_val_loss;
         s->best_val_accuracy = s->stages[net->n_stages - 1].best_val_accuracy;
+    }
+finished:
+    if (st == MOECL_OK && !s->interrupted) {
+        run_result r;
+        st = run_result_from_run(o->out_dir, s, &r);
+        if (st == MOECL_OK) st = run_result_write(o->out_dir, &r);
     }
 done:
     s->seconds = moecl_seconds() - t0;

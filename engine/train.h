@@ -45,6 +45,7 @@ typedef struct stage_result {
 } stage_result;
 
 typedef struct train_summary {
+    char model_name[64];
     stage_result stages[8];
     int n_stages;
     int epochs_run;

@@ -4,72 +4,17 @@
 #include "chart.h"
 #include "colours.h"
 #include "internal.h"
+#include "metrics.h"
 
-#include <cjson/cJSON.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define CURVES_MAX_STAGES 8
-#define CURVES_MAX_EPOCHS 1000
-
-typedef struct stage_curves {
-    char name[64];
-    int n;
-    double epoch[CURVES_MAX_EPOCHS], tl[CURVES_MAX_EPOCHS], vl[CURVES_MAX_EPOCHS],
-        ta[CURVES_MAX_EPOCHS], va[CURVES_MAX_EPOCHS];
-} stage_curves;
-
-static double number(const cJSON *o, const char *key)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
-}
-
-static moecl_status parse(const char *path, char *text, stage_curves *st, int *n_stages)
-{
-    *n_stages = 0;
-    int line_no = 0;
-    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
-        line_no++;
-        cJSON *o = cJSON_Parse(line);
-        if (!o) return moecl_fail(MOECL_ERR_INVALID_ARG, "%s: line %d is not JSON", path, line_no);
-        const cJSON *sn = cJSON_GetObjectItemCaseSensitive(o, "stage");
-        const char *name = cJSON_IsString(sn) ? sn->valuestring : "";
-        int k = *n_stages - 1;
-        if (k < 0 || strcmp(st[k].name, name) != 0) {
-            if (*n_stages == CURVES_MAX_STAGES) {
-                cJSON_Delete(o);
-                return moecl_fail(MOECL_ERR_INVALID_ARG, "%s: more than %d stages", path, CURVES_MAX_STAGES);
-            }
-            k = (*n_stages)++;
-            snprintf(st[k].name, sizeof st[k].name, "%s", name);
-            st[k].n = 0;
-        }
-        stage_curves *c = &st[k];
-        if (c->n < CURVES_MAX_EPOCHS) {
-            c->epoch[c->n] = number(o, "epoch");
-            c->tl[c->n] = number(o, "train_loss");
-            c->vl[c->n] = number(o, "val_loss");
-            c->ta[c->n] = number(o, "train_accuracy");
-            c->va[c->n] = number(o, "val_accuracy");
-            c->n++;
-        }
-        cJSON_Delete(o);
-    }
-    return MOECL_OK;
-}
-
 moecl_status curves_png(const char *metrics_path, const char *title, const char *png_path)
 {
-    char *text = NULL;
-    size_t size = 0;
-    MOECL_TRY(moecl_read_file(metrics_path, &text, &size));
-    stage_curves *st = malloc(CURVES_MAX_STAGES * sizeof *st);
+    metrics_stage *st = NULL;
     int n = 0;
-    moecl_status s = st ? parse(metrics_path, text, st, &n) : MOECL_ERR_OUT_OF_MEMORY;
-    free(text);
+    moecl_status s = metrics_read(metrics_path, &st, &n);
     if (s == MOECL_OK && n == 0) s = moecl_fail(MOECL_ERR_INVALID_ARG, "%s: no epochs yet", metrics_path);
     const int panel_w = 560, panel_h = 340, head = 44;
     image img = {0};
@@ -78,14 +23,14 @@ moecl_status curves_png(const char *metrics_path, const char *title, const char 
         draw_text(&img, 14, 12, title, COLOUR_TEXT, 2);
         const rgb train = colour_expert(0), val = colour_expert(1);
         for (int k = 0; k < n; k++) {
-            stage_curves *c = &st[k];
+            const metrics_stage *c = &st[k];
             char lt[96], at[96];
             snprintf(lt, sizeof lt, "%s%sloss", c->name, c->name[0] ? ": " : "");
             snprintf(at, sizeof at, "%s%saccuracy", c->name, c->name[0] ? ": " : "");
-            chart_series loss[2] = {{"training", c->epoch, c->tl, c->n, train},
-                                    {"validation", c->epoch, c->vl, c->n, val}};
-            chart_series acc[2] = {{"training", c->epoch, c->ta, c->n, train},
-                                   {"validation", c->epoch, c->va, c->n, val}};
+            chart_series loss[2] = {{"training", c->epoch, c->train_loss, c->n, train},
+                                    {"validation", c->epoch, c->val_loss, c->n, val}};
+            chart_series acc[2] = {{"training", c->epoch, c->train_accuracy, c->n, train},
+                                   {"validation", c->epoch, c->val_accuracy, c->n, val}};
             chart_spec ls = {.title = lt, .x_label = "epoch", .y_label = "cross-entropy",
                              .y_from_zero = true, .x_integer = true, .series = loss, .n_series = 2};
             chart_spec as = {.title = at, .x_label = "epoch", .y_label = "accuracy",

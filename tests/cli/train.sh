@@ -83,6 +83,29 @@ expect_in "$ERR" "resuming $WORK/hier_int in stage 3" "resumes in the stage it l
 expect_in "$OUT" "stage gate                 finished before the resume" "earlier stages are reported"
 expect_in "$OUT" "stage subgates" "the later stages run"
 expect_not_in "$ERR" "stage 1/5" "the first stage is not trained again"
+# result.json counts every epoch of a resumed run (from metrics.jsonl), and
+# report shows each stage and the mixture against its baseline stage
+epochs=$(wc -l <"$WORK/hier_int/metrics.jsonl")
+expect_in "$(cat "$WORK/hier_int/result.json")" "\"epochs\":	$epochs," "result.json counts all $epochs epochs"
+run report "$WORK/hier_int"
+expect_rc 0 "report on a staged run"
+for stage in baseline gate expert_artificial expert_natural subgates; do
+    expect_in "$OUT" "stage $stage" "report shows stage $stage"
+done
+expect_in "$OUT" "its baseline stage" "a staged mixture is compared with its baseline stage"
+run report "$WORK/flat" "$WORK/moe" --baseline "$RUN" --markdown
+expect_rc 0 "report with --baseline"
+expect_in "$OUT" "| run | model | epochs |" "a markdown table"
+expect_in "$OUT" "(the baseline)" "the baseline row"
+expect_in "$OUT" "(--baseline, " "the others against the baseline"
+run report "$WORK"
+expect_rc 2 "report on a directory with no result"
+expect_in "$ERR" "has not finished" "says the run has not finished"
+cp -r "$RUN" "$WORK/bad_result"
+echo '{"format": "moecl-result-1", "model": 3}' >"$WORK/bad_result/result.json"
+run report "$WORK/bad_result"
+expect_rc 2 "report on a malformed result.json"
+expect_in "$ERR" "bad_result/result.json: \"model\" is missing or not a string" "names the file and the key"
 
 # the switch (top-1) preset: routing, drops, and conditional computation
 run train --model switch --synthetic 300 --epochs 1 --batch 32 --out "$WORK/switch"

@@ -1,0 +1,121 @@
+/* moecl report RUN_DIR... [--baseline RUN_DIR] [--markdown]: finished runs
+ * side by side from their result.json: test accuracy, epochs, minutes,
+ * accuracy per minute, each stage of a staged model, and whether a mixture
+ * beats its own baseline (a staged model's "baseline" stage, else the run
+ * given with --baseline). */
+#include "cli.h"
+#include "run_result.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define REPORT_MAX_RUNS 64
+
+/* The accuracy a run's mixture is compared with, or < 0 for none; *what
+ * names it. */
+static double own_baseline(const run_result *r, const run_result *baseline, const char **what)
+{
+    for (int k = 0; k < r->n_stages; k++)
+        if (strcmp(r->stages[k].name, "baseline") == 0 && r->stages[k].test_images == r->test_images) {
+            *what = "its baseline stage";
+            return r->stages[k].test_accuracy;
+        }
+    if (baseline && baseline != r) {
+        *what = "--baseline";
+        return baseline->test_accuracy;
+    }
+    *what = "";
+    return -1;
+}
+
+static void format_versus(const run_result *r, const run_result *baseline, char *out, size_t size)
+{
+    const char *what = "";
+    double b = own_baseline(r, baseline, &what);
+    if (r == baseline) snprintf(out, size, "(the baseline)");
+    else if (b < 0) snprintf(out, size, "-");
+    else
+        snprintf(out, size, "%+.2f (%s, %s)", 100 * (r->test_accuracy - b), what,
+                 r->test_accuracy > b ? "beats it" : "does not beat it");
+}
+
+static void print_run(const char *dir, const run_result *r, const run_result *baseline, bool md)
+{
+    char versus[96];
+    format_versus(r, baseline, versus, sizeof versus);
+    double per_min = r->train_minutes > 0 ? 100 * r->test_accuracy / r->train_minutes : 0;
+    const char *flag = r->at_chance ? " AT CHANCE: not a finished result" : "";
+    if (md)
+        printf("| %s | %s | %d | %.1f | %.2f%% | %.2f%% | %.2f | %s%s |\n", dir, r->model, r->epochs,
+               r->train_minutes, 100 * r->best_val_accuracy, 100 * r->test_accuracy, per_min, versus,
+               flag);
+    else
+        printf("%-28s %-12s %6d %8.1f %8.2f%% %8.2f%% %7.2f  %s%s\n", dir, r->model, r->epochs,
+               r->train_minutes, 100 * r->best_val_accuracy, 100 * r->test_accuracy, per_min, versus,
+               flag);
+    for (int k = 0; k < r->n_stages; k++) {
+        const run_stage_result *s = &r->stages[k];
+        char task[48];
+        snprintf(task, sizeof task, "%d-way, %d images", s->targets, s->test_images);
+        if (md)
+            printf("| &nbsp;&nbsp;stage %s | %s | %d (best %d) | | %.2f%% | %.2f%% | | %s%s |\n",
+                   s->name, task, s->epochs, s->best_epoch, 100 * s->best_val_accuracy,
+                   100 * s->test_accuracy, "", s->at_chance ? "AT CHANCE" : "");
+        else
+            printf("  stage %-20s %-20s %2d epochs (best %2d) val %6.2f%% test %6.2f%%%s\n", s->name,
+                   task, s->epochs, s->best_epoch, 100 * s->best_val_accuracy,
+                   100 * s->test_accuracy, s->at_chance ? "  AT CHANCE" : "");
+    }
+}
+
+int cmd_report(const cli_globals *g, int argc, char **argv)
+{
+    (void)g;
+    const char *dirs[REPORT_MAX_RUNS];
+    int n = 0;
+    const char *baseline_dir = NULL;
+    bool md = false;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--baseline") == 0 && i + 1 < argc) baseline_dir = argv[++i];
+        else if (strcmp(argv[i], "--markdown") == 0) md = true;
+        else if (argv[i][0] == '-') return cli_usage_error("report: unknown option or missing value '%s'", argv[i]);
+        else if (n == REPORT_MAX_RUNS) return cli_usage_error("report: at most %d runs", REPORT_MAX_RUNS);
+        else dirs[n++] = argv[i];
+    }
+    if (n == 0 && !baseline_dir)
+        return cli_usage_error("report: usage: moecl report RUN_DIR... [--baseline RUN_DIR] [--markdown]");
+    run_result *runs = calloc((size_t)n + 1, sizeof *runs);
+    if (!runs) return cli_report(MOECL_ERR_OUT_OF_MEMORY);
+    int rc = 0;
+    run_result *baseline = NULL;
+    if (baseline_dir) {
+        baseline = &runs[n];
+        moecl_status st = run_result_read(baseline_dir, baseline);
+        if (st != MOECL_OK) rc = cli_report(st);
+    }
+    for (int i = 0; i < n && rc == 0; i++) {
+        moecl_status st = run_result_read(dirs[i], &runs[i]);
+        if (st != MOECL_OK) rc = cli_report(st);
+        if (baseline_dir && strcmp(dirs[i], baseline_dir) == 0) baseline = &runs[i];
+    }
+    if (rc == 0 && baseline) {
+        for (int i = 0; i < n; i++)
+            if (&runs[i] != baseline && runs[i].test_images != baseline->test_images)
+                fprintf(stderr, "moecl: warning: %s was tested on %d images, the baseline %s on %d: "
+                                "the comparison is not like for like\n",
+                        dirs[i], runs[i].test_images, baseline_dir, baseline->test_images);
+    }
+    if (rc == 0) {
+        if (md)
+            printf("| run | model | epochs | train min | val acc | test acc | test acc per min | "
+                   "against its baseline |\n|---|---|---|---|---|---|---|---|\n");
+        else
+            printf("%-28s %-12s %6s %8s %9s %9s %7s  %s\n", "run", "model", "epochs", "minutes",
+                   "val acc", "test acc", "acc/min", "against its baseline");
+        if (baseline == &runs[n]) print_run(baseline_dir, baseline, baseline, md);
+        for (int i = 0; i < n; i++) print_run(dirs[i], &runs[i], baseline, md);
+    }
+    free(runs);
+    return rc;
+}
