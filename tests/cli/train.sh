@@ -101,6 +101,17 @@ expect_in "$OUT" "(--baseline, " "the others against the baseline"
 run report "$WORK"
 expect_rc 2 "report on a directory with no result"
 expect_in "$ERR" "has not finished" "says the run has not finished"
+# scripts/presets.sh: trains each preset once, skips finished ones, reports
+presets_run() {
+    MOECL="$MOECL" PRESETS_OUT="$WORK/presets" PRESETS_ARGS="--synthetic 200 --epochs 1 --batch 25" \
+        bash "$TESTS_DIR/../scripts/presets.sh" switch flat >"$WORK/out" 2>"$WORK/err" </dev/null
+    RC=$?; OUT=$(cat "$WORK/out"); ERR=$(cat "$WORK/err")
+}
+presets_run
+expect_rc 0 "scripts/presets.sh on two presets"
+expect_in "$(cat "$WORK/presets/REPORT.md")" "$WORK/presets/flat | flat |" "REPORT.md has the flat run"
+presets_run
+expect_in "$OUT" "presets: switch finished earlier" "a finished preset is not trained again"
 cp -r "$RUN" "$WORK/bad_result"
 echo '{"format": "moecl-result-1", "model": 3}' >"$WORK/bad_result/result.json"
 run report "$WORK/bad_result"
