@@ -5,22 +5,23 @@
  * batch is one GEMM. The GEMM result is channel-major [C, B*P] and is
  * permuted to NCHW [B, C, P] (P = OH*OW). */
 
-/* Launched 3-D: (ow, oh, b * C + c). Each work item copies its pixel's
+/* Launched 3-D: (ow, c * OH + oh, b). Each work item copies its pixel's
  * KH x KW window into the KH*KW rows of channel c, so consecutive work items
  * write consecutive floats and the index arithmetic is shared by the window
  * (one division per item; per-element divisions made this copy cost more
- * than the GEMM on CPU drivers). */
+ * than the GEMM on CPU drivers). The batch is the last dimension because
+ * some GPU drivers allow at most 65,535 work-groups in dimensions 1 and 2. */
 __kernel void im2col_f32(__global const float *x, __global float *cols,
                          const int B, const int C, const int H, const int W,
                          const int KH, const int KW, const int SH, const int SW,
                          const int PH, const int PW, const int OH, const int OW)
 {
-    const int ow = get_global_id(0), oh = get_global_id(1), bc = get_global_id(2);
-    if (ow >= OW || oh >= OH || bc >= B * C) return;
-    const int c = bc % C, b = bc / C;
+    const int ow = get_global_id(0), co = get_global_id(1), b = get_global_id(2);
+    if (ow >= OW || co >= C * OH || b >= B) return;
+    const int c = co / OH, oh = co % OH;
     const size_t n_cols = (size_t)B * OH * OW;
     __global float *dst = cols + (size_t)c * KH * KW * n_cols + ((size_t)b * OH + oh) * OW + ow;
-    __global const float *src = x + (size_t)bc * H * W;
+    __global const float *src = x + ((size_t)b * C + c) * H * W;
     const int h0 = oh * SH - PH, w0 = ow * SW - PW;
     for (int i = 0; i < KH; i++) {
         const int h = h0 + i;
@@ -35,16 +36,16 @@ __kernel void im2col_f32(__global const float *x, __global float *cols,
 }
 
 /* The adjoint of im2col: each input element gathers the column entries it
- * was copied to (no atomics, deterministic). 3-D: (w, h, b * C + c).
+ * was copied to (no atomics, deterministic). 3-D: (w, c * H + h, b).
  * Stride 1 skips the divisions. */
 __kernel void col2im_f32(__global const float *cols, __global float *dx,
                          const int B, const int C, const int H, const int W,
                          const int KH, const int KW, const int SH, const int SW,
                          const int PH, const int PW, const int OH, const int OW)
 {
-    const int w = get_global_id(0), h = get_global_id(1), bc = get_global_id(2);
-    if (w >= W || h >= H || bc >= B * C) return;
-    const int c = bc % C, b = bc / C;
+    const int w = get_global_id(0), ch = get_global_id(1), b = get_global_id(2);
+    if (w >= W || ch >= C * H || b >= B) return;
+    const int c = ch / H, h = ch % H;
     const size_t n_cols = (size_t)B * OH * OW;
     float sum = 0.0f;
     for (int i = 0; i < KH; i++) {
@@ -66,7 +67,7 @@ __kernel void col2im_f32(__global const float *cols, __global float *dx,
             sum += row[(size_t)j * n_cols + ow];
         }
     }
-    dx[((size_t)bc * H + h) * W + w] = sum;
+    dx[(((size_t)b * C + c) * H + h) * W + w] = sum;
 }
 
 /* [C, B*P] -> [B, C, P], adding a per-channel bias (bias may be unused).

@@ -46,8 +46,9 @@ static moecl_status conv_setup(layer *l, moecl_ctx *ctx)
 static moecl_status im2col(layer *l, const moecl_tensor *x, int n)
 {
     cl_mem cols = moecl_workspace(l->ctx, 0);
-    return MOECL_LAUNCH_3D(l->ctx, "im2col_f32", (size_t)l->out.w, (size_t)l->out.h,
-                           (size_t)n * l->in.c, MOECL_ARG_MEM(x->buf), MOECL_ARG_MEM(cols), ARGS_GEOMETRY(l, n));
+    return MOECL_LAUNCH_3D(l->ctx, "im2col_f32", (size_t)l->out.w,
+                           (size_t)l->in.c * l->out.h, (size_t)n, MOECL_ARG_MEM(x->buf),
+                           MOECL_ARG_MEM(cols), ARGS_GEOMETRY(l, n));
 }
 
 static moecl_status conv_forward(layer *l, const moecl_tensor *x, int n, const layer_run *run)
@@ -121,9 +122,10 @@ static moecl_status conv_backward(layer *l, const moecl_tensor *x, const moecl_t
                          .c = moecl_workspace(ctx, 0), .ldc = cols};
     MOECL_TRY(moecl_gemm(ctx, &g));
     cl_mem dcols = moecl_workspace(ctx, 0);
-    return MOECL_LAUNCH_3D(ctx, "col2im_f32", (size_t)l->in.w, (size_t)l->in.h,
-                           (size_t)n * l->in.c, MOECL_ARG_MEM(dcols), MOECL_ARG_MEM(l->grad_input->buf),
-                        ARGS_GEOMETRY(l, n));
+    return MOECL_LAUNCH_3D(ctx, "col2im_f32", (size_t)l->in.w,
+                           (size_t)l->in.c * l->in.h, (size_t)n, MOECL_ARG_MEM(dcols),
+                           MOECL_ARG_MEM(l->grad_input->buf),
+                           ARGS_GEOMETRY(l, n));
 }
 
 static const layer_ops CONV_OPS = {conv_setup, conv_forward, conv_backward};
