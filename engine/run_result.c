@@ -116,11 +116,13 @@ static bool get_bool(const cJSON *o, const char *key)
     return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, key));
 }
 
-static moecl_status parse_stage(const char *path, const cJSON *o, run_stage_result *s)
+static moecl_status parse_stage(const char *file, int k, const cJSON *o, run_stage_result *s)
 {
     double epochs = 0, best = 0, targets = 0, images = 0;
+    char path[1300]; /* errors name the file and the stage */
+    snprintf(path, sizeof path, "%s, stage %d", file, k + 1);
     if (!cJSON_IsObject(o))
-        return moecl_fail(MOECL_ERR_INVALID_ARG, "%s: a stage is not a JSON object", path);
+        return moecl_fail(MOECL_ERR_INVALID_ARG, "%s: not a JSON object", path);
     MOECL_TRY(get_string(path, o, "name", s->name, sizeof s->name));
     MOECL_TRY(get_number(path, o, "epochs", &epochs));
     MOECL_TRY(get_number(path, o, "best_epoch", &best));
@@ -157,7 +159,7 @@ static moecl_status parse(const char *path, const cJSON *root, run_result *r)
         return moecl_fail(MOECL_ERR_INVALID_ARG, "%s: %d stages (at most %d)", path, n,
                           RUN_RESULT_MAX_STAGES);
     r->n_stages = n;
-    for (int k = 0; k < n; k++) MOECL_TRY(parse_stage(path, cJSON_GetArrayItem(stages, k), &r->stages[k]));
+    for (int k = 0; k < n; k++) MOECL_TRY(parse_stage(path, k, cJSON_GetArrayItem(stages, k), &r->stages[k]));
     return MOECL_OK;
 }
 
