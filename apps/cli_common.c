@@ -118,7 +118,7 @@ int cli_open_device(const cli_globals *g, moecl_ctx **ctx)
     free(devices);
     if (st != MOECL_OK) return cli_report(st);
     const char *note = moecl_ctx_tuning_note(*ctx);
-    if (!g->quiet && strncmp(note, "GEMM tuned", 10) == 0) fprintf(stderr, "moecl: %s\n", note);
+    if (!g->quiet && strstr(note, "GEMM tuned")) fprintf(stderr, "moecl: %s\n", note);
     return 0;
 }
 

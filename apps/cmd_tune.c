@@ -1,8 +1,10 @@
-/* moecl tune: runs CLBlast's own GEMM tuner (clblast_tuner_xgemm) for the
- * chosen device (by default only its first phase, a fixed set of about 600
- * configurations: the random phases after it search spaces of up to 10^8), checks the best parameters it finds against the default
- * ones (same results, more GFLOPS), and keeps them in the kernel cache
- * directory, where every later moecl run applies them. */
+/* moecl tune: runs CLBlast's own tuners for its two GEMM kernels
+ * (clblast_tuner_xgemm and clblast_tuner_xgemm_direct) on the chosen device
+ * (by default only their first phase, a fixed set of configurations: the
+ * random phases after it search spaces of up to 10^8), checks the best
+ * parameters of each against the default ones on a product that kernel runs
+ * in training (same results, more GFLOPS), and keeps them in the kernel
+ * cache directory, where every later moecl run applies them. */
 #include "cli.h"
 #include "tuning.h"
 
@@ -16,12 +18,32 @@
 #include <time.h>
 #include <unistd.h>
 
-#define TUNER "clblast_tuner_xgemm"
+/* A tuner, its kernel, and the product its verdict is taken on: the shape
+ * training spends its time in rather than the tuner's square. */
+typedef struct tuner_spec {
+    const char *kernel, *program, *check_what;
+    size_t m, n, k;
+    bool trans_b;
+    /* the direct tuner reads -fraction as a divisor (46 configurations at
+     * 0.002 became 23,000 random draws): it runs its fixed set only, whole */
+    bool first_set_only;
+} tuner_spec;
+
+static const tuner_spec TUNERS[MOECL_TUNED_KERNELS] = {
+    /* a convolution of the VGG presets (64 -> 64 channels, 3x3, a batch of
+     * 32 16x16 maps, rounded to CLBlast's tile multiples) */
+    {"Xgemm", "clblast_tuner_xgemm", "a VGG convolution's shape", 128, 16384, 576, false, false},
+    /* a weight-gradient chunk of the VGG's second convolution (dY * cols^T,
+     * 4096 columns), which CLBlast runs with its direct kernel */
+    {"XgemmDirect", "clblast_tuner_xgemm_direct", "a convolution's weight-gradient chunk", 32, 288,
+     4096, true, true},
+};
 
 typedef struct tune_options {
     long size;
     double fraction;
     bool show, reset, full;
+    const char *only; /* --kernel: one kernel's tuner, or NULL for both */
 } tune_options;
 
 static bool on_path(const char *prog)
@@ -64,6 +86,7 @@ static moecl_status platform_indices(const moecl_device_info *d, int *platform, 
 typedef struct tuner_watch {
     long offset;
     int phase;
+    bool first_done; /* the first set's results are written */
     long tried;
     double best;
     char partial[512];
@@ -73,6 +96,7 @@ static void watch_line(tuner_watch *w, const char *line)
 {
     const char *at = strstr(line, "* (");
     if (at == line && at[3] >= '1' && at[3] <= '9') w->phase = at[3] - '0';
+    if (w->phase >= 2 || strncmp(line, "* Completed tuning process", 26) == 0) w->first_done = true;
     long id = 0;
     if (sscanf(line, "| %ld |", &id) != 1) return;
     w->tried = id;
@@ -120,13 +144,14 @@ static void tuner_progress(const char *log, tuner_watch *w)
 }
 
 /* Runs the tuner in dir, redrawing one progress line; 130 on Ctrl-C. */
-static int run_tuner(const tune_options *o, int platform, int device, const char *dir, bool quiet)
+static int run_tuner(const tuner_spec *spec, const tune_options *o, int platform, int device,
+                     const char *dir, bool quiet)
 {
     char log[1100];
     snprintf(log, sizeof log, "%s/tuner.log", dir);
     char size[32], frac[32], plat[16], dev[16];
     snprintf(size, sizeof size, "%ld", o->size);
-    snprintf(frac, sizeof frac, "%g", o->fraction);
+    snprintf(frac, sizeof frac, "%g", spec->first_set_only ? 1.0 : o->fraction);
     snprintf(plat, sizeof plat, "%d", platform);
     snprintf(dev, sizeof dev, "%d", device);
     /* Ctrl-C stops the tuner; moecl itself lives on to clean up */
@@ -139,7 +164,7 @@ static int run_tuner(const tune_options *o, int platform, int device, const char
     if (pid == 0) {
         signal(SIGINT, SIG_DFL);
         if (chdir(dir) != 0 || !freopen("tuner.log", "w", stdout) || !dup2(fileno(stdout), 2)) _exit(127);
-        execlp(TUNER, TUNER, "-platform", plat, "-device", dev, "-precision", "32", "-m", size, "-n",
+        execlp(spec->program, spec->program, "-platform", plat, "-device", dev, "-precision", "32", "-m", size, "-n",
                size, "-k", size, "-fraction", frac, "-runs", "1", (char *)NULL);
         _exit(127);
     }
@@ -150,7 +175,7 @@ static int run_tuner(const tune_options *o, int platform, int device, const char
         pid_t r = waitpid(pid, &status, WNOHANG);
         if (r == pid) break;
         tuner_progress(log, &w);
-        if (w.phase >= 2 && !o->full) { /* the fixed set is done and written: enough */
+        if (w.first_done && (!o->full || spec->first_set_only)) { /* the fixed set is written: enough */
             kill(pid, SIGTERM);
             waitpid(pid, &status, 0);
             if (!quiet && isatty(2)) fprintf(stderr, "\r\033[K");
@@ -158,8 +183,8 @@ static int run_tuner(const tune_options *o, int platform, int device, const char
             return 0;
         }
         if (!quiet && isatty(2))
-            fprintf(stderr, "\rtuning: phase %d/4, configuration %ld, best %.1f GFLOPS, %.0f s\033[K",
-                    w.phase, w.tried, w.best, moecl_seconds() - t0);
+            fprintf(stderr, "\rtuning %s: phase %d, configuration %ld, best %.1f GFLOPS, %.0f s\033[K",
+                    spec->kernel, w.phase, w.tried, w.best, moecl_seconds() - t0);
         nanosleep(&(struct timespec){.tv_sec = 0, .tv_nsec = 500000000}, NULL);
     }
     if (!quiet && isatty(2)) fprintf(stderr, "\r\033[K");
@@ -176,7 +201,7 @@ static moecl_status best_result(const char *dir, moecl_tuning *best)
     bool found = false;
     moecl_status st = MOECL_OK;
     for (struct dirent *e; st == MOECL_OK && (e = readdir(d));) {
-        if (strncmp(e->d_name, "clblast_xgemm", 13) != 0 || !strstr(e->d_name, "_32.json")) continue;
+        if (strncmp(e->d_name, "clblast_", 8) != 0 || !strstr(e->d_name, "_32.json")) continue;
         char path[1400];
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
         moecl_tuning t;
@@ -188,19 +213,14 @@ static moecl_status best_result(const char *dir, moecl_tuning *best)
     return st;
 }
 
-/* The product the verdict is taken on: a convolution of the VGG presets
- * (64 -> 64 channels, 3x3, a batch of 32 16x16 maps, rounded to CLBlast's
- * tile multiples), the shape training spends its time in, rather than the
- * tuner's square. */
-enum { CHECK_M = 128, CHECK_N = 16384, CHECK_K = 576 };
-
-/* ms per product (after an untimed call, which may compile) and the result. */
-static moecl_status time_gemm(moecl_ctx *ctx, moecl_tensor *a, moecl_tensor *b, moecl_tensor *c,
-                              double *ms, float *out)
+/* ms per check product (after an untimed call, which may compile) and its
+ * result. */
+static moecl_status time_gemm(moecl_ctx *ctx, const tuner_spec *spec, moecl_tensor *a,
+                              moecl_tensor *b, moecl_tensor *c, double *ms, float *out)
 {
-    moecl_gemm_args g = {.m = CHECK_M, .n = CHECK_N, .k = CHECK_K, .alpha = 1.0f, .beta = 0.0f,
-                         .a = a->buf, .lda = CHECK_K, .b = b->buf, .ldb = CHECK_N,
-                         .c = c->buf, .ldc = CHECK_N};
+    moecl_gemm_args g = {.trans_b = spec->trans_b, .m = spec->m, .n = spec->n, .k = spec->k,
+                         .alpha = 1.0f, .beta = 0.0f, .a = a->buf, .lda = spec->k, .b = b->buf,
+                         .ldb = spec->trans_b ? spec->k : spec->n, .c = c->buf, .ldc = spec->n};
     MOECL_TRY(moecl_gemm(ctx, &g));
     clFinish(moecl_ctx_queue(ctx));
     int reps = 0;
@@ -211,7 +231,7 @@ static moecl_status time_gemm(moecl_ctx *ctx, moecl_tensor *a, moecl_tensor *b, 
         reps++;
     } while (moecl_seconds() - t0 < 1.5 || reps < 3);
     *ms = (moecl_seconds() - t0) * 1e3 / reps;
-    return moecl_tensor_download(c, out, (size_t)CHECK_M * CHECK_N);
+    return moecl_tensor_download(c, out, spec->m * spec->n);
 }
 
 static int parse(int argc, char **argv, tune_options *o)
@@ -225,6 +245,10 @@ static int parse(int argc, char **argv, tune_options *o)
             /* CLBlast's tuner needs sizes that its largest work-group tiles divide */
             if (!cli_parse_long(argv[++i], &o->size) || o->size < 128 || o->size > 8192 || o->size % 128)
                 return cli_usage_error("tune: --size takes a multiple of 128 from 128 to 8192");
+        } else if (strcmp(argv[i], "--kernel") == 0 && i + 1 < argc) {
+            o->only = argv[++i];
+            if (strcmp(o->only, "Xgemm") != 0 && strcmp(o->only, "XgemmDirect") != 0)
+                return cli_usage_error("tune: --kernel takes Xgemm or XgemmDirect");
         } else if (strcmp(argv[i], "--fraction") == 0 && i + 1 < argc) {
             if (!cli_parse_double(argv[++i], &o->fraction) || o->fraction > 1)
                 return cli_usage_error("tune: --fraction takes a number in (0, 1]");
@@ -232,6 +256,117 @@ static int parse(int argc, char **argv, tune_options *o)
             return cli_usage_error("tune: unknown option or missing value '%s'", argv[i]);
     }
     return 0;
+}
+
+/* --show and --reset, for both kernels' files. */
+static moecl_status show_or_reset(moecl_ctx *ctx, const tune_options *o)
+{
+    const moecl_device_info *dev = moecl_ctx_device(ctx);
+    moecl_status st = MOECL_OK;
+    for (int i = 0; i < MOECL_TUNED_KERNELS && st == MOECL_OK; i++) {
+        char path[1200];
+        moecl_tuning_path(moecl_ctx_cache_dir(ctx), dev, TUNERS[i].kernel, path, sizeof path);
+        moecl_tuning t;
+        if (access(path, F_OK) != 0) {
+            printf("%s: %s not tuned (no %s)\n", dev->name, TUNERS[i].kernel, path);
+        } else if (o->reset) {
+            st = remove(path) == 0 ? MOECL_OK
+                                   : moecl_fail(MOECL_ERR_IO, "cannot remove %s: %s", path, strerror(errno));
+            if (st == MOECL_OK) printf("removed %s: CLBlast's defaults from now on\n", path);
+        } else if ((st = moecl_tuning_load(path, dev, &t)) == MOECL_OK) {
+            char desc[600];
+            moecl_tuning_describe(&t, desc, sizeof desc);
+            printf("%s: %s %s\n  tuned at %dx%dx%d (tuner: %.2f ms); %s\n", dev->name, t.kernel, desc,
+                   t.m, t.n, t.k, t.tuner_ms, path);
+        }
+    }
+    return st;
+}
+
+/* Random operands for a check product. */
+static moecl_status check_operands(moecl_ctx *ctx, const tuner_spec *spec, moecl_tensor **a,
+                                   moecl_tensor **b, moecl_tensor **c)
+{
+    int da[2] = {(int)spec->m, (int)spec->k}, dc[2] = {(int)spec->m, (int)spec->n};
+    int db[2] = {(int)(spec->trans_b ? spec->n : spec->k), (int)(spec->trans_b ? spec->k : spec->n)};
+    size_t big = spec->k * (spec->m > spec->n ? spec->m : spec->n);
+    float *host = malloc(big * sizeof *host);
+    if (!host) return MOECL_ERR_OUT_OF_MEMORY;
+    unsigned s = 1;
+    for (size_t i = 0; i < big; i++)
+        s = s * 1103515245u + 12345u, host[i] = (float)(s >> 16 & 0x7fff) / 32768.0f - 0.5f;
+    moecl_status st = moecl_tensor_create(ctx, 2, da, a);
+    if (st == MOECL_OK) st = moecl_tensor_create(ctx, 2, db, b);
+    if (st == MOECL_OK) st = moecl_tensor_create(ctx, 2, dc, c);
+    if (st == MOECL_OK) st = moecl_tensor_upload(*a, host, spec->m * spec->k);
+    if (st == MOECL_OK) st = moecl_tensor_upload(*b, host, spec->n * spec->k);
+    free(host);
+    return st;
+}
+
+/* One tuner: default timing, the tuner's run, its best applied, the tuned
+ * timing and results compared, the file kept when it is faster. Returns a
+ * status; *rc becomes 130 on Ctrl-C. */
+static moecl_status tune_one(moecl_ctx *ctx, const tuner_spec *spec, const tune_options *o,
+                             bool quiet, int platform, int device, int *rc)
+{
+    const moecl_device_info *dev = moecl_ctx_device(ctx);
+    char path[1200], dir[] = "/tmp/moecl-tune-XXXXXX";
+    moecl_tuning_path(moecl_ctx_cache_dir(ctx), dev, spec->kernel, path, sizeof path);
+    moecl_tensor *a = NULL, *b = NULL, *c = NULL;
+    size_t outs = spec->m * spec->n;
+    float *want = malloc(outs * sizeof *want), *got = malloc(outs * sizeof *got);
+    double ms_default = 0, ms_tuned = 0;
+    bool made_dir = false;
+    moecl_tuning t;
+    moecl_status st = want && got ? check_operands(ctx, spec, &a, &b, &c) : MOECL_ERR_OUT_OF_MEMORY;
+    if (st == MOECL_OK) st = time_gemm(ctx, spec, a, b, c, &ms_default, want);
+    if (st == MOECL_OK && !(made_dir = mkdtemp(dir) != NULL))
+        st = moecl_fail(MOECL_ERR_IO, "cannot make a temporary directory: %s", strerror(errno));
+    if (st == MOECL_OK) {
+        int n = (int)o->size;
+        if (!quiet)
+            fprintf(stderr, "moecl: running %s at %dx%dx%d (%s; minutes); log: %s/tuner.log\n",
+                    spec->program, n, n, n, o->full ? "all its phases, random searches over --fraction of their space"
+                                                    : "its fixed set of configurations", dir);
+        int trc = run_tuner(spec, o, platform, device, dir, quiet);
+        if (trc == 130) *rc = 130;
+        else if (trc != 0)
+            st = moecl_fail(MOECL_ERR_OPENCL, "%s failed (exit %d); its log: %s/tuner.log", spec->program,
+                            trc, dir);
+    }
+    if (st == MOECL_OK && *rc == 0) st = best_result(dir, &t);
+    if (st == MOECL_OK && *rc == 0) st = moecl_tuning_apply(ctx, &t);
+    if (st == MOECL_OK && *rc == 0) st = time_gemm(ctx, spec, a, b, c, &ms_tuned, got);
+    double worst = 0;
+    for (size_t i = 0; st == MOECL_OK && *rc == 0 && i < outs; i++)
+        worst = fmax(worst, fabs(got[i] - want[i]) / (1 + fabs(want[i])));
+    if (st == MOECL_OK && *rc == 0) {
+        double gf = 2.0 * spec->m * spec->n * spec->k * 1e-6;
+        char desc[600];
+        moecl_tuning_describe(&t, desc, sizeof desc);
+        printf("%s: %s %s\n", dev->name, t.kernel, desc);
+        printf("tuner's best at %dx%dx%d: %.2f ms (%.1f GFLOPS)\n", t.m, t.n, t.k, t.tuner_ms,
+               t.tuner_ms > 0 ? 2.0 * t.m * t.n * t.k * 1e-6 / t.tuner_ms : 0);
+        printf("SGEMM %zux%zux%zu (%s): default %.1f GFLOPS (%.2f ms), tuned %.1f GFLOPS (%.2f ms): "
+               "%.2fx; largest relative difference %.2g\n", spec->m, spec->n, spec->k, spec->check_what,
+               gf / ms_default, ms_default, gf / ms_tuned, ms_tuned, ms_default / ms_tuned, worst);
+        if (worst > 1e-3)
+            st = moecl_fail(MOECL_ERR_OPENCL, "the tuned %s's results differ from the default's by %.2g: "
+                            "not kept", spec->kernel, worst);
+        else if (ms_tuned >= ms_default)
+            printf("%s not kept: no faster than CLBlast's defaults here\n", spec->kernel);
+        else if ((st = moecl_tuning_save(path, dev, &t)) == MOECL_OK)
+            printf("kept in %s: every moecl run on this device uses it ('moecl --no-tuning ...' to "
+                   "compare, 'moecl tune --reset' to drop it)\n", path);
+    }
+    /* keep the log of a failed run (the error names it); remove the rest */
+    char cmd[200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (made_dir && st == MOECL_OK && system(cmd) != 0) fprintf(stderr, "moecl: could not remove %s\n", dir);
+    moecl_tensor_destroy(a), moecl_tensor_destroy(b), moecl_tensor_destroy(c);
+    free(want), free(got);
+    return st;
 }
 
 int cmd_tune(const cli_globals *g, int argc, char **argv)
@@ -245,94 +380,22 @@ int cmd_tune(const cli_globals *g, int argc, char **argv)
     moecl_ctx *ctx = NULL;
     rc = cli_open_device(&plain, &ctx);
     if (rc) return rc;
-    const moecl_device_info *dev = moecl_ctx_device(ctx);
-    char path[1200];
-    if (!moecl_ctx_cache_dir(ctx)) {
-        moecl_ctx_destroy(ctx);
-        return cli_report(moecl_fail(MOECL_ERR_IO, "no usable kernel cache directory to keep the tuning in"));
-    }
-    moecl_tuning_path(moecl_ctx_cache_dir(ctx), dev, path, sizeof path);
-    moecl_tuning t;
     moecl_status st = MOECL_OK;
-    if (o.show || o.reset) {
-        if (access(path, F_OK) != 0) {
-            printf("%s: not tuned (no %s)\n", dev->name, path);
-        } else if (o.reset) {
-            st = remove(path) == 0 ? MOECL_OK : moecl_fail(MOECL_ERR_IO, "cannot remove %s: %s", path, strerror(errno));
-            if (st == MOECL_OK) printf("removed %s: CLBlast's defaults from now on\n", path);
-        } else if ((st = moecl_tuning_load(path, dev, &t)) == MOECL_OK) {
-            char desc[600];
-            moecl_tuning_describe(&t, desc, sizeof desc);
-            printf("%s: %s %s\n  tuned at %dx%dx%d (tuner: %.2f ms); %s\n", dev->name, t.kernel, desc,
-                   t.m, t.n, t.k, t.tuner_ms, path);
-        }
-        moecl_ctx_destroy(ctx);
-        return st == MOECL_OK ? 0 : cli_report(st);
+    if (!moecl_ctx_cache_dir(ctx))
+        st = moecl_fail(MOECL_ERR_IO, "no usable kernel cache directory to keep the tuning in");
+    else if (o.show || o.reset)
+        st = show_or_reset(ctx, &o);
+    else {
+        for (int i = 0; i < MOECL_TUNED_KERNELS && st == MOECL_OK; i++)
+            if (!on_path(TUNERS[i].program))
+                st = moecl_fail(MOECL_ERR_IO, "%s not found: it comes with CLBlast's tools (Debian "
+                                "package clblast-utils; scripts/setup.sh installs it)", TUNERS[i].program);
+        int platform = 0, device = 0;
+        if (st == MOECL_OK) st = platform_indices(moecl_ctx_device(ctx), &platform, &device);
+        for (int i = 0; i < MOECL_TUNED_KERNELS && st == MOECL_OK && rc == 0; i++)
+            if (!o.only || strcmp(o.only, TUNERS[i].kernel) == 0)
+                st = tune_one(ctx, &TUNERS[i], &o, g->quiet, platform, device, &rc);
     }
-    if (!on_path(TUNER)) {
-        moecl_ctx_destroy(ctx);
-        return cli_report(moecl_fail(MOECL_ERR_IO, "%s not found: it comes with CLBlast's tools "
-                                     "(Debian package clblast-utils; scripts/setup.sh installs it)", TUNER));
-    }
-    int platform = 0, device = 0;
-    char dir[] = "/tmp/moecl-tune-XXXXXX";
-    int n = (int)o.size, da[2] = {CHECK_M, CHECK_K}, db[2] = {CHECK_K, CHECK_N}, dc[2] = {CHECK_M, CHECK_N};
-    moecl_tensor *a = NULL, *b = NULL, *c = NULL;
-    size_t big = (size_t)CHECK_K * CHECK_N, outs = (size_t)CHECK_M * CHECK_N;
-    float *host = malloc(big * sizeof *host), *want = malloc(outs * sizeof *want), *got = malloc(outs * sizeof *got);
-    double ms_default = 0, ms_tuned = 0;
-    st = host && want && got ? platform_indices(dev, &platform, &device) : MOECL_ERR_OUT_OF_MEMORY;
-    if (st == MOECL_OK) st = moecl_tensor_create(ctx, 2, da, &a);
-    if (st == MOECL_OK) st = moecl_tensor_create(ctx, 2, db, &b);
-    if (st == MOECL_OK) st = moecl_tensor_create(ctx, 2, dc, &c);
-    unsigned s = 1;
-    for (size_t i = 0; st == MOECL_OK && i < big; i++)
-        s = s * 1103515245u + 12345u, host[i] = (float)(s >> 16 & 0x7fff) / 32768.0f - 0.5f;
-    if (st == MOECL_OK) st = moecl_tensor_upload(a, host, (size_t)CHECK_M * CHECK_K);
-    if (st == MOECL_OK) st = moecl_tensor_upload(b, host, big);
-    if (st == MOECL_OK) st = time_gemm(ctx, a, b, c, &ms_default, want);
-    if (st == MOECL_OK && !mkdtemp(dir)) st = moecl_fail(MOECL_ERR_IO, "cannot make a temporary directory: %s", strerror(errno));
-    if (st == MOECL_OK) {
-        if (!g->quiet)
-            fprintf(stderr, "moecl: running %s at %dx%dx%d (%s; minutes); log: %s/tuner.log\n", TUNER,
-                    n, n, n, o.full ? "all four phases, random searches over --fraction of their space"
-                                    : "its fixed set of configurations", dir);
-        int trc = run_tuner(&o, platform, device, dir, g->quiet);
-        if (trc == 130) rc = 130;
-        else if (trc != 0)
-            st = moecl_fail(MOECL_ERR_OPENCL, "%s failed (exit %d); its log: %s/tuner.log", TUNER, trc, dir);
-    }
-    if (st == MOECL_OK && rc == 0) st = best_result(dir, &t);
-    if (st == MOECL_OK && rc == 0) st = moecl_tuning_apply(ctx, &t);
-    if (st == MOECL_OK && rc == 0) st = time_gemm(ctx, a, b, c, &ms_tuned, got);
-    double worst = 0;
-    for (size_t i = 0; st == MOECL_OK && rc == 0 && i < outs; i++) worst = fmax(worst, fabs(got[i] - want[i]) / (1 + fabs(want[i])));
-    if (st == MOECL_OK && rc == 0) {
-        double gf = 2.0 * CHECK_M * CHECK_N * CHECK_K * 1e-6;
-        char desc[600];
-        moecl_tuning_describe(&t, desc, sizeof desc);
-        printf("%s: %s %s\n", dev->name, t.kernel, desc);
-        printf("tuner's best at %dx%dx%d: %.2f ms (%.1f GFLOPS)\n", t.m, t.n, t.k, t.tuner_ms,
-               t.tuner_ms > 0 ? 2.0 * t.m * t.n * t.k * 1e-6 / t.tuner_ms : 0);
-        printf("SGEMM %dx%dx%d (a VGG convolution's shape): default %.1f GFLOPS (%.1f ms), tuned %.1f "
-               "GFLOPS (%.1f ms): %.2fx; largest relative difference %.2g\n", CHECK_M, CHECK_N, CHECK_K,
-               gf / ms_default, ms_default, gf / ms_tuned, ms_tuned, ms_default / ms_tuned, worst);
-        if (worst > 1e-3)
-            st = moecl_fail(MOECL_ERR_OPENCL, "the tuned GEMM's results differ from the default's by %.2g: not kept", worst);
-        else if (ms_tuned >= ms_default)
-            printf("not kept: no faster than CLBlast's defaults here\n");
-        else if ((st = moecl_tuning_save(path, dev, &t)) == MOECL_OK)
-            printf("kept in %s: every moecl run on this device uses it ('moecl --no-tuning ...' to compare, "
-                   "'moecl tune --reset' to drop it)\n", path);
-    }
-    char cmd[200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    bool failed_run = st != MOECL_OK && strcmp(dir, "/tmp/moecl-tune-XXXXXX") != 0 && access(dir, F_OK) == 0;
-    /* keep the log of a failed run (the error names it); remove the rest */
-    if (!failed_run && strcmp(dir, "/tmp/moecl-tune-XXXXXX") != 0 && system(cmd) != 0)
-        fprintf(stderr, "moecl: could not remove %s\n", dir);
-    moecl_tensor_destroy(a), moecl_tensor_destroy(b), moecl_tensor_destroy(c);
-    free(host), free(want), free(got);
     moecl_ctx_destroy(ctx);
     if (rc) return rc;
     return st == MOECL_OK ? 0 : cli_report(st);

@@ -81,23 +81,30 @@ static moecl_status build_embedded(moecl_ctx *ctx)
     return MOECL_OK;
 }
 
-/* The device's GEMM tuning file, if `moecl tune` made one: applied, or
- * ignored with a warning when it is damaged (defaults are always safe). */
+/* The device's GEMM tuning files, if `moecl tune` made them: applied, or
+ * ignored with a warning when damaged (defaults are always safe). */
 static void apply_tuning(moecl_ctx *ctx)
 {
-    char path[1200];
-    moecl_tuning_path(ctx->cache_dir, &ctx->device, path, sizeof path);
-    if (access(path, F_OK) != 0) return;
-    moecl_tuning t;
-    moecl_status st = moecl_tuning_load(path, &ctx->device, &t);
-    if (st == MOECL_OK) st = moecl_tuning_apply(ctx, &t);
-    if (st == MOECL_OK) {
-        snprintf(ctx->tuning_note, sizeof ctx->tuning_note, "GEMM tuned (%s)", path);
-    } else {
-        snprintf(ctx->tuning_note, sizeof ctx->tuning_note, "ignored the GEMM tuning file: %s",
-                 moecl_last_error());
-        fprintf(stderr, "moecl: warning: %s; CLBlast's defaults are used (run 'moecl tune' again, "
-                        "or 'moecl tune --reset')\n", ctx->tuning_note);
+    size_t used = 0;
+    ctx->tuning_note[0] = '\0';
+    for (int i = 0; i < MOECL_TUNED_KERNELS; i++) {
+        char path[1200];
+        moecl_tuning_path(ctx->cache_dir, &ctx->device, moecl_tuned_kernels[i], path, sizeof path);
+        if (access(path, F_OK) != 0) continue;
+        moecl_tuning t;
+        moecl_status st = moecl_tuning_load(path, &ctx->device, &t);
+        if (st == MOECL_OK) st = moecl_tuning_apply(ctx, &t);
+        char note[sizeof ctx->tuning_note];
+        if (st == MOECL_OK) {
+            snprintf(note, sizeof note, "GEMM tuned (%s)", path);
+        } else {
+            snprintf(note, sizeof note, "ignored the GEMM tuning file: %s", moecl_last_error());
+            fprintf(stderr, "moecl: warning: %s; CLBlast's defaults are used (run 'moecl tune' "
+                            "again, or 'moecl tune --reset')\n", note);
+        }
+        if (used < sizeof ctx->tuning_note)
+            used += (size_t)snprintf(ctx->tuning_note + used, sizeof ctx->tuning_note - used, "%s%s",
+                                     used ? "; " : "", note);
     }
 }
 

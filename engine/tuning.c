@@ -22,11 +22,15 @@ static void device_key(const moecl_device_info *dev, char hex[65])
     moecl_sha256_hex(digest, hex);
 }
 
-void moecl_tuning_path(const char *cache_dir, const moecl_device_info *dev, char *out, size_t size)
+const char *const moecl_tuned_kernels[MOECL_TUNED_KERNELS] = {"Xgemm", "XgemmDirect"};
+
+void moecl_tuning_path(const char *cache_dir, const moecl_device_info *dev, const char *kernel,
+                       char *out, size_t size)
 {
     char hex[65];
     device_key(dev, hex);
-    snprintf(out, size, "%s/gemm-tuning-%.16s.json", cache_dir, hex);
+    snprintf(out, size, "%s/gemm-%stuning-%.16s.json", cache_dir,
+             strcmp(kernel, "XgemmDirect") == 0 ? "direct-" : "", hex);
 }
 
 /* Parses "GEMMK=0 KREG=1 ..." (PRECISION is not a kernel parameter). */
@@ -88,7 +92,10 @@ moecl_status moecl_tuning_from_tuner(const char *path, moecl_tuning *t)
         st = moecl_fail(MOECL_ERR_FORMAT, "%s: not a CLBlast tuner result (no best_kernel, "
                         "best_parameters and best_time)", path);
     if (st == MOECL_OK) {
-        snprintf(t->kernel, sizeof t->kernel, "%s", kernel);
+        /* the direct tuner names the variant it timed (XgemmDirectTN...);
+         * CLBlast takes parameters for the family */
+        snprintf(t->kernel, sizeof t->kernel, "%s",
+                 strncmp(kernel, "XgemmDirect", 11) == 0 ? "XgemmDirect" : kernel);
         t->tuner_ms = atof(ms);
         const char *m = json_string(root, "arg_m"), *n = json_string(root, "arg_n"), *k = json_string(root, "arg_k");
         t->m = m ? atoi(m) : 0, t->n = n ? atoi(n) : 0, t->k = k ? atoi(k) : 0;

@@ -19,9 +19,18 @@ typedef struct moecl_tuning {
     int m, n, k;          /* the sizes it tuned at */
 } moecl_tuning;
 
-/* The tuning file of a device in a cache directory (keyed by the device's
- * name, driver and platform version, as the kernel cache). */
-void moecl_tuning_path(const char *cache_dir, const moecl_device_info *dev, char *out, size_t size);
+/* CLBlast's two GEMM kernels, each tuned on its own: Xgemm (large products,
+ * behind copy/transpose/pad helpers) and XgemmDirect (the products CLBlast
+ * deems small, such as a convolution's weight-gradient chunks). */
+#define MOECL_TUNED_KERNELS 2
+extern const char *const moecl_tuned_kernels[MOECL_TUNED_KERNELS];
+
+/* The tuning file of a device and kernel in a cache directory (keyed by the
+ * device's name, driver and platform version, as the kernel cache):
+ * gemm-tuning-KEY.json for Xgemm, gemm-direct-tuning-KEY.json for
+ * XgemmDirect. */
+void moecl_tuning_path(const char *cache_dir, const moecl_device_info *dev, const char *kernel,
+                       char *out, size_t size);
 /* A missing file is MOECL_ERR_IO; a malformed one, or one for another
  * device, MOECL_ERR_FORMAT naming the file and what is wrong. */
 moecl_status moecl_tuning_load(const char *path, const moecl_device_info *dev, moecl_tuning *t);

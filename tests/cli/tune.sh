@@ -7,10 +7,13 @@ export MOECL_CACHE_DIR="$WORK/cache"
 
 run tune --show
 expect_rc 0 "tune --show before any tuning"
-expect_in "$OUT" "not tuned" "says the device is not tuned"
-FILE=$(printf '%s\n' "$OUT" | sed -n 's/.*(no \(.*\)).*/\1/p')
+expect_in "$OUT" "Xgemm not tuned" "says the device's Xgemm is not tuned"
+expect_in "$OUT" "XgemmDirect not tuned" "says the device's XgemmDirect is not tuned"
+FILE=$(printf '%s\n' "$OUT" | sed -n 's/.*: Xgemm not tuned (no \(.*\)).*/\1/p')
 case "$FILE" in "$WORK/cache/gemm-tuning-"*.json) pass ;; *) fail "the tuning file's path: '$FILE'" ;; esac
-DEVICE=$(printf '%s\n' "$OUT" | sed -n 's/^\(.*\): not tuned.*/\1/p')
+DFILE=$(printf '%s\n' "$OUT" | sed -n 's/.*: XgemmDirect not tuned (no \(.*\)).*/\1/p')
+case "$DFILE" in "$WORK/cache/gemm-direct-tuning-"*.json) pass ;; *) fail "the direct tuning file's path: '$DFILE'" ;; esac
+DEVICE=$(printf '%s\n' "$OUT" | sed -n 's/^\(.*\): Xgemm not tuned.*/\1/p')
 
 # a tuning file (the parameters the tuner found on this PoCL machine) is applied
 cat >"$FILE" <<JSON
@@ -23,6 +26,18 @@ JSON
 run kernels
 expect_rc 0 "a run with a tuning file"
 expect_in "$ERR" "GEMM tuned ($FILE)" "says the GEMM is tuned"
+# and so is one for the direct kernel, beside it
+cat >"$DFILE" <<JSON
+{"format": "moecl-gemm-tuning-1", "device": "$DEVICE", "kernel": "XgemmDirect",
+ "parameters": {"KWID": 2, "MDIMAD": 8, "MDIMCD": 8, "NDIMBD": 8, "NDIMCD": 8, "PADA": 1,
+                "PADB": 1, "VWMD": 4, "VWND": 2, "WGD": 32},
+ "tuner_ms": 1.19, "tuned_at_mnk": [256, 256, 256]}
+JSON
+run kernels
+expect_in "$ERR" "GEMM tuned ($FILE); GEMM tuned ($DFILE)" "both tuning files applied"
+run tune --show
+expect_in "$OUT" "XgemmDirect KWID=2 MDIMAD=8" "--show prints the direct kernel's parameters"
+rm "$DFILE"
 run --no-tuning kernels
 expect_not_in "$ERR" "GEMM tuned" "--no-tuning leaves CLBlast's defaults"
 run tune --show
@@ -54,9 +69,16 @@ if command -v clblast_tuner_xgemm >/dev/null; then
     expect_rc 0 "tune --size 128"
     expect_in "$OUT" "tuner's best at 128x128x128" "reports the tuner's best"
     expect_in "$OUT" "(a VGG convolution's shape): default" "measures default against tuned"
-    case "$OUT" in *"kept in $FILE"*) [ -s "$FILE" ] && pass || fail "kept but no file" ;;
-                   *"not kept"*) [ ! -e "$FILE" ] && pass || fail "not kept but a file" ;;
-                   *) fail "neither kept nor not kept" ;; esac
+    expect_in "$OUT" "(a convolution's weight-gradient chunk): default" "and so for the direct kernel"
+    for f in "$FILE" "$DFILE"; do
+        case "$OUT" in *"kept in $f"*) [ -s "$f" ] && pass || fail "kept but no $f" ;;
+                       *) [ ! -e "$f" ] && pass || fail "not kept but a file $f" ;; esac
+    done
+    run tune --size 128 --kernel XgemmDirect
+    expect_rc 0 "tune --kernel XgemmDirect"
+    expect_not_in "$OUT" "(a VGG convolution's shape)" "--kernel runs that kernel's tuner only"
+    run tune --kernel Xgemv
+    expect_rc 2 "an unknown --kernel"
 else
     echo "clblast_tuner_xgemm missing (package clblast-utils): the tuner run is not tested" >&2
     fail "clblast_tuner_xgemm is not installed (scripts/setup.sh installs it)"
