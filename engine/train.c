@@ -271,15 +271,16 @@ typedef struct run_state {
     int best_epoch, bad_epochs;
     double part_loss;    /* sums of the partial epoch */
     long part_correct, part_seen;
+    double part_seconds; /* its seconds before the interrupt, so that metrics count them */
 } run_state;
 
 static moecl_status save_state(const char *dir, const param_list *pl, const run_state *rs)
 {
     char path[1200], text[512];
     snprintf(path, sizeof path, "%s/state.safetensors", dir);
-    snprintf(text, sizeof text, "%d %d %d %ld %.17g %.17g %d %d %.17g %ld %ld", rs->stage,
+    snprintf(text, sizeof text, "%d %d %d %ld %.17g %.17g %d %d %.17g %ld %ld %.17g", rs->stage,
              rs->epoch, rs->batch_pos, rs->global_step, rs->best_val_loss, rs->best_val_acc, rs->best_epoch,
-             rs->bad_epochs, rs->part_loss, rs->part_correct, rs->part_seen);
+             rs->bad_epochs, rs->part_loss, rs->part_correct, rs->part_seen, rs->part_seconds);
     st_meta meta[] = {{"format", "moecl-state-1"}, {"state", text}};
     int count = 0;
     st_tensor *e = state_entries(pl, &count);
@@ -295,12 +296,14 @@ static moecl_status load_state(const char *dir, const param_list *pl, run_state 
     snprintf(path, sizeof path, "%s/state.safetensors", dir);
     char *text = NULL;
     MOECL_TRY(safetensors_meta(path, "state", &text));
-    int got = sscanf(text, "%d %d %d %ld %lf %lf %d %d %lf %ld %ld", &rs->stage, &rs->epoch,
+    rs->part_seconds = 0; /* states written before it was kept have 11 fields */
+    int got = sscanf(text, "%d %d %d %ld %lf %lf %d %d %lf %ld %ld %lf", &rs->stage, &rs->epoch,
                      &rs->batch_pos,
                      &rs->global_step, &rs->best_val_loss, &rs->best_val_acc, &rs->best_epoch,
-                     &rs->bad_epochs, &rs->part_loss, &rs->part_correct, &rs->part_seen);
+                     &rs->bad_epochs, &rs->part_loss, &rs->part_correct, &rs->part_seen, &rs->part_seconds);
     free(text);
-    if (got != 11 || rs->stage < 0 || rs->epoch < 0 || rs->batch_pos < 0 || rs->global_step < 0)
+    if ((got != 11 && got != 12) || !(rs->part_seconds >= 0) || rs->stage < 0 || rs->epoch < 0 ||
+        rs->batch_pos < 0 || rs->global_step < 0)
         return moecl_fail(MOECL_ERR_FORMAT, "'%s' is not a moecl training state (corrupt)", path);
     int count = 0;
     st_tensor *e = state_entries(pl, &count);
@@ -548,13 +551,15 @@ static moecl_status train_stage(trainer *t, int stage, run_state *rs, stage_resu
         st = moecl_fail(MOECL_ERR_INVALID_ARG, "stage %s has no training images", r->name);
     while (!stop && rs->epoch < epochs) {
         double e0 = moecl_seconds();
-        if (rs->batch_pos == 0) rs->part_loss = 0, rs->part_correct = 0, rs->part_seen = 0;
+        if (rs->batch_pos == 0)
+            rs->part_loss = 0, rs->part_correct = 0, rs->part_seen = 0, rs->part_seconds = 0;
         long seen_before = rs->part_seen;
         bool stopped = false;
         st = run_epoch(net, o, tr, &t->d.norm, seed, &t->pl, rs, t->host, t->labels, t->idx,
                        t->loss, t->pred, total_steps, t->log, &stopped);
         if (st != MOECL_OK) break;
         if (stopped) {
+            rs->part_seconds += moecl_seconds() - e0;
             snprintf(path, sizeof path, "%s/last.safetensors", o->out_dir);
             st = save_weights(path, &t->pl, t->model_json, &t->d.norm, rs->epoch);
             if (st == MOECL_OK) st = save_state(o->out_dir, &t->pl, rs);
@@ -563,8 +568,10 @@ static moecl_status train_stage(trainer *t, int stage, run_state *rs, stage_resu
                                 "with: moecl train --resume %s\n", rs->epoch + 1, rs->batch_pos, o->out_dir);
             break;
         }
-        double secs = moecl_seconds() - e0;
-        double ips = (rs->part_seen - seen_before) / (secs > 0 ? secs : 1e-9);
+        double since = moecl_seconds() - e0;
+        double ips = (rs->part_seen - seen_before) / (since > 0 ? since : 1e-9);
+        double secs = since + rs->part_seconds; /* the whole epoch, across an interrupt */
+        rs->part_seconds = 0;
         eval_result v;
         st = evaluate(net, va, &t->d.norm, t->host, &v);
         if (st != MOECL_OK) break;
