@@ -59,9 +59,9 @@ static void print_run(const char *dir, const run_result *r, const run_result *ba
         char task[48];
         snprintf(task, sizeof task, "%d-way, %d images", s->targets, s->test_images);
         if (md)
-            printf("| &nbsp;&nbsp;stage %s | %s | %d (best %d) | | %.2f%% | %.2f%% | | %s%s |\n",
+            printf("| &nbsp;&nbsp;stage %s | %s | %d (best %d) | | %.2f%% | %.2f%% | | %s |\n",
                    s->name, task, s->epochs, s->best_epoch, 100 * s->best_val_accuracy,
-                   100 * s->test_accuracy, "", s->at_chance ? "AT CHANCE" : "");
+                   100 * s->test_accuracy, s->at_chance ? "AT CHANCE" : "");
         else
             printf("  stage %-20s %-20s %2d epochs (best %2d) val %6.2f%% test %6.2f%%%s\n", s->name,
                    task, s->epochs, s->best_epoch, 100 * s->best_val_accuracy,

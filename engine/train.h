@@ -58,6 +58,10 @@ typedef struct train_summary {
     double seconds;
 } train_summary;
 
+/* Whether a best validation accuracy is at chance for a task of `targets`
+ * classes (within 2 points of 1/targets): the network did not learn. */
+bool train_at_chance(double best_val_accuracy, int targets);
+
 /* Trains as the options say; with resume, continues the run in out_dir
  * from its state.safetensors. log gets the progress line and summaries. */
 moecl_status train_run(moecl_ctx *ctx, const train_options *o, bool resume, FILE *log,
