@@ -2,15 +2,19 @@
  * NCHW. Max pooling records the flat input index of each maximum so that
  * the backward pass can route gradients without recomputing. */
 
+/* 3-D launch (ow, c * OH + oh, b): one division per item instead of the
+ * several a flat index needs (PoCL repeats them for every vector lane), and
+ * the batch last, where drivers allow the most work-groups. */
 __kernel void maxpool_forward_f32(__global const float *x, __global float *y,
                                   __global int *argmax, const int B, const int C,
                                   const int H, const int W, const int KH, const int KW,
                                   const int SH, const int SW, const int PH, const int PW,
                                   const int OH, const int OW)
 {
-    const int gid = get_global_id(0);
-    if (gid >= B * C * OH * OW) return;
-    const int ow = gid % OW, oh = (gid / OW) % OH, bc = gid / (OW * OH);
+    const int ow = get_global_id(0), co = get_global_id(1), b = get_global_id(2);
+    if (ow >= OW || co >= C * OH || b >= B) return;
+    const int c = co / OH, oh = co - c * OH;
+    const int bc = b * C + c;
     const int h0 = oh * SH - PH, w0 = ow * SW - PW;
     float best = -INFINITY;
     int best_idx = -1;
@@ -29,20 +33,24 @@ __kernel void maxpool_forward_f32(__global const float *x, __global float *y,
             }
         }
     }
-    y[gid] = best_idx >= 0 ? best : 0.0f;
-    argmax[gid] = best_idx;
+    const int o = (bc * OH + oh) * OW + ow;
+    y[o] = best_idx >= 0 ? best : 0.0f;
+    argmax[o] = best_idx;
 }
 
-/* Each input element gathers the gradients of the windows whose maximum it was. */
+/* Each input element gathers the gradients of the windows whose maximum it
+ * was (no atomics, deterministic). 3-D: (w, c * H + h, b). */
 __kernel void maxpool_backward_f32(__global const float *dy, __global const int *argmax,
                                    __global float *dx, const int B, const int C, const int H,
                                    const int W, const int KH, const int KW, const int SH,
                                    const int SW, const int PH, const int PW, const int OH,
                                    const int OW)
 {
-    const int gid = get_global_id(0);
-    if (gid >= B * C * H * W) return;
-    const int w = gid % W, h = (gid / W) % H, bc = gid / (W * H);
+    const int w = get_global_id(0), ch = get_global_id(1), b = get_global_id(2);
+    if (w >= W || ch >= C * H || b >= B) return;
+    const int c = ch / H, h = ch - c * H;
+    const int bc = b * C + c;
+    const int idx = (bc * H + h) * W + w;
     /* Output windows covering (h, w): oh*SH - PH <= h <= oh*SH - PH + KH - 1. */
     const int oh_lo = max(0, (h + PH - KH + SH) / SH), oh_hi = min(OH - 1, (h + PH) / SH);
     const int ow_lo = max(0, (w + PW - KW + SW) / SW), ow_hi = min(OW - 1, (w + PW) / SW);
@@ -50,9 +58,61 @@ __kernel void maxpool_backward_f32(__global const float *dy, __global const int 
     for (int oh = oh_lo; oh <= oh_hi; oh++)
         for (int ow = ow_lo; ow <= ow_hi; ow++) {
             const int o = (bc * OH + oh) * OW + ow;
-            if (argmax[o] == gid) sum += dy[o];
+            if (argmax[o] == idx) sum += dy[o];
         }
-    dx[gid] = sum;
+    dx[idx] = sum;
+}
+
+/* The common case, 2x2 windows at stride 2 over an even-sized input with no
+ * padding, in straight-line code: the general kernels' bounds-checked loops
+ * keep PoCL from vectorising them, and pooling then costs as much as a
+ * convolution's GEMM in small networks. Same results as the general
+ * kernels: the first maximum in row-major order, a NaN wins. 3-D launch
+ * (ow, c * OH + oh, b). */
+#define POOL2_TAKE(v, i)                                      \
+    if ((v) > best || isnan(v)) {                            \
+        best = (v);                                           \
+        best_idx = (i);                                       \
+    }
+
+__kernel void maxpool2x2_forward_f32(__global const float *x, __global float *y,
+                                     __global int *argmax, const int B, const int C,
+                                     const int OH, const int OW)
+{
+    const int ow = get_global_id(0), co = get_global_id(1), b = get_global_id(2);
+    if (ow >= OW || co >= C * OH || b >= B) return;
+    const int c = co / OH, oh = co - c * OH;
+    const int bc = b * C + c, W = 2 * OW;
+    const int i0 = (bc * 2 * OH + 2 * oh) * W + 2 * ow, i1 = i0 + W;
+    float best = x[i0];
+    int best_idx = i0;
+    const float v1 = x[i0 + 1], v2 = x[i1], v3 = x[i1 + 1];
+    POOL2_TAKE(v1, i0 + 1)
+    POOL2_TAKE(v2, i1)
+    POOL2_TAKE(v3, i1 + 1)
+    const int o = (bc * OH + oh) * OW + ow;
+    y[o] = best;
+    argmax[o] = best_idx;
+}
+
+/* Windows do not overlap and cover the input, so each output scatters its
+ * gradient to its window's four inputs, zeros where it was not the maximum. */
+__kernel void maxpool2x2_backward_f32(__global const float *dy, __global const int *argmax,
+                                      __global float *dx, const int B, const int C,
+                                      const int OH, const int OW)
+{
+    const int ow = get_global_id(0), co = get_global_id(1), b = get_global_id(2);
+    if (ow >= OW || co >= C * OH || b >= B) return;
+    const int c = co / OH, oh = co - c * OH;
+    const int bc = b * C + c, W = 2 * OW;
+    const int i0 = (bc * 2 * OH + 2 * oh) * W + 2 * ow, i1 = i0 + W;
+    const int o = (bc * OH + oh) * OW + ow;
+    const int a = argmax[o];
+    const float g = dy[o];
+    dx[i0] = a == i0 ? g : 0.0f;
+    dx[i0 + 1] = a == i0 + 1 ? g : 0.0f;
+    dx[i1] = a == i1 ? g : 0.0f;
+    dx[i1 + 1] = a == i1 + 1 ? g : 0.0f;
 }
 
 __kernel void global_avgpool_forward_f32(__global const float *x, __global float *y,

@@ -320,6 +320,58 @@ static void test_pooling(void)
     check_layer(layer_maxpool("pool3x3_s2_same", 3, 3, 2, 2, true), img, 3, 3, true, maxpool_ref, INPUT_DISTINCT);
     check_layer(layer_maxpool("pool2x2_s1", 2, 2, 1, 1, false), img, 3, 3, true, maxpool_ref, INPUT_DISTINCT);
     check_layer(layer_global_avgpool("gap"), img, 3, 3, true, gap_ref, 0);
+    /* even sizes: the straight-line 2x2 kernels, a partial batch too */
+    shape3 even = {5, 6, 10};
+    check_layer(layer_maxpool("pool2x2_even", 2, 2, 2, 2, false), even, 4, 3, true, maxpool_ref,
+                INPUT_DISTINCT);
+    check_layer(layer_maxpool("pool2x2_even_same", 2, 2, 2, 2, true), even, 3, 3, true,
+                maxpool_ref, INPUT_DISTINCT);
+}
+
+/* Ties and NaN, where a max's gradient has a choice to make: both pooling
+ * kernels (2x2 on an even input, the general one on an odd input) give it to
+ * the first maximum in row-major order, and a NaN wins the window. */
+static void check_maxpool_choice(shape3 in, const float *x, const float *want_y,
+                                 const float *want_dx)
+{
+    layer *l = layer_maxpool("pool_choice", 2, 2, 2, 2, false);
+    uint64_t rng = 1;
+    CHECK(layer_setup(l, ctx, in, 1, &rng) == MOECL_OK, "setup: %s", moecl_last_error());
+    size_t in_count = shape3_size(l->in), out_count = shape3_size(l->out);
+    int xs[2] = {1, (int)in_count}, ys[2] = {1, (int)out_count};
+    moecl_tensor *xt = NULL, *dyt = NULL;
+    moecl_tensor_create(ctx, 2, xs, &xt);
+    moecl_tensor_create(ctx, 2, ys, &dyt);
+    moecl_tensor_upload(xt, x, in_count);
+    float dy[2] = {10.0f, 20.0f};
+    moecl_tensor_upload(dyt, dy, out_count);
+    layer_run run = {.training = true};
+    CHECK(layer_forward(l, xt, 1, &run) == MOECL_OK, "forward: %s", moecl_last_error());
+    CHECK(layer_backward(l, xt, dyt, 1, true) == MOECL_OK, "backward: %s", moecl_last_error());
+    float y[2], dx[12];
+    moecl_tensor_download(l->output, y, out_count);
+    moecl_tensor_download(l->grad_input, dx, in_count);
+    for (size_t i = 0; i < out_count; i++)
+        CHECK(isnan(want_y[i]) ? isnan(y[i]) : y[i] == want_y[i],
+              "%dx%d pool: y[%zu] = %g, want %g", in.h, in.w, i, y[i], want_y[i]);
+    for (size_t i = 0; i < in_count; i++)
+        CHECK(dx[i] == want_dx[i], "%dx%d pool: dx[%zu] = %g, want %g", in.h, in.w, i, dx[i],
+              want_dx[i]);
+    moecl_tensor_destroy(xt);
+    moecl_tensor_destroy(dyt);
+    layer_free(l);
+}
+
+static void test_maxpool_ties_and_nan(void)
+{
+    /* 2x4: a window of four equal values, then [0 NaN; 3 2] */
+    const float x_even[8] = {1, 1, 0, NAN, 1, 1, 3, 2};
+    const float y_even[2] = {1, NAN}, dx_even[8] = {10, 0, 0, 20, 0, 0, 0, 0};
+    check_maxpool_choice((shape3){1, 2, 4}, x_even, y_even, dx_even);
+    /* 3x4 (odd height: the general kernel), same windows, a row left over */
+    const float x_odd[12] = {1, 1, 0, NAN, 1, 1, 3, 2, 9, 9, 9, 9};
+    const float dx_odd[12] = {10, 0, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0};
+    check_maxpool_choice((shape3){1, 3, 4}, x_odd, y_even, dx_odd);
 }
 
 static void test_elementwise(void)
@@ -468,6 +520,7 @@ int main(void)
     test_dense_moe();
     test_conv_moe();
     test_pooling();
+    test_maxpool_ties_and_nan();
     test_elementwise();
     test_batchnorm();
     test_softmax_ce();

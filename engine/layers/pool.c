@@ -21,12 +21,29 @@ static moecl_status maxpool_setup(layer *l, moecl_ctx *ctx)
     return layer_add_scratch(l, 0, (size_t)l->batch * shape3_size(l->out));
 }
 
+/* 2x2 windows at stride 2 tiling the input exactly: the straight-line kernels. */
+static bool maxpool_is_2x2_tiling(const layer *l)
+{
+    const layer_config *c = &l->cfg;
+    return c->kh == 2 && c->kw == 2 && c->sh == 2 && c->sw == 2 && c->ph == 0 && c->pw == 0 &&
+           l->in.h == 2 * l->out.h && l->in.w == 2 * l->out.w;
+}
+
+#define ARGS_2X2(l, n) \
+    MOECL_ARG_INT(n), MOECL_ARG_INT((l)->in.c), MOECL_ARG_INT((l)->out.h), MOECL_ARG_INT((l)->out.w)
+
 static moecl_status maxpool_forward(layer *l, const moecl_tensor *x, int n, const layer_run *run)
 {
     (void)run;
-    return MOECL_LAUNCH(l->ctx, "maxpool_forward_f32", (size_t)n * shape3_size(l->out), 0,
-                        MOECL_ARG_MEM(x->buf), MOECL_ARG_MEM(l->output->buf),
-                        MOECL_ARG_MEM(l->scratch[0]->buf), ARGS_GEOMETRY(l, n));
+    if (maxpool_is_2x2_tiling(l))
+        return MOECL_LAUNCH_3D(l->ctx, "maxpool2x2_forward_f32", (size_t)l->out.w,
+                               (size_t)l->out.c * l->out.h, (size_t)n, MOECL_ARG_MEM(x->buf),
+                               MOECL_ARG_MEM(l->output->buf), MOECL_ARG_MEM(l->scratch[0]->buf),
+                               ARGS_2X2(l, n));
+    return MOECL_LAUNCH_3D(l->ctx, "maxpool_forward_f32", (size_t)l->out.w,
+                           (size_t)l->out.c * l->out.h, (size_t)n, MOECL_ARG_MEM(x->buf),
+                           MOECL_ARG_MEM(l->output->buf), MOECL_ARG_MEM(l->scratch[0]->buf),
+                           ARGS_GEOMETRY(l, n));
 }
 
 static moecl_status maxpool_backward(layer *l, const moecl_tensor *x, const moecl_tensor *dy,
@@ -34,9 +51,15 @@ static moecl_status maxpool_backward(layer *l, const moecl_tensor *x, const moec
 {
     (void)x;
     if (!need_dx) return MOECL_OK;
-    return MOECL_LAUNCH(l->ctx, "maxpool_backward_f32", (size_t)n * shape3_size(l->in), 0,
-                        MOECL_ARG_MEM(dy->buf), MOECL_ARG_MEM(l->scratch[0]->buf),
-                        MOECL_ARG_MEM(l->grad_input->buf), ARGS_GEOMETRY(l, n));
+    if (maxpool_is_2x2_tiling(l))
+        return MOECL_LAUNCH_3D(l->ctx, "maxpool2x2_backward_f32", (size_t)l->out.w,
+                               (size_t)l->out.c * l->out.h, (size_t)n, MOECL_ARG_MEM(dy->buf),
+                               MOECL_ARG_MEM(l->scratch[0]->buf),
+                               MOECL_ARG_MEM(l->grad_input->buf), ARGS_2X2(l, n));
+    return MOECL_LAUNCH_3D(l->ctx, "maxpool_backward_f32", (size_t)l->in.w,
+                           (size_t)l->in.c * l->in.h, (size_t)n, MOECL_ARG_MEM(dy->buf),
+                           MOECL_ARG_MEM(l->scratch[0]->buf), MOECL_ARG_MEM(l->grad_input->buf),
+                           ARGS_GEOMETRY(l, n));
 }
 
 static const layer_ops MAXPOOL_OPS = {maxpool_setup, maxpool_forward, maxpool_backward};
