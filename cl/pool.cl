@@ -75,22 +75,31 @@ __kernel void maxpool_backward_f32(__global const float *dy, __global const int 
         best_idx = (i);                                       \
     }
 
+/* This work item's output index o and the index i0 of its window's top-left
+ * input; false outside the launch's range. */
+static bool pool2_window(const int B, const int C, const int OH, const int OW, int *o, int *i0)
+{
+    const int ow = get_global_id(0), co = get_global_id(1), b = get_global_id(2);
+    if (ow >= OW || co >= C * OH || b >= B) return false;
+    const int c = co / OH, oh = co - c * OH, bc = b * C + c;
+    *o = (bc * OH + oh) * OW + ow;
+    *i0 = (bc * 2 * OH + 2 * oh) * (2 * OW) + 2 * ow;
+    return true;
+}
+
 __kernel void maxpool2x2_forward_f32(__global const float *x, __global float *y,
                                      __global int *argmax, const int B, const int C,
                                      const int OH, const int OW)
 {
-    const int ow = get_global_id(0), co = get_global_id(1), b = get_global_id(2);
-    if (ow >= OW || co >= C * OH || b >= B) return;
-    const int c = co / OH, oh = co - c * OH;
-    const int bc = b * C + c, W = 2 * OW;
-    const int i0 = (bc * 2 * OH + 2 * oh) * W + 2 * ow, i1 = i0 + W;
+    int o, i0;
+    if (!pool2_window(B, C, OH, OW, &o, &i0)) return;
+    const int i1 = i0 + 2 * OW;
     float best = x[i0];
     int best_idx = i0;
     const float v1 = x[i0 + 1], v2 = x[i1], v3 = x[i1 + 1];
     POOL2_TAKE(v1, i0 + 1)
     POOL2_TAKE(v2, i1)
     POOL2_TAKE(v3, i1 + 1)
-    const int o = (bc * OH + oh) * OW + ow;
     y[o] = best;
     argmax[o] = best_idx;
 }
@@ -101,12 +110,9 @@ __kernel void maxpool2x2_backward_f32(__global const float *dy, __global const i
                                       __global float *dx, const int B, const int C,
                                       const int OH, const int OW)
 {
-    const int ow = get_global_id(0), co = get_global_id(1), b = get_global_id(2);
-    if (ow >= OW || co >= C * OH || b >= B) return;
-    const int c = co / OH, oh = co - c * OH;
-    const int bc = b * C + c, W = 2 * OW;
-    const int i0 = (bc * 2 * OH + 2 * oh) * W + 2 * ow, i1 = i0 + W;
-    const int o = (bc * OH + oh) * OW + ow;
+    int o, i0;
+    if (!pool2_window(B, C, OH, OW, &o, &i0)) return;
+    const int i1 = i0 + 2 * OW;
     const int a = argmax[o];
     const float g = dy[o];
     dx[i0] = a == i0 ? g : 0.0f;
