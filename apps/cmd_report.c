@@ -1,9 +1,11 @@
-/* moecl report RUN_DIR... [--baseline RUN_DIR] [--markdown]: finished runs
- * side by side from their result.json: test accuracy, epochs, minutes,
- * accuracy per minute, each stage of a staged model, and whether a mixture
- * beats its own baseline (a staged model's "baseline" stage, else the run
- * given with --baseline). */
+/* moecl report RUN_DIR... [--baseline RUN_DIR] [--markdown] [--png F]:
+ * finished runs side by side from their result.json: test accuracy,
+ * epochs, minutes, accuracy per minute, each stage of a staged model, and
+ * whether a mixture beats its own baseline (a staged model's "baseline"
+ * stage, else the run given with --baseline); --png draws accuracy against
+ * minutes. */
 #include "cli.h"
+#include "draw/result_chart.h"
 #include "run_result.h"
 
 #include <stdio.h>
@@ -69,22 +71,65 @@ static void print_run(const char *dir, const run_result *r, const run_result *ba
     }
 }
 
+/* The legend's name of a run: its model, and its folder where that says more. */
+static void point_label(const char *dir, const run_result *r, bool is_baseline, char *out,
+                        size_t size)
+{
+    size_t len = strlen(dir);
+    while (len > 1 && dir[len - 1] == '/') len--;
+    size_t start = len;
+    while (start > 0 && dir[start - 1] != '/') start--;
+    int base_len = (int)(len - start);
+    const char *tail = is_baseline ? ", baseline" : r->at_chance ? ", at chance" : "";
+    if ((size_t)base_len == strlen(r->model) && strncmp(dir + start, r->model, len - start) == 0)
+        snprintf(out, size, "%s%s", r->model, tail);
+    else
+        snprintf(out, size, "%s (%.*s)%s", r->model, base_len, dir + start, tail);
+}
+
+static int write_chart(const char *png, const char *const *dirs, const run_result *runs, int n,
+                       const run_result *baseline, const char *baseline_dir)
+{
+    /* the baseline given only by --baseline is drawn too, first */
+    bool extra = baseline == &runs[n];
+    int count = n + extra;
+    result_point *pts = calloc((size_t)count, sizeof *pts);
+    char(*labels)[96] = calloc((size_t)count, sizeof *labels);
+    int rc = 0;
+    if (!pts || !labels) rc = cli_report(MOECL_ERR_OUT_OF_MEMORY);
+    for (int i = 0; i < count && rc == 0; i++) {
+        const run_result *r = extra ? (i == 0 ? baseline : &runs[i - 1]) : &runs[i];
+        const char *dir = extra ? (i == 0 ? baseline_dir : dirs[i - 1]) : dirs[i];
+        point_label(dir, r, r == baseline, labels[i], sizeof labels[i]);
+        pts[i] = (result_point){labels[i], r->train_minutes, r->test_accuracy};
+    }
+    if (rc == 0) {
+        moecl_status st = result_chart_png(png, pts, count);
+        if (st != MOECL_OK) rc = cli_report(st);
+        else fprintf(stderr, "moecl: wrote %s\n", png);
+    }
+    free(pts);
+    free(labels);
+    return rc;
+}
+
 int cmd_report(const cli_globals *g, int argc, char **argv)
 {
     (void)g;
     const char *dirs[REPORT_MAX_RUNS];
     int n = 0;
-    const char *baseline_dir = NULL;
+    const char *baseline_dir = NULL, *png = NULL;
     bool md = false;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--baseline") == 0 && i + 1 < argc) baseline_dir = argv[++i];
         else if (strcmp(argv[i], "--markdown") == 0) md = true;
+        else if (strcmp(argv[i], "--png") == 0 && i + 1 < argc) png = argv[++i];
         else if (argv[i][0] == '-') return cli_usage_error("report: unknown option or missing value '%s'", argv[i]);
         else if (n == REPORT_MAX_RUNS) return cli_usage_error("report: at most %d runs", REPORT_MAX_RUNS);
         else dirs[n++] = argv[i];
     }
     if (n == 0 && !baseline_dir)
-        return cli_usage_error("report: usage: moecl report RUN_DIR... [--baseline RUN_DIR] [--markdown]");
+        return cli_usage_error("report: usage: moecl report RUN_DIR... [--baseline RUN_DIR] [--markdown] [--png F]");
     run_result *runs = calloc((size_t)n + 1, sizeof *runs);
     if (!runs) return cli_report(MOECL_ERR_OUT_OF_MEMORY);
     int rc = 0;
@@ -116,6 +161,7 @@ int cmd_report(const cli_globals *g, int argc, char **argv)
         if (baseline == &runs[n]) print_run(baseline_dir, baseline, baseline, md);
         for (int i = 0; i < n; i++) print_run(dirs[i], &runs[i], baseline, md);
     }
+    if (rc == 0 && png) rc = write_chart(png, dirs, runs, n, baseline, baseline_dir);
     free(runs);
     return rc;
 }

@@ -7,9 +7,10 @@
 # a constant rate leaves every model short of where it would settle); one run
 # directory each under $PRESETS_OUT (default runs/presets). Then writes
 # $PRESETS_OUT/REPORT.md: `moecl report` of the finished runs against the
-# vgg baseline. Resumable: a finished preset is skipped and an interrupted
-# one resumed, so the comparison can span several sittings (minutes are
-# summed from each run's epochs; on a shared machine they vary).
+# vgg baseline, and REPORT.png, their test accuracy against minutes.
+# Resumable: a finished preset is skipped and an interrupted one resumed,
+# so the comparison can span several sittings (minutes are summed from each
+# run's epochs; on a shared machine they vary).
 # Arguments: the presets, default all of them (the cheapest first).
 # PRESETS_ARGS: more `moecl train` options, after the protocol's (tests use
 # "--synthetic 200 --epochs 1").
@@ -48,4 +49,5 @@ finished=()
 for p in "${presets[@]}"; do [ -f "$OUT/$p/result.json" ] && finished+=("$OUT/$p"); done
 baseline=()
 [ -f "$OUT/vgg/result.json" ] && baseline=(--baseline "$OUT/vgg")
-"$MOECL" report "${finished[@]}" "${baseline[@]}" --markdown | tee "$OUT/REPORT.md"
+"$MOECL" report "${finished[@]}" "${baseline[@]}" --markdown --png "$OUT/REPORT.png" |
+  tee "$OUT/REPORT.md"

@@ -8,6 +8,7 @@
 #include "draw/curves.h"
 #include "draw/gate_grid.h"
 #include "draw/heatmap.h"
+#include "draw/result_chart.h"
 #include "draw/image.h"
 
 #include <png.h>
@@ -327,6 +328,60 @@ static void test_curves(void)
           "nice tick steps");
 }
 
+/* The top-left corner of the first solid size x size square of colour c
+ * (a scatter marker; legend swatches are smaller), or false. */
+static bool find_square(const image *img, rgb c, int size, int *fx, int *fy)
+{
+    for (int y = 0; y + size <= img->h; y++)
+        for (int x = 0; x + size <= img->w; x++) {
+            bool all = true;
+            for (int j = 0; j < size && all; j++)
+                for (int i = 0; i < size && all; i++) all = same_rgb(image_get(img, x + i, y + j), c);
+            if (all) {
+                *fx = x, *fy = y;
+                return true;
+            }
+        }
+    return false;
+}
+
+/* moecl report --png: every run a marker of its own colour, placed by
+ * minutes (from 0) and accuracy: a run that took longer is further right. */
+static void test_result_chart(void)
+{
+    result_point runs[3] = {{"switch", 30, 0.70}, {"vgg, baseline", 95, 0.78}, {"hier", 400, 0.76}};
+    REQUIRE_OK(result_chart_png(tmp_path("report.png"), runs, 3));
+    image img;
+    REQUIRE_OK(png_read(tmp_path("report.png"), &img));
+    int x[3] = {0}, y[3] = {0};
+    bool found[3];
+    for (int k = 0; k < 3; k++) {
+        found[k] = find_square(&img, colour_expert(k), 11, &x[k], &y[k]);
+        CHECK(found[k], "run %d has its 11-pixel marker", k);
+    }
+    if (found[0] && found[1] && found[2]) {
+        CHECK(x[0] < x[1] && x[1] < x[2], "longer runs further right (%d, %d, %d)", x[0], x[1], x[2]);
+        CHECK(y[1] < y[2] && y[2] < y[0], "more accurate runs higher (%d, %d, %d)", y[0], y[1], y[2]);
+        CHECK(x[2] + 11 < img.w - 8, "the last marker inside the plot (x %d of %d)", x[2], img.w);
+        /* 0 minutes is the axis' start: 30 minutes sits clear of the plot's
+         * left frame (a vertical line of 100+ text-coloured pixels) */
+        int frame = -1;
+        for (int fx = 0; fx < img.w && frame < 0; fx++) {
+            int run = 0;
+            for (int fy = 0; fy < img.h; fy++)
+                run = same_rgb(image_get(&img, fx, fy), COLOUR_TEXT) ? run + 1 : run > 100 ? run : 0;
+            if (run > 100) frame = fx;
+        }
+        CHECK(frame > 0 && x[0] - frame > 20, "the x axis starts at 0 (frame at x %d, switch at %d)",
+              frame, x[0]);
+    }
+    image_free(&img);
+    CHECK(result_chart_png(tmp_path("none.png"), runs, 0) != MOECL_OK, "no runs: an error");
+    CHECK(result_chart_png("/nonexistent-dir/r.png", runs, 1) != MOECL_OK &&
+              strstr(moecl_last_error(), "/nonexistent-dir/r.png"),
+          "an unwritable path is named: %s", moecl_last_error());
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "/tmp/moecl-test-pictures-XXXXXX");
@@ -339,6 +394,7 @@ int main(void)
     test_gate_grid();
     test_heatmap();
     test_curves();
+    test_result_chart();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);

@@ -48,6 +48,7 @@ void chart_draw(image *img, int x, int y, int w, int h, const chart_spec *s)
     data_range(s, false, &y0, &y1);
     if (x1 - x0 < 1e-12) x0 -= 0.5, x1 += 0.5;
     if (s->y_from_zero && y0 > 0) y0 = 0;
+    if (s->x_from_zero && x0 > 0) x0 = 0;
     bool fraction = s->y_percent && y0 >= 0 && y1 <= 1; /* an axis that cannot leave 0..100% */
     double pad = y1 - y0 < 1e-12 ? fmax(fabs(y1) * 0.1, 0.05) : 0.06 * (y1 - y0);
     y1 += pad;
@@ -57,6 +58,7 @@ void chart_draw(image *img, int x, int y, int w, int h, const chart_spec *s)
     if (s->x_integer && xs < 1) xs = 1;
     y0 = floor(y0 / ys) * ys, y1 = ceil(y1 / ys - 1e-9) * ys;
     if (s->x_integer && xs >= 1) x0 = floor(x0), x1 = ceil(x1);
+    if (s->x_from_zero) x1 = ceil(x1 * 1.03 / xs) * xs; /* room for the last marker */
     double xspan = x1 - x0 > 0 ? x1 - x0 : 1, yspan = y1 - y0 > 0 ? y1 - y0 : 1;
     /* inset so that points on the edges are not cut by the frame */
     int pl = left + 8, pr = right - 8;
@@ -81,6 +83,7 @@ void chart_draw(image *img, int x, int y, int w, int h, const chart_spec *s)
     if (s->x_label) draw_text_centred(img, (left + right) / 2, bottom + 9 + th, s->x_label, COLOUR_TEXT, 1);
     if (s->y_label) draw_text_vertical(img, x + th / 2 + 2, (top + bottom) / 2, s->y_label, COLOUR_TEXT, 1);
 
+    const int mk = s->marker > 0 ? s->marker : 5;
     for (int k = 0; k < s->n_series; k++) {
         const chart_series *c = &s->series[k];
         int px = 0, py = 0;
@@ -92,7 +95,7 @@ void chart_draw(image *img, int x, int y, int w, int h, const chart_spec *s)
             }
             int qx = PX(c->x[i]), qy = PY(c->y[i]);
             if (have) image_line(img, px, py, qx, qy, 2, c->colour);
-            image_fill(img, qx - 2, qy - 2, 5, 5, c->colour);
+            image_fill(img, qx - mk / 2, qy - mk / 2, mk, mk, c->colour);
             px = qx, py = qy, have = true;
         }
     }
@@ -102,7 +105,7 @@ void chart_draw(image *img, int x, int y, int w, int h, const chart_spec *s)
     int lw = 0;
     for (int k = 0; k < s->n_series; k++)
         if (text_width(s->series[k].name, 1) > lw) lw = text_width(s->series[k].name, 1);
-    int bw = lw + 36, bh = s->n_series * (th + 4) + 8, bx = right - bw - 6, by = s->legend_low ? bottom - bh - 6 : top + 6;
+    int bw = lw + 36, bh = s->n_series * (th + 4) + 8, bx = s->legend_left ? left + 6 : right - bw - 6, by = s->legend_low ? bottom - bh - 6 : top + 6;
     image_fill(img, bx, by, bw, bh, COLOUR_WHITE);
     image_frame(img, bx, by, bw, bh, 1, COLOUR_GRID);
     for (int k = 0; k < s->n_series; k++) {

@@ -1,5 +1,5 @@
 /* Line charts with axes, ticks, grid lines and a legend (the training
- * curves). */
+ * curves); series of one point make a scatter chart (runs compared). */
 #ifndef MOECL_CHART_H
 #define MOECL_CHART_H
 
@@ -17,7 +17,10 @@ typedef struct chart_spec {
     bool y_percent;        /* values 0..1 shown as 0..100% */
     bool y_from_zero;      /* the y axis starts at 0 */
     bool x_integer;        /* ticks only at whole numbers (epochs) */
+    bool x_from_zero;      /* the x axis starts at 0 and ends at a tick past the data */
+    int marker;            /* marker size in pixels (odd; 0: 5) */
     bool legend_low;       /* legend in the lower right (curves that rise) */
+    bool legend_left;      /* legend on the left (points that rise to the right) */
     const chart_series *series;
     int n_series;
 } chart_spec;
