@@ -169,8 +169,11 @@ int cmd_train(const cli_globals *g, int argc, char **argv)
                100 * r->test.accuracy, r->test.count, r->targets,
                r->stuck_at_chance ? "  AT CHANCE: did not learn" : "");
     }
-    printf("%s: %d epochs in %.1f min%s; best epoch %d (val loss %.4f, val acc %.2f%%); "
-           "test acc %.2f%% on %d images\n", o.out_dir, s.epochs_run, s.seconds / 60,
+    /* A resumed run's sitting is not the run: say both. */
+    char sitting[48] = "";
+    if (resume) snprintf(sitting, sizeof sitting, ", %.1f in this sitting", s.seconds / 60);
+    printf("%s: %d epochs in %.1f training min%s%s; best epoch %d (val loss %.4f, val acc %.2f%%); "
+           "test acc %.2f%% on %d images\n", o.out_dir, s.epochs_run, s.train_minutes, sitting,
            s.early_stopped ? " (early stop)" : "", s.best_epoch, s.best_val_loss,
            100 * s.best_val_accuracy, 100 * s.test.accuracy, s.test.count);
     if (s.stuck_at_chance) {

@@ -732,6 +732,9 @@ finished:
         run_result r;
         st = run_result_from_run(o->out_dir, s, &r);
         if (st == MOECL_OK) st = run_result_write(o->out_dir, &r);
+        /* the whole run's, stages finished before a resume included */
+        s->epochs_run = r.epochs;
+        s->train_minutes = r.train_minutes;
     }
 done:
     s->seconds = moecl_seconds() - t0;

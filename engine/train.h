@@ -48,14 +48,15 @@ typedef struct train_summary {
     char model_name[64];
     stage_result stages[8];
     int n_stages;
-    int epochs_run;
+    int epochs_run;       /* every epoch of the run once it finished, across resumes */
     double best_val_loss, best_val_accuracy;
     int best_epoch;
     eval_result test;
     bool early_stopped;
     bool stuck_at_chance; /* the best validation accuracy is near 1/classes */
     bool interrupted;     /* Ctrl-C: state saved, resume with --resume */
-    double seconds;
+    double seconds;       /* this sitting, from start to the end of testing */
+    double train_minutes; /* every epoch of the run, across resumes (result.json) */
 } train_summary;
 
 /* Whether a best validation accuracy is at chance for a task of `targets`

@@ -87,6 +87,8 @@ expect_not_in "$ERR" "stage 1/5" "the first stage is not trained again"
 # report shows each stage and the mixture against its baseline stage
 epochs=$(wc -l <"$WORK/hier_int/metrics.jsonl")
 expect_in "$(cat "$WORK/hier_int/result.json")" "\"epochs\":	$epochs," "result.json counts all $epochs epochs"
+expect_in "$OUT" "$WORK/hier_int: $epochs epochs in " "the last line counts the whole run's epochs"
+expect_in "$OUT" " in this sitting;" "and tells the run's minutes from this sitting's"
 run report "$WORK/hier_int"
 expect_rc 0 "report on a staged run"
 for stage in baseline gate expert_artificial expert_natural subgates; do
