@@ -310,6 +310,22 @@ normalizer normalizer_fit(const dataset *d)
     return n;
 }
 
+bool augment_parse(const char *s, augment *a)
+{
+    augment r = {false, false};
+    size_t len;
+    for (; *s; s += len + (s[len] == ',')) {
+        len = strcspn(s, ",");
+        if (len == 4 && strncmp(s, "crop", 4) == 0) r.crop = true;
+        else if (len == 4 && strncmp(s, "flip", 4) == 0) r.flip = true;
+        else return false;
+        if (s[len] == ',' && s[len + 1] == '\0') return false;
+    }
+    if (!r.crop && !r.flip) return false;
+    *a = r;
+    return true;
+}
+
 void dataset_make_batch(const dataset *d, const int *idx, int n, const normalizer *norm,
                         const augment *aug, uint64_t *rng, float *out, int *labels)
 {

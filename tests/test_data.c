@@ -112,6 +112,26 @@ static void test_synthetic_and_batches(void)
     dataset_free(&d), dataset_free(&tail);
 }
 
+static void test_augment_parse(void)
+{
+    struct { const char *text; bool ok, crop, flip; } cases[] = {
+        {"crop", true, true, false},       {"flip", true, false, true},
+        {"crop,flip", true, true, true},   {"flip,crop", true, true, true},
+        {"", false, 0, 0},                 {"flop", false, 0, 0},
+        {"crop,", false, 0, 0},            {"crops", false, 0, 0},
+        {",flip", false, 0, 0},            {"crop,rotate", false, 0, 0},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        augment a = {true, true};
+        bool ok = augment_parse(cases[k].text, &a);
+        CHECK(ok == cases[k].ok, "augment_parse('%s') %s", cases[k].text,
+              cases[k].ok ? "accepted" : "refused");
+        if (ok) CHECK(a.crop == cases[k].crop && a.flip == cases[k].flip, "'%s' sets crop %d flip %d",
+                      cases[k].text, cases[k].crop, cases[k].flip);
+        else CHECK(a.crop && a.flip, "a refused '%s' leaves the options as they were", cases[k].text);
+    }
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "/tmp/moecl-data-test-XXXXXX");
@@ -119,6 +139,7 @@ int main(void)
     test_reader();
     test_md5();
     test_synthetic_and_batches();
+    test_augment_parse();
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0) return 1;

@@ -179,6 +179,19 @@ run train --model no-such-preset --synthetic 100
 expect_rc 2 "unknown preset"
 expect_in "$ERR" "vgg" "lists the presets"
 
+# --augment alone is crops and flips; a word after it picks them
+run train --model "$TINY" --synthetic 300 --epochs 2 --batch 32 --augment flip --out "$WORK/aug_flip"
+expect_rc 0 "--augment flip"
+expect_in "$(cat "$WORK/aug_flip/options.json")" '"augment_crop":	false' "flip only: no crops"
+expect_in "$(cat "$WORK/aug_flip/options.json")" '"augment_flip":	true' "flip only: flips"
+run train --model "$TINY" --synthetic 100 --epochs 1 --augment --out "$WORK/aug_both"
+# (one epoch of crops may stay at chance: exit 3, a run that did not learn)
+[ "$RC" -eq 0 ] || [ "$RC" -eq 3 ] && pass || fail "--augment alone: exit code $RC"
+expect_in "$(cat "$WORK/aug_both/options.json")" '"augment_crop":	true' "--augment alone crops"
+run train --model "$TINY" --synthetic 100 --augment rotate --out "$WORK/aug_bad"
+expect_rc 2 "--augment rotate"
+expect_in "$ERR" "crop, flip or crop,flip, not 'rotate'" "names what --augment takes"
+
 # bad data files
 DATA="$WORK/cifar"
 mkdir -p "$DATA"
