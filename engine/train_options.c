@@ -1,0 +1,123 @@
+/* Training options: their defaults, and RUN_DIR/options.json, which keeps
+ * them so that `moecl train --resume` goes on with the same ones (see train.h). */
+#include "train.h"
+#include "internal.h"
+
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+
+void train_options_defaults(train_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->epochs = 10;
+    o->batch = 128;
+    o->val = -1;
+    o->seed = 1;
+    o->patience = 2;
+    o->synthetic_count = 2000;
+    o->optim = optim_defaults(OPTIM_ADAM);
+}
+
+/* ---- options.json ------------------------------------------------------- */
+
+moecl_status train_options_save(const train_options *o, const char *path)
+{
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "model", o->model_path);
+    cJSON_AddStringToObject(j, "data", o->data_dir);
+    cJSON_AddBoolToObject(j, "synthetic", o->synthetic);
+    cJSON_AddNumberToObject(j, "synthetic_count", o->synthetic_count);
+    cJSON_AddNumberToObject(j, "epochs", o->epochs);
+    cJSON_AddNumberToObject(j, "batch", o->batch);
+    cJSON_AddNumberToObject(j, "train_examples", o->train_examples);
+    cJSON_AddNumberToObject(j, "test_examples", o->test_examples);
+    cJSON_AddNumberToObject(j, "val", o->val);
+    cJSON_AddNumberToObject(j, "seed", (double)o->seed);
+    cJSON_AddNumberToObject(j, "patience", o->patience);
+    cJSON_AddBoolToObject(j, "augment_crop", o->aug.crop);
+    cJSON_AddBoolToObject(j, "augment_flip", o->aug.flip);
+    cJSON_AddStringToObject(j, "optimizer", optim_kind_name(o->optim.kind));
+    cJSON_AddNumberToObject(j, "lr", o->optim.lr);
+    cJSON_AddNumberToObject(j, "beta1", o->optim.beta1);
+    cJSON_AddNumberToObject(j, "beta2", o->optim.beta2);
+    cJSON_AddNumberToObject(j, "epsilon", o->optim.eps);
+    cJSON_AddNumberToObject(j, "momentum", o->optim.momentum);
+    cJSON_AddBoolToObject(j, "nesterov", o->optim.nesterov);
+    cJSON_AddNumberToObject(j, "weight_decay", o->optim.weight_decay);
+    cJSON_AddStringToObject(j, "schedule", lr_schedule_name(o->optim.schedule));
+    cJSON_AddNumberToObject(j, "step_epochs", o->optim.step_epochs);
+    cJSON_AddNumberToObject(j, "step_gamma", o->optim.step_gamma);
+    char *text = cJSON_Print(j);
+    cJSON_Delete(j);
+    if (!text) return moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of memory");
+    size_t len = strlen(text);
+    const void *parts[2] = {text, "\n"};
+    size_t sizes[2] = {len, 1};
+    moecl_status st = moecl_write_file_atomic(path, parts, sizes, 2);
+    free(text);
+    return st;
+}
+
+static double num(const cJSON *j, const char *key, double def)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+    return cJSON_IsNumber(v) ? v->valuedouble : def;
+}
+
+static bool flag(const cJSON *j, const char *key, bool def)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+    return cJSON_IsBool(v) ? cJSON_IsTrue(v) : def;
+}
+
+static void str(const cJSON *j, const char *key, char *out, size_t size)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+    if (cJSON_IsString(v)) snprintf(out, size, "%s", v->valuestring);
+}
+
+moecl_status train_options_load(train_options *o, const char *path)
+{
+    char *text = NULL;
+    MOECL_TRY(moecl_read_file(path, &text, NULL));
+    cJSON *j = cJSON_Parse(text);
+    free(text);
+    if (!cJSON_IsObject(j)) {
+        cJSON_Delete(j);
+        return moecl_fail(MOECL_ERR_FORMAT, "'%s' is not a moecl options file (corrupt JSON)", path);
+    }
+    train_options_defaults(o);
+    str(j, "model", o->model_path, sizeof o->model_path);
+    str(j, "data", o->data_dir, sizeof o->data_dir);
+    o->synthetic = flag(j, "synthetic", false);
+    o->synthetic_count = (int)num(j, "synthetic_count", o->synthetic_count);
+    o->epochs = (int)num(j, "epochs", o->epochs);
+    o->batch = (int)num(j, "batch", o->batch);
+    o->train_examples = (int)num(j, "train_examples", 0);
+    o->test_examples = (int)num(j, "test_examples", 0);
+    o->val = (int)num(j, "val", -1);
+    o->seed = (uint64_t)num(j, "seed", 1);
+    o->patience = (int)num(j, "patience", 2);
+    o->aug.crop = flag(j, "augment_crop", false);
+    o->aug.flip = flag(j, "augment_flip", false);
+    char name[32] = "adam";
+    str(j, "optimizer", name, sizeof name);
+    optim_kind_parse(name, &o->optim.kind);
+    o->optim.lr = (float)num(j, "lr", o->optim.lr);
+    o->optim.beta1 = (float)num(j, "beta1", o->optim.beta1);
+    o->optim.beta2 = (float)num(j, "beta2", o->optim.beta2);
+    o->optim.eps = (float)num(j, "epsilon", o->optim.eps);
+    o->optim.momentum = (float)num(j, "momentum", o->optim.momentum);
+    o->optim.nesterov = flag(j, "nesterov", false);
+    o->optim.weight_decay = (float)num(j, "weight_decay", 0);
+    snprintf(name, sizeof name, "constant");
+    str(j, "schedule", name, sizeof name);
+    lr_schedule_parse(name, &o->optim.schedule);
+    o->optim.step_epochs = (int)num(j, "step_epochs", 10);
+    o->optim.step_gamma = (float)num(j, "step_gamma", 0.1);
+    cJSON_Delete(j);
+    if (!o->model_path[0] || o->batch < 1 || o->epochs < 1)
+        return moecl_fail(MOECL_ERR_FORMAT, "'%s' lacks the model, batch or epochs", path);
+    return MOECL_OK;
+}
