@@ -1,0 +1,226 @@
+/* Model files: the layers of a part (conv2d, dense, pooling, dropout,
+ * batchnorm, dense_moe, conv2d_moe ...), by their names here or Keras's. */
+#include "model_file_parse.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+
+static const struct {
+    const char *name, *keras;
+    layer_kind kind;
+} TYPES[] = {
+    {"conv2d", "Conv2D", LAYER_CONV2D},
+    {"dense", "Dense", LAYER_DENSE},
+    {"maxpool", "MaxPooling2D", LAYER_MAXPOOL},
+    {"global_avgpool", "GlobalAveragePooling2D", LAYER_GLOBAL_AVGPOOL},
+    {"relu", "ReLU", LAYER_RELU},
+    {"flatten", "Flatten", LAYER_FLATTEN},
+    {"dropout", "Dropout", LAYER_DROPOUT},
+    {"batchnorm", "BatchNormalization", LAYER_BATCHNORM},
+    {"dense_moe", "DenseMoE", LAYER_DENSE_MOE},
+    {"conv2d_moe", "Conv2DMoE", LAYER_CONV2D_MOE},
+};
+
+/* Reads "activation": linear (default), relu (adds a ReLU layer), softmax
+ * (only on the last layer: the loss's own softmax). */
+static moecl_status parse_activation(parse_ctx *p, const cJSON *spec, bool is_last,
+                                     bool *add_relu)
+{
+    const char *act = NULL;
+    MOECL_TRY(mf_get_string(p, spec, "activation", "linear", &act));
+    *add_relu = strcmp(act, "relu") == 0;
+    if (*add_relu || strcmp(act, "linear") == 0) return MOECL_OK;
+    if (strcmp(act, "softmax") == 0) {
+        if (is_last) return MOECL_OK;
+        return mf_bad(p, "'%s' softmax is only allowed on the last layer%s", "activation", "");
+    }
+    return mf_bad(p, "'activation' must be relu, linear or softmax, not '%s'%s", act, "");
+}
+
+/* linear, relu, or (where allowed) softmax. */
+static moecl_status get_activation(parse_ctx *p, const cJSON *spec, const char *key,
+                                   layer_activation def, bool softmax_ok, layer_activation *out)
+{
+    const char *name = NULL;
+    MOECL_TRY(mf_get_string(p, spec, key, NULL, &name));
+    if (!name) {
+        *out = def;
+        return MOECL_OK;
+    }
+    if (strcmp(name, "linear") == 0) *out = ACT_LINEAR;
+    else if (strcmp(name, "relu") == 0) *out = ACT_RELU;
+    else if (softmax_ok && strcmp(name, "softmax") == 0) *out = ACT_SOFTMAX;
+    else
+        return mf_bad(p, "'%s' must be linear, relu%s", key, softmax_ok ? " or softmax" : "");
+    return MOECL_OK;
+}
+
+static moecl_status parse_padding(parse_ctx *p, const cJSON *spec, bool *same)
+{
+    const char *pad = NULL;
+    MOECL_TRY(mf_get_string(p, spec, "padding", "valid", &pad));
+    if (strcmp(pad, "same") != 0 && strcmp(pad, "valid") != 0)
+        return mf_bad(p, "'padding' must be 'same' or 'valid', not '%s'%s", pad, "");
+    *same = strcmp(pad, "same") == 0;
+    return MOECL_OK;
+}
+
+static moecl_status parse_layer(network *net, parse_ctx *p, const cJSON *spec, int index,
+                                bool is_last)
+{
+    const char *type = NULL, *name = NULL;
+    snprintf(p->where, sizeof p->where, "%s%s%slayer %d", net->name[0] ? "part " : "", net->name,
+             net->name[0] ? ", " : "", index);
+    if (!cJSON_IsObject(spec)) return mf_bad(p, "must be an object%s%s", "", "");
+    MOECL_TRY(mf_get_string(p, spec, "type", NULL, &type));
+    if (!type) return mf_bad(p, "'%s' is required%s", "type", "");
+    int t = -1;
+    for (size_t i = 0; i < sizeof TYPES / sizeof TYPES[0]; i++)
+        if (strcasecmp(type, TYPES[i].name) == 0 || strcmp(type, TYPES[i].keras) == 0) t = (int)i;
+    if (t < 0)
+        return mf_bad(p, "unknown layer type '%s'%s", type,
+                      " (known: conv2d, conv2d_moe, dense, dense_moe, maxpool, global_avgpool, "
+                      "relu, flatten, dropout, batchnorm)");
+    snprintf(p->where, sizeof p->where, "%s%s%slayer %d (%s)", net->name[0] ? "part " : "",
+             net->name, net->name[0] ? ", " : "", index, TYPES[t].name);
+    char default_name[64];
+    snprintf(default_name, sizeof default_name, "%s_%d", TYPES[t].name, index);
+    MOECL_TRY(mf_get_string(p, spec, "name", default_name, &name));
+
+    layer *l = NULL;
+    bool relu = false;
+    switch (TYPES[t].kind) {
+    case LAYER_CONV2D: {
+        static const char *const keys[] = {"type", "name", "filters", "kernel_size", "strides",
+                                           "padding", "use_bias", "activation", NULL};
+        MOECL_TRY(mf_check_keys(p, spec, keys));
+        int filters = 0, kh = 0, kw = 0, sh = 0, sw = 0;
+        bool same = false, bias = true;
+        MOECL_TRY(mf_get_int(p, spec, "filters", -1, 1, &filters));
+        MOECL_TRY(mf_get_pair(p, spec, "kernel_size", 3, &kh, &kw));
+        MOECL_TRY(mf_get_pair(p, spec, "strides", 1, &sh, &sw));
+        MOECL_TRY(parse_padding(p, spec, &same));
+        MOECL_TRY(mf_get_bool(p, spec, "use_bias", true, &bias));
+        MOECL_TRY(parse_activation(p, spec, is_last, &relu));
+        l = layer_conv2d(name, filters, kh, kw, sh, sw, same, bias);
+        break;
+    }
+    case LAYER_DENSE: {
+        static const char *const keys[] = {"type", "name", "units", "use_bias", "activation", NULL};
+        MOECL_TRY(mf_check_keys(p, spec, keys));
+        int units = 0;
+        bool bias = true;
+        MOECL_TRY(mf_get_int(p, spec, "units", -1, 1, &units));
+        MOECL_TRY(mf_get_bool(p, spec, "use_bias", true, &bias));
+        MOECL_TRY(parse_activation(p, spec, is_last, &relu));
+        l = layer_dense(name, units, bias);
+        break;
+    }
+    case LAYER_DENSE_MOE: {
+        static const char *const keys[] = {"type", "name", "units", "n_experts",
+                                           "expert_activation", "gating_activation",
+                                           "use_expert_bias", "use_gating_bias", NULL};
+        MOECL_TRY(mf_check_keys(p, spec, keys));
+        int units = 0, experts = 0;
+        bool ebias = true, gbias = true;
+        layer_activation eact = ACT_LINEAR, gact = ACT_SOFTMAX;
+        MOECL_TRY(mf_get_int(p, spec, "units", -1, 1, &units));
+        MOECL_TRY(mf_get_int(p, spec, "n_experts", -1, 1, &experts));
+        if (experts > 64) return mf_bad(p, "'%s' must be at most 64%s", "n_experts", "");
+        MOECL_TRY(get_activation(p, spec, "expert_activation", ACT_LINEAR, false, &eact));
+        MOECL_TRY(get_activation(p, spec, "gating_activation", ACT_SOFTMAX, true, &gact));
+        MOECL_TRY(mf_get_bool(p, spec, "use_expert_bias", true, &ebias));
+        MOECL_TRY(mf_get_bool(p, spec, "use_gating_bias", true, &gbias));
+        l = layer_dense_moe(name, units, experts, eact, gact, ebias, gbias);
+        break;
+    }
+    case LAYER_CONV2D_MOE: {
+        static const char *const keys[] = {"type", "name", "filters", "n_experts", "kernel_size",
+                                           "strides", "padding", "expert_activation",
+                                           "gating_activation", "use_expert_bias",
+                                           "use_gating_bias", NULL};
+        MOECL_TRY(mf_check_keys(p, spec, keys));
+        int filters = 0, experts = 0, kh = 0, kw = 0, sh = 0, sw = 0;
+        bool same = false, ebias = true, gbias = true;
+        layer_activation eact = ACT_LINEAR, gact = ACT_SOFTMAX;
+        MOECL_TRY(mf_get_int(p, spec, "filters", -1, 1, &filters));
+        MOECL_TRY(mf_get_int(p, spec, "n_experts", -1, 1, &experts));
+        MOECL_TRY(mf_get_pair(p, spec, "kernel_size", 3, &kh, &kw));
+        MOECL_TRY(mf_get_pair(p, spec, "strides", 1, &sh, &sw));
+        MOECL_TRY(parse_padding(p, spec, &same));
+        MOECL_TRY(get_activation(p, spec, "expert_activation", ACT_LINEAR, false, &eact));
+        MOECL_TRY(get_activation(p, spec, "gating_activation", ACT_SOFTMAX, true, &gact));
+        MOECL_TRY(mf_get_bool(p, spec, "use_expert_bias", true, &ebias));
+        MOECL_TRY(mf_get_bool(p, spec, "use_gating_bias", true, &gbias));
+        l = layer_conv2d_moe(name, filters, experts, kh, kw, sh, sw, same, eact, gact, ebias, gbias);
+        break;
+    }
+    case LAYER_MAXPOOL: {
+        static const char *const keys[] = {"type", "name", "pool_size", "strides", "padding", NULL};
+        MOECL_TRY(mf_check_keys(p, spec, keys));
+        int kh = 0, kw = 0, sh = 0, sw = 0;
+        bool same = false;
+        MOECL_TRY(mf_get_pair(p, spec, "pool_size", 2, &kh, &kw));
+        MOECL_TRY(mf_get_pair(p, spec, "strides", kh, &sh, &sw));
+        if (!cJSON_GetObjectItemCaseSensitive(spec, "strides")) sw = kw;
+        MOECL_TRY(parse_padding(p, spec, &same));
+        l = layer_maxpool(name, kh, kw, sh, sw, same);
+        break;
+    }
+    case LAYER_DROPOUT: {
+        static const char *const keys[] = {"type", "name", "rate", NULL};
+        MOECL_TRY(mf_check_keys(p, spec, keys));
+        float rate = 0;
+        MOECL_TRY(mf_get_float(p, spec, "rate", 0.5f, 0.0f, 0.95f, &rate));
+        l = layer_dropout(name, rate);
+        break;
+    }
+    case LAYER_BATCHNORM: {
+        static const char *const keys[] = {"type", "name", "epsilon", "momentum", NULL};
+        MOECL_TRY(mf_check_keys(p, spec, keys));
+        float eps = 0, momentum = 0;
+        MOECL_TRY(mf_get_float(p, spec, "epsilon", 1e-3f, 1e-12f, 1.0f, &eps));
+        MOECL_TRY(mf_get_float(p, spec, "momentum", 0.99f, 0.0f, 1.0f, &momentum));
+        l = layer_batchnorm(name, eps, momentum);
+        break;
+    }
+    default: {
+        static const char *const keys[] = {"type", "name", NULL};
+        MOECL_TRY(mf_check_keys(p, spec, keys));
+        l = TYPES[t].kind == LAYER_RELU      ? layer_relu(name)
+            : TYPES[t].kind == LAYER_FLATTEN ? layer_flatten(name)
+                                             : layer_global_avgpool(name);
+    }
+    }
+    if (!network_add_layer(net, l)) return moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of memory");
+    if (relu) {
+        char rname[80];
+        snprintf(rname, sizeof rname, "%s_relu", name);
+        if (!network_add_layer(net, layer_relu(rname)))
+            return moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of memory");
+    }
+    return MOECL_OK;
+}
+
+/* The layers of one part; its last layer must give `units` outputs (dense
+ * or dense_moe) when units > 0. */
+moecl_status mf_parse_layers(network *net, parse_ctx *p, const cJSON *layers, int units,
+                             const char *what)
+{
+    if (!cJSON_IsArray(layers) || cJSON_GetArraySize(layers) == 0)
+        return mf_bad(p, "'%s' must be a non-empty array of layers%s", "layers", "");
+    int count = cJSON_GetArraySize(layers), i = 0;
+    for (const cJSON *spec = layers->child; spec; spec = spec->next, i++)
+        MOECL_TRY(parse_layer(net, p, spec, i, i == count - 1));
+    snprintf(p->where, sizeof p->where, "%s%s", net->name[0] ? "part " : "", net->name);
+    layer *last = net->layers[net->n_layers - 1];
+    if ((last->kind != LAYER_DENSE && last->kind != LAYER_DENSE_MOE) || last->cfg.units != units) {
+        char detail[96];
+        snprintf(detail, sizeof detail, " %d units (%s)", units, what);
+        return mf_bad(p, "the last layer must be %s with%s", "dense or dense_moe", detail);
+    }
+    p->where[0] = '\0';
+    return MOECL_OK;
+}

@@ -1,0 +1,38 @@
+/* Inside the model-file parser (model_file*.c): the parse state, whose
+ * `where` every error message names, and the typed JSON getters. A getter
+ * gives the default when the key is absent (or an error where there is
+ * none), and an error naming the file, the place and the key when the value
+ * has the wrong type or range. */
+#ifndef MOECL_MODEL_FILE_PARSE_H
+#define MOECL_MODEL_FILE_PARSE_H
+
+#include "internal.h"
+#include "model.h"
+
+#include <cjson/cJSON.h>
+
+typedef struct parse_ctx {
+    const char *origin; /* file name for messages */
+    char where[192];    /* "part gate, layer 3 (conv2d)" */
+} parse_ctx;
+
+/* An error: fmt takes two strings (field, detail), after the file and place. */
+moecl_status mf_bad(const parse_ctx *p, const char *fmt, const char *field, const char *detail);
+moecl_status mf_get_int(const parse_ctx *p, const cJSON *obj, const char *key, int def, int min,
+                        int *out);
+moecl_status mf_get_pair(const parse_ctx *p, const cJSON *obj, const char *key, int def, int *a,
+                         int *b);
+moecl_status mf_get_float(const parse_ctx *p, const cJSON *obj, const char *key, float def,
+                          float lo, float hi, float *out);
+moecl_status mf_get_bool(const parse_ctx *p, const cJSON *obj, const char *key, bool def,
+                         bool *out);
+moecl_status mf_get_string(const parse_ctx *p, const cJSON *obj, const char *key, const char *def,
+                           const char **out);
+moecl_status mf_check_keys(const parse_ctx *p, const cJSON *obj, const char *const *allowed);
+
+/* model_file_layers.c: the layers of one part; its last layer must give
+ * `units` outputs (dense or dense_moe). */
+moecl_status mf_parse_layers(network *net, parse_ctx *p, const cJSON *layers, int units,
+                             const char *what);
+
+#endif
