@@ -2,7 +2,7 @@
  * that grows to the largest need instead of CLBlast allocating one on every
  * call.
  *
- * moecl's matrices are row-major, but every product is handed to CLBlast as
+ * moecl's matrices are row-major, but products are handed to CLBlast as
  * the column-major product of the transposes: C = op(A) op(B) row-major is
  * C^T = op(B)^T op(A)^T column-major over the same memory. CLBlast's GEMM
  * kernel wants C column-major, so a row-major call always sends C through a
