@@ -405,7 +405,9 @@ void model_print(const model *m, FILE *out)
         fprintf(out, "head: soft mixture of %d experts (", m->n_experts);
         for (int k = 0; k < m->n_experts; k++)
             fprintf(out, "%s%s", k ? ", " : "", m->parts[m->experts[k]]->name);
-        fprintf(out, ") weighted by gate %s\n", m->parts[m->gate]->name);
+        fprintf(out, ") weighted by gate %s", m->parts[m->gate]->name);
+        if (m->importance_weight > 0) fprintf(out, ", importance loss %g", m->importance_weight);
+        fputc('\n', out);
     }
     fprintf(out, "total: %zu trainable parameters, %.1f MFLOPs per image forward\n",
             model_param_count(m), model_flops_per_image(m) / 1e6);

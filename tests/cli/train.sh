@@ -34,6 +34,11 @@ run info --model flat
 expect_rc 0 "info on the flat MoE"
 expect_in "$OUT" "soft mixture of 3 experts" "info shows the mixture head"
 expect_in "$OUT" "gate.dense_5" "info shows part-qualified layers"
+expect_not_in "$OUT" "importance loss" "no importance loss in the flat preset"
+sed 's/"expert_3" \]}/"expert_3" ], "importance_loss": 0.25}/' \
+    "$TESTS_DIR/../assets/models/flat.json" >"$WORK/flat_importance.json"
+run info --model "$WORK/flat_importance.json"
+expect_in "$OUT" "weighted by gate gate, importance loss 0.25" "info shows a soft mixture's importance loss"
 run train --model flat --synthetic 300 --epochs 1 --batch 32 --out "$WORK/flat"
 expect_rc 0 "train the flat MoE"
 run eval --checkpoint "$WORK/flat/best.safetensors" --synthetic
