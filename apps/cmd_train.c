@@ -94,11 +94,11 @@ static int parse_train_option(train_options *o, int argc, char **argv, int *i, b
     }
     if (strcmp(a, "--nesterov") == 0) return o->optim.nesterov = true, 0;
     if (strcmp(a, "--augment") == 0) {
-        /* alone: crops and flips; or which of them, as the next word */
+        /* alone: crops and flips; or which of them (or none), as the next word */
         o->aug.crop = o->aug.flip = true;
         if (v && v[0] != '-') {
             if (!augment_parse(v, &o->aug))
-                return cli_usage_error("train: --augment takes crop, flip or crop,flip, not '%s'", v), 2;
+                return cli_usage_error("train: --augment takes crop, flip, crop,flip or none, not '%s'", v), 2;
             (*i)++;
         }
         return 0;

@@ -313,6 +313,10 @@ normalizer normalizer_fit(const dataset *d)
 bool augment_parse(const char *s, augment *a)
 {
     augment r = {false, false};
+    if (strcmp(s, "none") == 0) { /* lets a script's default be switched off */
+        *a = r;
+        return true;
+    }
     size_t len;
     for (; *s; s += len + (s[len] == ',')) {
         len = strcspn(s, ",");

@@ -55,7 +55,8 @@ typedef struct augment {
     bool crop;  /* random crop with 4-pixel zero padding */
     bool flip;  /* random horizontal flip */
 } augment;
-/* "crop", "flip" or "crop,flip" (either order) into *a; false for anything else. */
+/* "crop", "flip", "crop,flip" (either order) or "none" into *a; false for
+ * anything else. */
 bool augment_parse(const char *s, augment *a);
 
 /* Writes n examples, indices idx[0..n), as normalised floats [n][3][32][32]

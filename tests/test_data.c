@@ -120,6 +120,8 @@ static void test_augment_parse(void)
         {"", false, 0, 0},                 {"flop", false, 0, 0},
         {"crop,", false, 0, 0},            {"crops", false, 0, 0},
         {",flip", false, 0, 0},            {"crop,rotate", false, 0, 0},
+        {"none", true, false, false},      {"none,flip", false, 0, 0},
+        {"crop,none", false, 0, 0},        {"nones", false, 0, 0},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         augment a = {true, true};
