@@ -195,6 +195,21 @@ moecl_status model_copy_range(moecl_ctx *ctx, cl_mem src, size_t src_off, cl_mem
                         MOECL_ARG_MEM(dst), MOECL_ARG_UINT(dst_off), MOECL_ARG_UINT(n));
 }
 
+/* A frozen part is the function it was trained to be and will be tested as:
+ * no dropout, and batch norm on its running statistics, which stay as they
+ * were (a later stage that trained on a dropped-out baseline would learn to
+ * weigh outputs that the test never sees). */
+moecl_status model_forward_part(model *m, int part, int n, const layer_run *run)
+{
+    layer_run as_evaluated;
+    if (run && run->training && !model_part_learns(m, part)) {
+        as_evaluated = *run;
+        as_evaluated.training = false;
+        run = &as_evaluated;
+    }
+    return network_forward(m->parts[part], n, run);
+}
+
 moecl_status model_forward(model *m, int n, const layer_run *run)
 {
     int alone = alone_part(m);
@@ -203,13 +218,13 @@ moecl_status model_forward(model *m, int n, const layer_run *run)
         if (in)
             MOECL_TRY(model_copy_range(m->ctx, m->images->buf, 0, in->buf, 0,
                                        (size_t)n * shape3_size(m->input)));
-        MOECL_TRY(network_forward(m->parts[alone], n, run));
+        MOECL_TRY(model_forward_part(m, alone, n, run));
         return softmax_ce_forward(&m->part_loss[alone], network_output(m->parts[alone]), n);
     }
     if (m->head == HEAD_SWITCH) return switch_forward(m, n, run);
     if (m->head == HEAD_TOPK) return topk_forward(m, n, run);
     if (m->head == HEAD_HIERARCHICAL) return hier_forward(m, n, run);
-    for (int i = 0; i < m->n_parts; i++) MOECL_TRY(network_forward(m->parts[i], n, run));
+    for (int i = 0; i < m->n_parts; i++) MOECL_TRY(model_forward_part(m, i, n, run));
     if (m->head == HEAD_SINGLE)
         return softmax_ce_forward(&m->loss, network_output(m->parts[0]), n);
     return soft_forward(m, n);

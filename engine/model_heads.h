@@ -12,6 +12,9 @@ moecl_status model_copy_range(moecl_ctx *ctx, cl_mem src, size_t src_off, cl_mem
                               size_t dst_off, size_t n);
 /* Whether a part learns in the current stage (not frozen, and trained now). */
 bool model_part_learns(const model *m, int part);
+/* A part's forward on its input; one that does not learn now runs as in
+ * evaluation even while the model trains (see model.c). */
+moecl_status model_forward_part(model *m, int part, int n, const layer_run *run);
 
 /* model_soft.c: the soft head, after every part has run forward. */
 moecl_status soft_forward(model *m, int n);

@@ -23,7 +23,7 @@ static moecl_status run_routed_experts(model *m, int n, int n_counts, const laye
                                MOECL_ARG_MEM(m->images->buf), MOECL_ARG_MEM(m->index->buf),
                                MOECL_ARG_INT(k * n), MOECL_ARG_MEM(m->expert_in[k]->buf),
                                MOECL_ARG_INT(nk), MOECL_ARG_INT(cols)));
-        MOECL_TRY(network_forward(m->parts[m->experts[k]], nk, run));
+        MOECL_TRY(model_forward_part(m, m->experts[k], nk, run));
         MOECL_TRY(model_copy_range(m->ctx, network_output(m->parts[m->experts[k]])->buf, 0,
                                    m->stacked->buf, k * zs, (size_t)nk * m->classes));
     }
@@ -56,6 +56,12 @@ static moecl_status backward_routed_experts(model *m)
                                  m->dexpert);
 }
 
+static moecl_status backward_gate(model *m, int n)
+{
+    if (!model_part_learns(m, m->gate)) return MOECL_OK;
+    return network_backward(m->parts[m->gate], m->dgate, n);
+}
+
 /* Top-1 routing by the gate's outputs (switch_route_f32): probabilities,
  * each image's expert and slot, each expert's images, at most `capacity`
  * per expert. */
@@ -75,7 +81,7 @@ moecl_status switch_forward(model *m, int n, const layer_run *run)
 {
     int E = m->n_experts, C = m->classes;
     size_t zs = model_stack_stride(m);
-    MOECL_TRY(network_forward(m->parts[m->gate], n, run));
+    MOECL_TRY(model_forward_part(m, m->gate, n, run));
     /* Capacity bounds the work per expert while training; in evaluation
      * nothing is gained by dropping images unless asked for. */
     float factor = run && run->training ? m->capacity_factor : m->eval_capacity_factor;
@@ -107,7 +113,7 @@ moecl_status switch_backward(model *m, int n)
                            MOECL_ARG_INT(n), MOECL_ARG_INT(E), MOECL_ARG_INT(C), MOECL_ARG_INT(zs),
                            MOECL_ARG_FLOAT(m->aux_weight), MOECL_ARG_FLOAT(m->z_weight)));
     MOECL_TRY(backward_routed_experts(m));
-    return network_backward(m->parts[m->gate], m->dgate, n);
+    return backward_gate(m, n);
 }
 
 /* Noisy top-k: each image to its k best experts, weighted by a softmax over
@@ -117,7 +123,7 @@ moecl_status topk_forward(model *m, int n, const layer_run *run)
     int E = m->n_experts, C = m->classes, K = m->topk;
     bool noisy = m->noisy && run && run->training;
     const moecl_tensor *gate = network_output(m->parts[m->gate]);
-    MOECL_TRY(network_forward(m->parts[m->gate], n, run));
+    MOECL_TRY(model_forward_part(m, m->gate, n, run));
     MOECL_TRY(MOECL_LAUNCH(m->ctx, "topk_route_f32", 1, 0, MOECL_ARG_MEM(gate->buf),
                            MOECL_ARG_MEM(m->ku->buf), MOECL_ARG_MEM(m->keps->buf),
                            MOECL_ARG_MEM(m->kroute->buf), MOECL_ARG_MEM(m->kslot->buf),
@@ -157,7 +163,7 @@ moecl_status topk_backward(model *m, int n)
                            MOECL_ARG_INT(n), MOECL_ARG_INT(E), MOECL_ARG_INT(K), MOECL_ARG_INT(C),
                            MOECL_ARG_INT(model_stack_stride(m)), MOECL_ARG_INT(m->noisy)));
     MOECL_TRY(backward_routed_experts(m));
-    return network_backward(m->parts[m->gate], m->dgate, n);
+    return backward_gate(m, n);
 }
 
 /* Hierarchical: the baseline and the binary gate see every image; the
@@ -168,14 +174,14 @@ moecl_status hier_forward(model *m, int n, const layer_run *run)
 {
     int E = m->n_experts;
     size_t zs = model_stack_stride(m), vs = 2 * zs;
-    MOECL_TRY(network_forward(m->parts[m->baseline], n, run));
-    MOECL_TRY(network_forward(m->parts[m->gate], n, run));
+    MOECL_TRY(model_forward_part(m, m->baseline, n, run));
+    MOECL_TRY(model_forward_part(m, m->gate, n, run));
     MOECL_TRY(route_top1(m, n, n)); /* no capacity limit: every image keeps its expert */
     MOECL_TRY(run_routed_experts(m, n, 2 * E + 1, run)); /* gathers into expert_in[k] */
     for (int k = 0; k < E; k++) {
         int nk = m->expert_counts[k];
         if (nk == 0) continue;
-        MOECL_TRY(network_forward(m->parts[m->subgates[k]], nk, run));
+        MOECL_TRY(model_forward_part(m, m->subgates[k], nk, run));
         MOECL_TRY(model_copy_range(m->ctx, network_output(m->parts[m->subgates[k]])->buf, 0,
                                    m->subgate_out->buf, k * vs, (size_t)nk * 2 * m->classes));
     }

@@ -42,9 +42,11 @@ moecl_status soft_backward(model *m, int n)
                                MOECL_ARG_INT(m->n_experts)));
     size_t nc = (size_t)n * m->classes;
     for (int k = 0; k < m->n_experts; k++) {
+        if (!model_part_learns(m, m->experts[k])) continue; /* frozen: nothing to learn */
         MOECL_TRY(model_copy_range(m->ctx, m->dstacked->buf, k * model_stack_stride(m),
                                    m->dexpert[k]->buf, 0, nc));
         MOECL_TRY(network_backward(m->parts[m->experts[k]], m->dexpert[k], n));
     }
+    if (!model_part_learns(m, m->gate)) return MOECL_OK;
     return network_backward(m->parts[m->gate], m->dgate, n);
 }

@@ -65,11 +65,10 @@ static const char HIER[] =
  * finite differences of an objective, after one forward and backward. */
 typedef double (*objective_fn)(model *m, int n);
 
-static void check_grads(model *m, int n, objective_fn objective, float eps, float tol,
-                        const char *when)
+static void check_grads_after(model *m, int n, const layer_run *run, objective_fn objective,
+                              float eps, float tol, const char *when)
 {
-    layer_run run = {.training = false};
-    model_forward(m, n, &run);
+    model_forward(m, n, run);
     CHECK(model_backward(m, n) == MOECL_OK, "%s: %s", when, moecl_last_error());
     model_param *list = NULL;
     int count = 0;
@@ -99,6 +98,86 @@ static void check_grads(model *m, int n, objective_fn objective, float eps, floa
     }
     CHECK(checked > 0, "%s: some parameters learn", when);
     free(list);
+}
+
+static void check_grads(model *m, int n, objective_fn objective, float eps, float tol,
+                        const char *when)
+{
+    layer_run run = {.training = false};
+    check_grads_after(m, n, &run, objective, eps, tol, when);
+}
+
+/* A soft mixture whose expert a has batch norm and dropout, trained in two
+ * stages: the experts, then the gate alone through the head. */
+static const char STAGED[] =
+    "{\"name\": \"staged\", \"input\": [2, 3, 3], \"classes\": 5,"
+    " \"parts\": ["
+    "  {\"name\": \"a\", \"layers\": [{\"type\": \"batchnorm\", \"momentum\": 0.5},"
+    "     {\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 7, \"activation\": \"relu\"},"
+    "     {\"type\": \"dropout\", \"rate\": 0.5}, {\"type\": \"dense\", \"units\": 5}]},"
+    "  {\"name\": \"b\", \"layers\": [{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 5}]},"
+    "  {\"name\": \"gate\", \"layers\": [{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 2}]}"
+    " ],"
+    " \"mixture\": {\"type\": \"soft\", \"gate\": \"gate\", \"experts\": [\"a\", \"b\"]},"
+    " \"stages\": [{\"name\": \"experts\", \"train\": [\"a\", \"b\"]},"
+    "   {\"name\": \"gate\", \"train\": [\"gate\"]}]}";
+
+/* Largest difference between two arrays of n floats. */
+static float max_diff(const float *x, const float *y, size_t n)
+{
+    float worst = 0;
+    for (size_t i = 0; i < n; i++) worst = fmaxf(worst, fabsf(x[i] - y[i]));
+    return worst;
+}
+
+/* A part that does not learn in a stage runs as in evaluation while the
+ * rest trains: no dropout, batch norm on running statistics that stay as
+ * they were. Where it learns, both are on (so these checks can fail). */
+static void test_frozen_parts_run_as_evaluated(void)
+{
+    model *m = NULL;
+    CHECK(model_parse(STAGED, "staged.json", &m) == MOECL_OK, "%s", moecl_last_error());
+    if (!m) return;
+    const int B = 7, n = 7;
+    CHECK(model_setup(m, ctx, B, 5) == MOECL_OK, "%s", moecl_last_error());
+    unsigned seed = 21;
+    float x[7 * 18];
+    for (int i = 0; i < B * 18; i++) x[i] = 2.0f * check_random(&seed) + 0.5f;
+    moecl_tensor_upload(m->images, x, (size_t)B * 18);
+    int labels[7] = {0, 4, 2, 2, 3, 1, 0};
+    CHECK(model_set_labels(m, labels, n) == MOECL_OK, "%s", moecl_last_error());
+    const moecl_tensor *out = network_output(m->parts[0]);
+    moecl_tensor *moving_mean = m->parts[0]->layers[0]->params[2].value;
+    layer_run eval = {.training = false}, step1 = {.training = true, .seed = 3, .step = 1},
+              step2 = {.training = true, .seed = 3, .step = 2};
+
+    for (int s = 0; s < 2; s++) {
+        bool learns = s == 0;
+        CHECK(model_set_stage(m, s) == MOECL_OK, "%s", moecl_last_error());
+        CHECK(model_forward(m, n, &eval) == MOECL_OK, "%s", moecl_last_error());
+        float *evaluated = read_all(out), *mean_before = read_all(moving_mean);
+        CHECK(model_forward(m, n, &step1) == MOECL_OK, "%s", moecl_last_error());
+        float *first = read_all(out), *mean_after = read_all(moving_mean);
+        model_forward(m, n, &step2);
+        float *second = read_all(out);
+        size_t count = (size_t)n * 5;
+        float masks = max_diff(first, second, count), vs_eval = max_diff(first, evaluated, count);
+        float drift = max_diff(mean_before, mean_after, moving_mean->count);
+        if (learns) {
+            CHECK(masks > 1e-3f, "a learning part: dropout masks differ by step (%g)", masks);
+            CHECK(drift > 1e-3f, "a learning part: batch norm updates its running mean (%g)", drift);
+        } else {
+            CHECK(masks == 0 && vs_eval < 1e-6f,
+                  "a frozen part runs as evaluated (steps differ by %g, evaluation by %g)", masks,
+                  vs_eval);
+            CHECK(drift == 0, "a frozen part's running mean stays (moved %g)", drift);
+        }
+        free(evaluated), free(mean_before), free(first), free(mean_after), free(second);
+    }
+    /* the gate stage trained with dropout on: the gate's gradient is that of
+     * the evaluated mixture */
+    check_grads_after(m, n, &step1, mean_loss, 1e-2f, 2e-3f, "gate stage, training run");
+    model_free(m);
 }
 
 static void test_hierarchical(void)
@@ -510,6 +589,7 @@ int main(void)
     CHECK(model_parse(no_expert, "bad.json", &m) == MOECL_ERR_FORMAT, "unknown expert");
     CHECK(strstr(moecl_last_error(), "nope") != NULL, "%s", moecl_last_error());
     test_hierarchical();
+    test_frozen_parts_run_as_evaluated();
     test_switch();
     test_topk();
     moecl_ctx_destroy(ctx);
