@@ -80,7 +80,7 @@ static moecl_status bench_prepare(model *net, bench_batch *b)
     if (st == MOECL_OK) {
         for (int i = 0; i < n; i++) idx[i] = i;
         normalizer norm = normalizer_fit(&d);
-        dataset_make_batch(&d, idx, n, &norm, NULL, NULL, host, labels);
+        dataset_make_batch(&d, idx, n, &norm, NULL, NULL, host, labels, NULL);
         st = moecl_tensor_upload_part(net->images, host, (size_t)n * CIFAR_IMAGE_BYTES);
     }
     if (st == MOECL_OK) st = model_set_labels(net, labels, n);

@@ -322,6 +322,19 @@ __kernel void switch_route_f32(__global const float *a, __global float *p, __glo
         }
 }
 
+/* Each image's row of src to its expert's slot in the stacked layout of
+ * switch_route_f32: Z[route[n] * zs + slot[n] * C + c] = src[n * C + c]; a
+ * dropped image (route -1) writes nothing. */
+__kernel void scatter_routed_rows_f32(__global const float *src, __global const int *route,
+                                      __global const int *slot, __global float *Z, const int N,
+                                      const int C, const int zs)
+{
+    const int i = get_global_id(0);
+    if (i >= N * C) return;
+    const int n = i / C, e = route[n];
+    if (e >= 0) Z[e * zs + slot[n] * C + i % C] = src[i];
+}
+
 /* dst[r] = src[index[offset + r]] for rows of `cols` floats. */
 __kernel void gather_rows_offset_f32(__global const float *src, __global const int *index,
                                      const int offset, __global float *dst, const int rows,

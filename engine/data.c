@@ -330,11 +330,28 @@ bool augment_parse(const char *s, augment *a)
     return true;
 }
 
+/* One image into normalised floats, shifted by (dy, dx) and mirrored. */
+static void make_image(const uint8_t *px, int dy, int dx, bool flip, const normalizer *norm,
+                       float *o)
+{
+    for (int c = 0; c < 3; c++) {
+        float scale = 1.0f / (255.0f * norm->std[c]), shift = norm->mean[c] / norm->std[c];
+        for (int y = 0; y < 32; y++)
+            for (int x = 0; x < 32; x++) {
+                int sy = y + dy, sx = (flip ? 31 - x : x) + dx;
+                /* padding is zero in the normalised space, as Keras pads after scaling */
+                float v = 0.0f;
+                if (sy >= 0 && sy < 32 && sx >= 0 && sx < 32)
+                    v = px[(c * 32 + sy) * 32 + sx] * scale - shift;
+                o[(c * 32 + y) * 32 + x] = v;
+            }
+    }
+}
+
 void dataset_make_batch(const dataset *d, const int *idx, int n, const normalizer *norm,
-                        const augment *aug, uint64_t *rng, float *out, int *labels)
+                        const augment *aug, uint64_t *rng, float *out, int *labels, bool *flipped)
 {
     for (int b = 0; b < n; b++) {
-        const uint8_t *px = d->pixels + (size_t)idx[b] * CIFAR_IMAGE_BYTES;
         labels[b] = d->labels[idx[b]];
         int dy = 0, dx = 0;
         bool flip = false;
@@ -343,18 +360,18 @@ void dataset_make_batch(const dataset *d, const int *idx, int n, const normalize
             dx = (int)(moecl_rng_next(rng) % 9) - 4;
         }
         if (aug && aug->flip) flip = moecl_rng_next(rng) & 1;
-        float *o = out + (size_t)b * CIFAR_IMAGE_BYTES;
-        for (int c = 0; c < 3; c++) {
-            float scale = 1.0f / (255.0f * norm->std[c]), shift = norm->mean[c] / norm->std[c];
-            for (int y = 0; y < 32; y++)
-                for (int x = 0; x < 32; x++) {
-                    int sy = y + dy, sx = (flip ? 31 - x : x) + dx;
-                    /* padding is zero in the normalised space, as Keras pads after scaling */
-                    float v = 0.0f;
-                    if (sy >= 0 && sy < 32 && sx >= 0 && sx < 32)
-                        v = px[(c * 32 + sy) * 32 + sx] * scale - shift;
-                    o[(c * 32 + y) * 32 + x] = v;
-                }
-        }
+        if (flipped) flipped[b] = flip;
+        make_image(d->pixels + (size_t)idx[b] * CIFAR_IMAGE_BYTES, dy, dx, flip, norm,
+                   out + (size_t)b * CIFAR_IMAGE_BYTES);
+    }
+}
+
+void dataset_make_mirrored_batch(const dataset *d, const int *idx, int n, const normalizer *norm,
+                                 bool mirrored, float *out, int *labels)
+{
+    for (int b = 0; b < n; b++) {
+        labels[b] = d->labels[idx[b]];
+        make_image(d->pixels + (size_t)idx[b] * CIFAR_IMAGE_BYTES, 0, 0, mirrored, norm,
+                   out + (size_t)b * CIFAR_IMAGE_BYTES);
     }
 }

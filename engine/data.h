@@ -60,9 +60,13 @@ typedef struct augment {
 bool augment_parse(const char *s, augment *a);
 
 /* Writes n examples, indices idx[0..n), as normalised floats [n][3][32][32]
- * and their labels; augmentation draws from *rng. */
+ * and their labels; augmentation draws from *rng. flipped (may be NULL): which
+ * images were mirrored. */
 void dataset_make_batch(const dataset *d, const int *idx, int n, const normalizer *norm,
-                        const augment *aug, uint64_t *rng, float *out, int *labels);
+                        const augment *aug, uint64_t *rng, float *out, int *labels, bool *flipped);
+/* The same without augmentation, every image mirrored or none. */
+void dataset_make_mirrored_batch(const dataset *d, const int *idx, int n, const normalizer *norm,
+                                 bool mirrored, float *out, int *labels);
 
 /* MD5 of a buffer as lower-case hex. */
 void moecl_md5_hex(const void *data, size_t size, char hex[33]);

@@ -29,7 +29,7 @@ moecl_status evaluate_images(model *net, const dataset *d, const normalizer *nor
     for (int start = 0; st == MOECL_OK && start < d->count; start += B) {
         int n = d->count - start < B ? d->count - start : B;
         for (int i = 0; i < n; i++) idx[i] = start + i;
-        dataset_make_batch(d, idx, n, norm, NULL, NULL, host_batch, labels);
+        dataset_make_batch(d, idx, n, norm, NULL, NULL, host_batch, labels, NULL);
         st = moecl_tensor_upload_part(net->images, host_batch, (size_t)n * CIFAR_IMAGE_BYTES);
         if (st == MOECL_OK) st = model_set_labels(net, labels, n);
         if (st == MOECL_OK) st = model_forward(net, n, &run);

@@ -2,6 +2,7 @@
 #include "model.h"
 #include "model_heads.h"
 #include "internal.h"
+#include "frozen_cache.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 void model_free(model *m)
 {
     if (!m) return;
+    frozen_cache_free(m);
     for (int i = 0; i < m->n_parts; i++) network_free(m->parts[i]);
     moecl_tensor_destroy(m->images);
     if (m->ctx) softmax_ce_free(&m->loss);

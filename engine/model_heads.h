@@ -26,6 +26,9 @@ moecl_status switch_backward(model *m, int n);
 moecl_status topk_forward(model *m, int n, const layer_run *run);
 moecl_status topk_backward(model *m, int n);
 moecl_status hier_forward(model *m, int n, const layer_run *run);
+/* The frozen half of hier_forward: baseline, gate, routing, the chosen
+ * experts (their outputs stacked in m->stacked by route and slot). */
+moecl_status hier_frozen_forward(model *m, int n, const layer_run *run);
 moecl_status hier_backward(model *m, int n);
 
 #endif

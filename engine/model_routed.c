@@ -5,24 +5,37 @@
 #include "model.h"
 #include "model_heads.h"
 #include "internal.h"
+#include "frozen_cache.h"
 
-/* Runs each expert on the images routed to it (counts and index as the
- * routing kernels wrote them) into the stacked outputs. The expert sizes
- * decide the launches: one small read of `counts` (n_counts ints) a step. */
-static moecl_status run_routed_experts(model *m, int n, int n_counts, const layer_run *run)
+/* Reads the counts the routing kernel wrote (n_counts ints: one small read
+ * a step; the expert sizes decide the launches) and gathers each expert's
+ * images into expert_in[k]. */
+static moecl_status gather_routed_images(model *m, int n, int n_counts)
 {
-    size_t zs = model_stack_stride(m), cols = shape3_size(m->input);
+    size_t cols = shape3_size(m->input);
     MOECL_CL_CHECK(&m->ctx->device,
                    clEnqueueReadBuffer(m->ctx->queue, m->counts->buf, CL_TRUE, 0,
                                        (size_t)n_counts * sizeof(int), m->expert_counts, 0,
                                        NULL, NULL));
     for (int k = 0; k < m->n_experts; k++) {
         int nk = m->expert_counts[k];
-        if (nk == 0) continue;
         MOECL_TRY(MOECL_LAUNCH(m->ctx, "gather_rows_offset_f32", (size_t)nk * cols, 0,
                                MOECL_ARG_MEM(m->images->buf), MOECL_ARG_MEM(m->index->buf),
                                MOECL_ARG_INT(k * n), MOECL_ARG_MEM(m->expert_in[k]->buf),
                                MOECL_ARG_INT(nk), MOECL_ARG_INT(cols)));
+    }
+    return MOECL_OK;
+}
+
+/* Runs each expert on the images routed to it (counts and index as the
+ * routing kernels wrote them) into the stacked outputs. */
+static moecl_status run_routed_experts(model *m, int n, int n_counts, const layer_run *run)
+{
+    size_t zs = model_stack_stride(m);
+    MOECL_TRY(gather_routed_images(m, n, n_counts));
+    for (int k = 0; k < m->n_experts; k++) {
+        int nk = m->expert_counts[k];
+        if (nk == 0) continue;
         MOECL_TRY(model_forward_part(m, m->experts[k], nk, run));
         MOECL_TRY(model_copy_range(m->ctx, network_output(m->parts[m->experts[k]])->buf, 0,
                                    m->stacked->buf, k * zs, (size_t)nk * m->classes));
@@ -170,14 +183,36 @@ moecl_status topk_backward(model *m, int n)
  * gate's argmax routes each image to one expert, and that expert and its
  * sub-gate run only on the images routed to them (conditional computation;
  * dense_eval runs both on every image, for comparison). */
+moecl_status hier_frozen_forward(model *m, int n, const layer_run *run)
+{
+    MOECL_TRY(model_forward_part(m, m->baseline, n, run));
+    MOECL_TRY(model_forward_part(m, m->gate, n, run));
+    MOECL_TRY(route_top1(m, n, n)); /* no capacity limit: every image keeps its expert */
+    return run_routed_experts(m, n, 2 * m->n_experts + 1, run); /* gathers into expert_in[k] */
+}
+
+/* The frozen half from the table of a sub-gate stage (frozen_cache.h): the
+ * baseline's and gate's outputs uploaded, routing as computed, each image's
+ * chosen expert output scattered to its slot, the images gathered for the
+ * sub-gates. */
+static moecl_status hier_frozen_from_cache(model *m, int n)
+{
+    MOECL_TRY(frozen_cache_upload(m, m->cache_rows, n));
+    MOECL_TRY(route_top1(m, n, n));
+    MOECL_TRY(gather_routed_images(m, n, 2 * m->n_experts + 1));
+    return MOECL_LAUNCH(m->ctx, "scatter_routed_rows_f32", (size_t)n * m->classes, 0,
+                        MOECL_ARG_MEM(m->cache->chosen_batch->buf), MOECL_ARG_MEM(m->route->buf),
+                        MOECL_ARG_MEM(m->slot->buf), MOECL_ARG_MEM(m->stacked->buf),
+                        MOECL_ARG_INT(n), MOECL_ARG_INT(m->classes),
+                        MOECL_ARG_INT(model_stack_stride(m)));
+}
+
 moecl_status hier_forward(model *m, int n, const layer_run *run)
 {
     int E = m->n_experts;
     size_t zs = model_stack_stride(m), vs = 2 * zs;
-    MOECL_TRY(model_forward_part(m, m->baseline, n, run));
-    MOECL_TRY(model_forward_part(m, m->gate, n, run));
-    MOECL_TRY(route_top1(m, n, n)); /* no capacity limit: every image keeps its expert */
-    MOECL_TRY(run_routed_experts(m, n, 2 * E + 1, run)); /* gathers into expert_in[k] */
+    if (m->cache && m->cache_rows) MOECL_TRY(hier_frozen_from_cache(m, n));
+    else MOECL_TRY(hier_frozen_forward(m, n, run));
     for (int k = 0; k < E; k++) {
         int nk = m->expert_counts[k];
         if (nk == 0) continue;

@@ -1,5 +1,6 @@
 /* The training loop (see train.h). */
 #include "train.h"
+#include "frozen_cache.h"
 #include "checkpoint.h"
 #include "draw/curves.h"
 #include "internal.h"
@@ -305,14 +306,21 @@ static moecl_status run_epoch(model *net, const train_options *o, const dataset 
     progress_start(&bar, log, n_train, "img");
     progress_resume_at(&bar, (long)rs->batch_pos * B);
     layer_run run = {.training = true, .seed = (uint32_t)seed};
+    bool flipped[B];
+    int rows[B];
     for (int b = rs->batch_pos; b < batches; b++) {
         int start = b * B, n = n_train - start < B ? n_train - start : B;
         uint64_t aug_rng = mix(mix(seed, (uint64_t)rs->epoch), (uint64_t)b + 1);
-        dataset_make_batch(train, idx + start, n, norm, &o->aug, &aug_rng, host, labels);
+        dataset_make_batch(train, idx + start, n, norm, &o->aug, &aug_rng, host, labels, flipped);
         MOECL_TRY(moecl_tensor_upload_part(net->images, host, (size_t)n * CIFAR_IMAGE_BYTES));
         MOECL_TRY(model_set_labels(net, labels, n));
         run.step = (uint32_t)rs->global_step;
-        MOECL_TRY(model_forward(net, n, &run));
+        if (net->cache)
+            for (int i = 0; i < n; i++) rows[i] = frozen_cache_row(net->cache, idx[start + i], flipped[i]);
+        net->cache_rows = net->cache ? rows : NULL; /* this step only, not evaluation */
+        moecl_status fst = model_forward(net, n, &run);
+        net->cache_rows = NULL;
+        MOECL_TRY(fst);
         MOECL_TRY(model_backward(net, n));
         rs->global_step++;
         float lr = optim_lr_at(&o->optim, rs->global_step - 1, batches, total_steps);
@@ -430,6 +438,8 @@ static moecl_status train_stage(trainer *t, int stage, run_state *rs, stage_resu
     }
     long batches = (tr->count + o->batch - 1) / o->batch;
     long total_steps = batches * epochs;
+    /* random crops make too many variants of each image to keep */
+    bool cache = frozen_cache_applies(net) && !o->aug.crop && !o->no_frozen_cache;
     bool stop = st != MOECL_OK || tr->count == 0;
     if (st == MOECL_OK && tr->count == 0)
         st = moecl_fail(MOECL_ERR_INVALID_ARG, "stage %s has no training images", r->name);
@@ -439,8 +449,18 @@ static moecl_status train_stage(trainer *t, int stage, run_state *rs, stage_resu
             rs->part_loss = 0, rs->part_correct = 0, rs->part_seen = 0, rs->part_seconds = 0;
         long seen_before = rs->part_seen;
         bool stopped = false;
-        st = run_epoch(net, o, tr, &t->d.norm, seed, &t->pl, rs, t->host, t->labels, t->idx,
-                       t->loss, t->pred, total_steps, t->log, &stopped);
+        if (cache && !net->cache) { /* in the epoch's time: it stands in for its forwards */
+            if (t->log)
+                fprintf(t->log, "%s: the frozen baseline, gate and experts run once on the %d "
+                        "training images%s; their outputs are kept for this stage\n", r->name,
+                        tr->count, o->aug.flip ? " and their mirror images" : "");
+            st = frozen_cache_build(net, tr, &t->d.norm, o->aug.flip, t->host, t->labels, t->log,
+                                    &stopped);
+            if (st != MOECL_OK) break;
+        }
+        if (!stopped)
+            st = run_epoch(net, o, tr, &t->d.norm, seed, &t->pl, rs, t->host, t->labels, t->idx,
+                           t->loss, t->pred, total_steps, t->log, &stopped);
         if (st != MOECL_OK) break;
         if (stopped) {
             rs->part_seconds += moecl_seconds() - e0;
@@ -507,6 +527,7 @@ static moecl_status train_stage(trainer *t, int stage, run_state *rs, stage_resu
                     ms->name, r->best_epoch, 100 * r->best_val_accuracy, 100 * r->test.accuracy,
                     r->test.count, r->stuck_at_chance ? " -- AT CHANCE: this stage did not learn" : "");
     }
+    frozen_cache_free(net);
     dataset_free(&train);
     dataset_free(&val);
     return st;

@@ -24,6 +24,7 @@ typedef struct train_options {
     uint64_t seed;
     int patience;             /* 0 = no early stopping */
     augment aug;
+    bool no_frozen_cache;     /* a sub-gate stage runs its frozen parts every step (frozen_cache.h) */
     optim_config optim;
 } train_options;
 

@@ -93,21 +93,30 @@ static void test_synthetic_and_batches(void)
     int idx[2] = {0, 1}, labels[2];
     float *plain = malloc(2 * CIFAR_IMAGE_BYTES * sizeof *plain);
     float *flipped = malloc(2 * CIFAR_IMAGE_BYTES * sizeof *flipped);
-    dataset_make_batch(&d, idx, 2, &n, NULL, NULL, plain, labels);
+    dataset_make_batch(&d, idx, 2, &n, NULL, NULL, plain, labels, NULL);
     CHECK(labels[0] == d.labels[0] && labels[1] == d.labels[1], "labels follow the indices");
     float want = (d.pixels[5] / 255.0f - n.mean[0]) / n.std[0];
     CHECK(fabsf(plain[5] - want) < 1e-5f, "normalised pixel %g, expected %g", plain[5], want);
     /* flip only: each row reversed */
     augment aug = {.flip = true};
-    int bad = 0, flips = 0;
+    int bad = 0, flips = 0, misreported = 0;
     for (uint64_t s = 1; s < 5; s++) {
         uint64_t rng = s;
-        dataset_make_batch(&d, idx, 1, &n, &aug, &rng, flipped, labels);
+        bool said = false;
+        dataset_make_batch(&d, idx, 1, &n, &aug, &rng, flipped, labels, &said);
         bool is_flip = flipped[0] == plain[31];
         flips += is_flip;
+        misreported += said != is_flip;
         for (int x = 0; x < 32; x++) bad += flipped[x] != (is_flip ? plain[31 - x] : plain[x]);
     }
     CHECK(bad == 0 && flips > 0 && flips < 4, "flips reverse rows (%d of 4 flipped)", flips);
+    CHECK(misreported == 0, "the batch says which images it mirrored (%d wrong)", misreported);
+    dataset_make_mirrored_batch(&d, idx, 2, &n, true, flipped, labels);
+    bad = 0;
+    for (int i = 0; i < 2 * CIFAR_IMAGE_BYTES; i++) bad += flipped[i] != plain[i - i % 32 + 31 - i % 32];
+    CHECK(bad == 0 && labels[1] == d.labels[1], "a mirrored batch reverses every row (%d off)", bad);
+    dataset_make_mirrored_batch(&d, idx, 2, &n, false, flipped, labels);
+    CHECK(memcmp(flipped, plain, 2 * CIFAR_IMAGE_BYTES * sizeof *plain) == 0, "unmirrored: as is");
     free(plain), free(flipped);
     dataset_free(&d), dataset_free(&tail);
 }

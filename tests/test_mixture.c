@@ -4,6 +4,8 @@
  * of the mean loss. */
 #include "check.h"
 #include "model.h"
+#include "frozen_cache.h"
+#include "train.h"
 
 static const char MODEL[] =
     "{\"name\": \"mix\", \"input\": [2, 3, 3], \"classes\": 5,"
@@ -265,6 +267,118 @@ static void test_hierarchical(void)
     snprintf(broken, sizeof broken, "%.*s}", (int)(strstr(HIER, ", \"stages\"") - HIER), HIER);
     CHECK(model_parse(broken, "nostages.json", &m) == MOECL_ERR_FORMAT, "hierarchical without stages");
     CHECK(strstr(moecl_last_error(), "stages") != NULL, "%s", moecl_last_error());
+}
+
+/* A hierarchical model on CIFAR-shaped images, with dropout in its gate:
+ * for the frozen parts' table of the sub-gate stage. */
+static const char HIER32[] =
+    "{\"name\": \"hier32\", \"input\": [3, 32, 32], \"classes\": 10,"
+    " \"parts\": ["
+    "  {\"name\": \"base\", \"layers\": [{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 10}]},"
+    "  {\"name\": \"gate\", \"layers\": [{\"type\": \"flatten\"}, {\"type\": \"dropout\", \"rate\": 0.5},"
+    "     {\"type\": \"dense\", \"units\": 2}]},"
+    "  {\"name\": \"x\", \"layers\": [{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 10}]},"
+    "  {\"name\": \"y\", \"layers\": [{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 10}]},"
+    "  {\"name\": \"sx\", \"layers\": [{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 20}]},"
+    "  {\"name\": \"sy\", \"layers\": [{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 20}]}"
+    " ],"
+    " \"mixture\": {\"type\": \"hierarchical\", \"baseline\": \"base\", \"gate\": \"gate\","
+    "   \"experts\": [\"x\", \"y\"], \"subgates\": [\"sx\", \"sy\"],"
+    "   \"groups\": [[0, 1, 8, 9], [2, 3, 4, 5, 6, 7]]},"
+    " \"stages\": [{\"name\": \"base\", \"train\": [\"base\"]},"
+    "   {\"name\": \"subgates\", \"train\": [\"sx\", \"sy\"]}]}";
+
+/* The mean loss, probabilities and learning gradients of one training
+ * step, with the frozen parts run or read from the table (rows != NULL). */
+static void hier_step(model *m, int n, const int *rows, double *loss, float *probs, float **grads,
+                      int *n_grads)
+{
+    layer_run run = {.training = true, .seed = 4, .step = 7};
+    m->cache_rows = rows;
+    moecl_status st = model_forward(m, n, &run);
+    m->cache_rows = NULL;
+    CHECK(st == MOECL_OK, "%s", moecl_last_error());
+    float l[16];
+    model_read(m, n, l, NULL);
+    *loss = 0;
+    for (int i = 0; i < n; i++) *loss += l[i] / n;
+    CHECK(moecl_tensor_download(m->loss.probs, probs, m->loss.probs->count) == MOECL_OK, "%s",
+          moecl_last_error());
+    CHECK(model_backward(m, n) == MOECL_OK, "%s", moecl_last_error());
+    model_param *list = NULL;
+    int count = 0;
+    model_params(m, &list, &count);
+    *n_grads = 0;
+    for (int p = 0; p < count; p++)
+        if (list[p].param->grad && !list[p].owner->frozen) grads[(*n_grads)++] = read_all(list[p].param->grad);
+    free(list);
+}
+
+/* The sub-gate stage from the table gives what running the frozen parts
+ * gives: loss, probabilities, gradients; mirrored rows hold the mirror
+ * images' outputs. */
+static void test_frozen_cache(void)
+{
+    model *m = NULL;
+    CHECK(model_parse(HIER32, "hier32.json", &m) == MOECL_OK, "%s", moecl_last_error());
+    if (!m) return;
+    const int B = 8, n = 7, C = 10;
+    dataset d = {0};
+    CHECK(dataset_synthetic(20, 3, &d) == MOECL_OK, "%s", moecl_last_error());
+    normalizer norm = normalizer_fit(&d);
+    CHECK(model_setup(m, ctx, B, 11) == MOECL_OK, "%s", moecl_last_error());
+    float *host = malloc((size_t)B * CIFAR_IMAGE_BYTES * sizeof *host);
+    int labels[8];
+    model_set_stage(m, 0);
+    CHECK(!frozen_cache_applies(m), "no table while the baseline learns");
+    model_set_stage(m, 1);
+    CHECK(frozen_cache_applies(m), "a table when only the sub-gates learn");
+    bool stopped = true;
+    CHECK(frozen_cache_build(m, &d, &norm, true, host, labels, NULL, &stopped) == MOECL_OK && !stopped,
+          "%s", moecl_last_error());
+    CHECK(m->cache && m->cache->rows == 40, "20 images and their mirrors (partial batches included)");
+    if (!m->cache) goto done;
+
+    /* a batch of images in another order, some mirrored */
+    int idx[7] = {3, 17, 0, 9, 12, 5, 19}, rows[7];
+    bool mirror[7] = {1, 0, 1, 1, 0, 0, 1};
+    for (int i = 0; i < n; i++) {
+        dataset_make_mirrored_batch(&d, &idx[i], 1, &norm, mirror[i], host + (size_t)i * CIFAR_IMAGE_BYTES,
+                                    &labels[i]);
+        rows[i] = frozen_cache_row(m->cache, idx[i], mirror[i]);
+    }
+    CHECK(rows[0] == 23 && rows[1] == 17, "rows: image i, its mirror 20 + i");
+    moecl_tensor_upload_part(m->images, host, (size_t)n * CIFAR_IMAGE_BYTES);
+    model_set_labels(m, labels, n);
+    double run_loss, table_loss;
+    float run_p[80], table_p[80], *run_g[8], *table_g[8];
+    int run_n = 0, table_n = 0;
+    hier_step(m, n, NULL, &run_loss, run_p, run_g, &run_n);
+    hier_step(m, n, rows, &table_loss, table_p, table_g, &table_n);
+    CHECK(fabs(run_loss - table_loss) < 1e-5, "loss %.7f from the table, %.7f running the parts",
+          table_loss, run_loss);
+    CHECK(max_diff(run_p, table_p, (size_t)n * C) < 1e-5f, "probabilities off by %g",
+          max_diff(run_p, table_p, (size_t)n * C));
+    CHECK(run_n == 4 && table_n == 4, "the sub-gates' kernels and biases learn (%d, %d)", run_n, table_n);
+    for (int g = 0; g < run_n && g < table_n; g++) {
+        size_t count = g % 2 ? 20 : (size_t)CIFAR_IMAGE_BYTES * 20;
+        CHECK(max_diff(run_g[g], table_g[g], count) < 1e-5f, "gradient %d off by %g", g,
+              max_diff(run_g[g], table_g[g], count));
+    }
+    for (int g = 0; g < run_n; g++) free(run_g[g]);
+    for (int g = 0; g < table_n; g++) free(table_g[g]);
+    /* a mirrored row is the mirror image's, not the image's */
+    float worst = max_diff(m->cache->baseline + 3 * C, m->cache->baseline + 23 * C, C);
+    CHECK(worst > 1e-4f, "image 3 and its mirror differ in the table (%g)", worst);
+    /* Ctrl-C while building: no table */
+    moecl_interrupted = 1;
+    CHECK(frozen_cache_build(m, &d, &norm, false, host, labels, NULL, &stopped) == MOECL_OK && stopped &&
+          !m->cache, "an interrupted build keeps no table");
+    moecl_interrupted = 0;
+done:
+    free(host);
+    dataset_free(&d);
+    model_free(m);
 }
 
 static const char SWITCH[] =
@@ -590,6 +704,7 @@ int main(void)
     CHECK(strstr(moecl_last_error(), "nope") != NULL, "%s", moecl_last_error());
     test_hierarchical();
     test_frozen_parts_run_as_evaluated();
+    test_frozen_cache();
     test_switch();
     test_topk();
     moecl_ctx_destroy(ctx);

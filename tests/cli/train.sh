@@ -63,6 +63,18 @@ done
 expect_in "$OUT" "(2-way)" "the gate's task is binary"
 expect_in "$OUT" "(4-way)" "the artificial expert's task has its 4 classes"
 expect_in "$(cat "$WORK/hier/metrics.jsonl")" '"stage": "expert_natural"' "metrics name the stage"
+expect_in "$ERR" "subgates: the frozen baseline, gate and experts run once on the 1200 training images;" \
+    "the sub-gate stage keeps the frozen parts' outputs"
+run train --model "$TESTS_DIR/data/hier_tiny.json" --synthetic 1200 --batch 32 --no-frozen-cache \
+    --out "$WORK/hier_nocache"
+expect_rc 0 "staged training with --no-frozen-cache"
+expect_not_in "$ERR" "run once on" "--no-frozen-cache runs the frozen parts every step"
+expect_in "$(cat "$WORK/hier_nocache/options.json")" '"frozen_cache":	false' "options.json keeps --no-frozen-cache"
+# the same data, weights and stages: the sub-gates end near where they end with the table
+acc_table=$(tail -1 "$WORK/hier/metrics.jsonl" | sed 's/.*"val_accuracy": \([0-9.]*\).*/\1/')
+acc_run=$(tail -1 "$WORK/hier_nocache/metrics.jsonl" | sed 's/.*"val_accuracy": \([0-9.]*\).*/\1/')
+awk -v a="$acc_table" -v b="$acc_run" 'BEGIN { d = a - b; exit !(d < 0.02 && d > -0.02) }' &&
+    pass || fail "sub-gate stage: val accuracy $acc_table with the table, $acc_run without"
 run eval --checkpoint "$WORK/hier/best.safetensors" --synthetic
 expect_rc 0 "eval a hierarchical checkpoint"
 expect_in "$OUT" "gate accuracy" "eval reports the gate's accuracy"

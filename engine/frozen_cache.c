@@ -1,0 +1,142 @@
+/* The frozen parts' outputs of a hierarchical sub-gate stage, once per
+ * stage (see frozen_cache.h). */
+#include "frozen_cache.h"
+#include "internal.h"
+#include "model_heads.h"
+#include "progress.h"
+#include "train.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+bool frozen_cache_applies(const model *m)
+{
+    if (m->head != HEAD_HIERARCHICAL || m->stage < 0 || m->dense_eval) return false;
+    if (m->stages[m->stage].alone >= 0) return false;
+    if (model_part_learns(m, m->baseline) || model_part_learns(m, m->gate)) return false;
+    for (int k = 0; k < m->n_experts; k++)
+        if (model_part_learns(m, m->experts[k])) return false;
+    return true;
+}
+
+int frozen_cache_row(const frozen_cache *c, int index, bool mirrored)
+{
+    return mirrored && c->rows > c->images ? c->images + index : index;
+}
+
+static moecl_status read_back(model *m, cl_mem buf, size_t bytes, void *out)
+{
+    MOECL_CL_CHECK(&m->ctx->device,
+                   clEnqueueReadBuffer(m->ctx->queue, buf, CL_TRUE, 0, bytes, out, 0, NULL, NULL));
+    return MOECL_OK;
+}
+
+static moecl_status write_to(model *m, cl_mem buf, size_t bytes, const void *in)
+{
+    MOECL_CL_CHECK(&m->ctx->device,
+                   clEnqueueWriteBuffer(m->ctx->queue, buf, CL_TRUE, 0, bytes, in, 0, NULL, NULL));
+    return MOECL_OK;
+}
+
+/* One batch of rows first..first+n: the frozen half of the forward pass,
+ * read back into the table. */
+static moecl_status cache_batch(model *m, frozen_cache *c, int first, int n, int *route, int *slot,
+                                float *stacked)
+{
+    int C = m->classes, E = m->n_experts;
+    size_t zs = model_stack_stride(m);
+    layer_run eval = {.training = false};
+    MOECL_TRY(hier_frozen_forward(m, n, &eval));
+    MOECL_TRY(read_back(m, network_output(m->parts[m->baseline])->buf, (size_t)n * C * sizeof(float),
+                        c->baseline + (size_t)first * C));
+    MOECL_TRY(read_back(m, network_output(m->parts[m->gate])->buf, (size_t)n * E * sizeof(float),
+                        c->gate + (size_t)first * E));
+    MOECL_TRY(read_back(m, m->route->buf, (size_t)n * sizeof(int), route));
+    MOECL_TRY(read_back(m, m->slot->buf, (size_t)n * sizeof(int), slot));
+    MOECL_TRY(read_back(m, m->stacked->buf, (size_t)E * zs * sizeof(float), stacked));
+    for (int i = 0; i < n; i++) {
+        if (route[i] < 0 || route[i] >= E)
+            return moecl_fail(MOECL_ERR_INVALID_ARG, "frozen cache: image %d was not routed", first + i);
+        memcpy(c->chosen + (size_t)(first + i) * C, stacked + route[i] * zs + (size_t)slot[i] * C,
+               (size_t)C * sizeof(float));
+    }
+    return MOECL_OK;
+}
+
+moecl_status frozen_cache_build(model *m, const dataset *d, const normalizer *norm, bool mirrored,
+                                float *host, int *labels, FILE *log, bool *stopped)
+{
+    frozen_cache_free(m);
+    *stopped = false;
+    int B = m->batch, C = m->classes, E = m->n_experts;
+    frozen_cache *c = calloc(1, sizeof *c);
+    int *idx = malloc((size_t)B * sizeof *idx), *route = malloc((size_t)B * sizeof *route),
+        *slot = malloc((size_t)B * sizeof *slot);
+    float *stacked = malloc(model_stack_stride(m) * E * sizeof *stacked);
+    moecl_status st = MOECL_OK;
+    if (c) {
+        c->images = d->count;
+        c->rows = mirrored ? 2 * d->count : d->count;
+        c->baseline = malloc((size_t)c->rows * C * sizeof(float));
+        c->gate = malloc((size_t)c->rows * E * sizeof(float));
+        c->chosen = malloc((size_t)c->rows * C * sizeof(float));
+        c->staged = malloc((size_t)B * (2 * C + E) * sizeof(float));
+    }
+    if (!c || !idx || !route || !slot || !stacked || !c->baseline || !c->gate || !c->chosen ||
+        !c->staged)
+        st = moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of memory for the frozen parts' outputs "
+                        "(%d images)", d->count);
+    int bc[2] = {B, C};
+    if (st == MOECL_OK) st = moecl_tensor_create(m->ctx, 2, bc, &c->chosen_batch);
+    progress bar;
+    progress_start(&bar, log, c ? c->rows : 0, "img");
+    int variants = c && c->rows > c->images ? 2 : 1;
+    for (int v = 0; v < variants && st == MOECL_OK && !*stopped; v++)
+        for (int start = 0; start < c->images && st == MOECL_OK; start += B) {
+            int n = c->images - start < B ? c->images - start : B, first = v * c->images + start;
+            for (int i = 0; i < n; i++) idx[i] = start + i;
+            dataset_make_mirrored_batch(d, idx, n, norm, v == 1, host, labels);
+            st = moecl_tensor_upload_part(m->images, host, (size_t)n * CIFAR_IMAGE_BYTES);
+            if (st == MOECL_OK) st = cache_batch(m, c, first, n, route, slot, stacked);
+            progress_update(&bar, first + n, "frozen parts' outputs");
+            if (moecl_interrupted) {
+                *stopped = true;
+                break;
+            }
+        }
+    progress_clear(&bar);
+    free(idx), free(route), free(slot), free(stacked);
+    m->cache = c;
+    if (st != MOECL_OK || *stopped) frozen_cache_free(m);
+    return st;
+}
+
+moecl_status frozen_cache_upload(model *m, const int *rows, int n)
+{
+    frozen_cache *c = m->cache;
+    int C = m->classes, E = m->n_experts;
+    float *base = c->staged, *gate = base + (size_t)n * C, *chosen = gate + (size_t)n * E;
+    for (int i = 0; i < n; i++) {
+        if (rows[i] < 0 || rows[i] >= c->rows)
+            return moecl_fail(MOECL_ERR_INVALID_ARG, "frozen cache: row %d outside 0..%d", rows[i],
+                              c->rows - 1);
+        memcpy(base + (size_t)i * C, c->baseline + (size_t)rows[i] * C, (size_t)C * sizeof(float));
+        memcpy(gate + (size_t)i * E, c->gate + (size_t)rows[i] * E, (size_t)E * sizeof(float));
+        memcpy(chosen + (size_t)i * C, c->chosen + (size_t)rows[i] * C, (size_t)C * sizeof(float));
+    }
+    MOECL_TRY(write_to(m, network_output(m->parts[m->baseline])->buf, (size_t)n * C * sizeof(float),
+                       base));
+    MOECL_TRY(write_to(m, network_output(m->parts[m->gate])->buf, (size_t)n * E * sizeof(float), gate));
+    return write_to(m, c->chosen_batch->buf, (size_t)n * C * sizeof(float), chosen);
+}
+
+void frozen_cache_free(model *m)
+{
+    frozen_cache *c = m->cache;
+    if (!c) return;
+    free(c->baseline), free(c->gate), free(c->chosen), free(c->staged);
+    moecl_tensor_destroy(c->chosen_batch);
+    free(c);
+    m->cache = NULL;
+    m->cache_rows = NULL;
+}
