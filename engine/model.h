@@ -37,7 +37,7 @@ typedef struct model_stage {
 
 typedef struct model {
     char name[64];
-    char description[256];
+    char description[1024];
     shape3 input;
     int classes;
     network *parts[MODEL_MAX_PARTS];

@@ -88,11 +88,12 @@ static moecl_status parse_mixture(model *m, parse_ctx *p, const cJSON *parts, co
     if (!cJSON_IsObject(mix)) return mf_bad(p, "a model with parts needs a '%s' object%s", "mixture", "");
     for (const cJSON *part = parts->child; part; part = part->next) {
         if (m->n_parts == MODEL_MAX_PARTS) return mf_bad(p, "more than %s parts%s", "16", "");
+        snprintf(p->where, sizeof p->where, "part %d", m->n_parts + 1);
         if (!cJSON_IsObject(part)) return mf_bad(p, "each of '%s' must be an object%s", "parts", "");
         static const char *const keys[] = {"name", "layers", NULL};
         MOECL_TRY(mf_check_keys(p, part, keys));
         const char *name = NULL;
-        MOECL_TRY(mf_get_string(p, part, "name", NULL, &name));
+        MOECL_TRY(mf_get_text(p, part, "name", NULL, sizeof m->parts[0]->name, &name));
         if (!name || !*name) return mf_bad(p, "every part needs a '%s'%s", "name", "");
         if (part_index(m, name) >= 0) return mf_bad(p, "two parts are named '%s'%s", name, "");
         if (!(m->parts[m->n_parts] = network_new(name)))
@@ -168,7 +169,7 @@ static moecl_status parse_stages(model *m, parse_ctx *p, const cJSON *stages)
         static const char *const keys[] = {"name", "train", "classes", "epochs", "patience", NULL};
         MOECL_TRY(mf_check_keys(p, st, keys));
         const char *name = NULL;
-        MOECL_TRY(mf_get_string(p, st, "name", "", &name));
+        MOECL_TRY(mf_get_text(p, st, "name", "", sizeof s->name, &name));
         if (*name) snprintf(s->name, sizeof s->name, "%s", name);
         else snprintf(s->name, sizeof s->name, "stage_%d", m->n_stages);
         int idx[MODEL_MAX_PARTS], n = 0;
@@ -204,8 +205,8 @@ static moecl_status parse_root(model *m, parse_ctx *p, const cJSON *root)
                                        "parts", "mixture", "stages", "format", NULL};
     MOECL_TRY(mf_check_keys(p, root, keys));
     const char *name = NULL, *desc = NULL;
-    MOECL_TRY(mf_get_string(p, root, "name", "model", &name));
-    MOECL_TRY(mf_get_string(p, root, "description", "", &desc));
+    MOECL_TRY(mf_get_text(p, root, "name", "model", sizeof m->name, &name));
+    MOECL_TRY(mf_get_text(p, root, "description", "", sizeof m->description, &desc));
     snprintf(m->name, sizeof m->name, "%s", name);
     snprintf(m->description, sizeof m->description, "%s", desc);
     MOECL_TRY(mf_get_int(p, root, "classes", 10, 2, &m->classes));

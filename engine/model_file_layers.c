@@ -87,7 +87,7 @@ static moecl_status parse_layer(network *net, parse_ctx *p, const cJSON *spec, i
              net->name, net->name[0] ? ", " : "", index, TYPES[t].name);
     char default_name[64];
     snprintf(default_name, sizeof default_name, "%s_%d", TYPES[t].name, index);
-    MOECL_TRY(mf_get_string(p, spec, "name", default_name, &name));
+    MOECL_TRY(mf_get_text(p, spec, "name", default_name, sizeof default_name, &name));
 
     layer *l = NULL;
     bool relu = false;

@@ -94,6 +94,18 @@ moecl_status mf_get_string(const parse_ctx *p, const cJSON *obj, const char *key
     return MOECL_OK;
 }
 
+moecl_status mf_get_text(const parse_ctx *p, const cJSON *obj, const char *key, const char *def,
+                         size_t size, const char **out)
+{
+    MOECL_TRY(mf_get_string(p, obj, key, def, out));
+    if (*out && strlen(*out) >= size) {
+        char limit[32];
+        snprintf(limit, sizeof limit, "%d", (int)size - 1);
+        return mf_bad(p, "'%s' is longer than %s characters", key, limit);
+    }
+    return MOECL_OK;
+}
+
 /* Every key of obj must be in the allowed list: typos are errors. */
 moecl_status mf_check_keys(const parse_ctx *p, const cJSON *obj, const char *const *allowed)
 {

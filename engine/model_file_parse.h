@@ -28,6 +28,10 @@ moecl_status mf_get_bool(const parse_ctx *p, const cJSON *obj, const char *key, 
                          bool *out);
 moecl_status mf_get_string(const parse_ctx *p, const cJSON *obj, const char *key, const char *def,
                            const char **out);
+/* The same for a string kept in a field of `size` bytes: a longer one is an
+ * error, not cut (names become checkpoint keys: two cut names could clash). */
+moecl_status mf_get_text(const parse_ctx *p, const cJSON *obj, const char *key, const char *def,
+                         size_t size, const char **out);
 moecl_status mf_check_keys(const parse_ctx *p, const cJSON *obj, const char *const *allowed);
 
 /* model_file_layers.c: the layers of one part; its last layer must give

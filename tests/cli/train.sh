@@ -34,8 +34,10 @@ run info --model flat
 expect_rc 0 "info on the flat MoE"
 expect_in "$OUT" "soft mixture of 3 experts" "info shows the mixture head"
 expect_in "$OUT" "gate.dense_5" "info shows part-qualified layers"
-expect_not_in "$OUT" "importance loss" "no importance loss in the flat preset"
-sed 's/"expert_3" \]}/"expert_3" ], "importance_loss": 0.25}/' \
+expect_in "$OUT" "weighted by gate gate, importance loss 0.1" "the flat preset has an importance loss"
+expect_in "$OUT" "importance loss 0.1
+input" "the preset's whole description is printed"
+sed 's/"importance_loss": 0.1}/"importance_loss": 0.25}/' \
     "$TESTS_DIR/../assets/models/flat.json" >"$WORK/flat_importance.json"
 run info --model "$WORK/flat_importance.json"
 expect_in "$OUT" "weighted by gate gate, importance loss 0.25" "info shows a soft mixture's importance loss"
@@ -192,6 +194,15 @@ printf '{"layers": [{"type": "dense", "unit": 10}]}' >"$WORK/typo.json"
 run train --model "$WORK/typo.json" --synthetic 100 --out "$WORK/r4"
 expect_rc 2 "misspelt field"
 expect_in "$ERR" "unknown field 'unit'" "names the misspelt field"
+# two part names alike in their first 63 characters would be one name if cut
+long=$(printf 'p%.0s' $(seq 70))
+printf '{"parts": [{"name": "%sa", "layers": [{"type": "dense", "units": 10}]},
+ {"name": "%sb", "layers": [{"type": "dense", "units": 10}]},
+ {"name": "g", "layers": [{"type": "dense", "units": 2}]}],
+ "mixture": {"gate": "g", "experts": ["%sa", "%sb"]}}' "$long" "$long" "$long" "$long" >"$WORK/long.json"
+run info --model "$WORK/long.json"
+expect_rc 2 "a part name longer than 63 characters"
+expect_in "$ERR" "long.json': part 1: 'name' is longer than 63 characters" "names the file, the part and the limit"
 run train --model no-such-preset --synthetic 100
 expect_rc 2 "unknown preset"
 expect_in "$ERR" "vgg" "lists the presets"
