@@ -1,4 +1,5 @@
 #include "evaluate.h"
+#include "frozen_cache.h"
 #include "internal.h"
 
 #include <math.h>
@@ -32,7 +33,12 @@ moecl_status evaluate_images(model *net, const dataset *d, const normalizer *nor
         dataset_make_batch(d, idx, n, norm, NULL, NULL, host_batch, labels, NULL);
         st = moecl_tensor_upload_part(net->images, host_batch, (size_t)n * CIFAR_IMAGE_BYTES);
         if (st == MOECL_OK) st = model_set_labels(net, labels, n);
+        /* a sub-gate stage's validation set: the frozen parts from the table */
+        bool cached = frozen_cache_eval_row(net->cache, d, 0) >= 0;
+        for (int i = 0; cached && i < n; i++) idx[i] = frozen_cache_eval_row(net->cache, d, start + i);
+        net->cache_rows = cached ? idx : NULL;
         if (st == MOECL_OK) st = model_forward(net, n, &run);
+        net->cache_rows = NULL;
         if (st == MOECL_OK) st = model_read(net, n, loss, pred);
         /* each image's expert (hard: the route; soft: the largest weight) and weights */
         if (st == MOECL_OK && K) st = model_read_choice(net, n, route, gates);

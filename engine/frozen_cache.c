@@ -21,7 +21,12 @@ bool frozen_cache_applies(const model *m)
 
 int frozen_cache_row(const frozen_cache *c, int index, bool mirrored)
 {
-    return mirrored && c->rows > c->images ? c->images + index : index;
+    return mirrored && c->val_first > c->images ? c->images + index : index;
+}
+
+int frozen_cache_eval_row(const frozen_cache *c, const dataset *d, int index)
+{
+    return c && c->val && c->val == d ? c->val_first + index : -1;
 }
 
 static moecl_status read_back(model *m, cl_mem buf, size_t bytes, void *out)
@@ -63,20 +68,35 @@ static moecl_status cache_batch(model *m, frozen_cache *c, int first, int n, int
     return MOECL_OK;
 }
 
-moecl_status frozen_cache_build(model *m, const dataset *d, const normalizer *norm, bool mirrored,
-                                float *host, int *labels, FILE *log, bool *stopped)
+/* A run of consecutive table rows: the images of one data set, mirrored or not. */
+typedef struct cache_segment {
+    const dataset *d;
+    bool mirrored;
+    int first;
+} cache_segment;
+
+moecl_status frozen_cache_build(model *m, const dataset *train, const dataset *val,
+                                const normalizer *norm, bool mirrored, float *host, int *labels,
+                                FILE *log, bool *stopped)
 {
     frozen_cache_free(m);
     *stopped = false;
     int B = m->batch, C = m->classes, E = m->n_experts;
+    int val_first = mirrored ? 2 * train->count : train->count;
+    cache_segment seg[3] = {{train, false, 0}, {train, true, train->count}, {val, false, val_first}};
+    int n_seg = 0;
+    for (int s = 0; s < 3; s++)
+        if (seg[s].d && (!seg[s].mirrored || mirrored)) seg[n_seg++] = seg[s];
     frozen_cache *c = calloc(1, sizeof *c);
     int *idx = malloc((size_t)B * sizeof *idx), *route = malloc((size_t)B * sizeof *route),
         *slot = malloc((size_t)B * sizeof *slot);
     float *stacked = malloc(model_stack_stride(m) * E * sizeof *stacked);
     moecl_status st = MOECL_OK;
     if (c) {
-        c->images = d->count;
-        c->rows = mirrored ? 2 * d->count : d->count;
+        c->images = train->count;
+        c->val = val;
+        c->val_first = val_first;
+        c->rows = val_first + (val ? val->count : 0);
         c->baseline = malloc((size_t)c->rows * C * sizeof(float));
         c->gate = malloc((size_t)c->rows * E * sizeof(float));
         c->chosen = malloc((size_t)c->rows * C * sizeof(float));
@@ -85,17 +105,16 @@ moecl_status frozen_cache_build(model *m, const dataset *d, const normalizer *no
     if (!c || !idx || !route || !slot || !stacked || !c->baseline || !c->gate || !c->chosen ||
         !c->staged)
         st = moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of memory for the frozen parts' outputs "
-                        "(%d images)", d->count);
+                        "(%d images)", c ? c->rows : train->count);
     int bc[2] = {B, C};
     if (st == MOECL_OK) st = moecl_tensor_create(m->ctx, 2, bc, &c->chosen_batch);
     progress bar;
     progress_start(&bar, log, c ? c->rows : 0, "img");
-    int variants = c && c->rows > c->images ? 2 : 1;
-    for (int v = 0; v < variants && st == MOECL_OK && !*stopped; v++)
-        for (int start = 0; start < c->images && st == MOECL_OK; start += B) {
-            int n = c->images - start < B ? c->images - start : B, first = v * c->images + start;
+    for (int s = 0; s < n_seg && st == MOECL_OK && !*stopped; s++)
+        for (int start = 0; start < seg[s].d->count && st == MOECL_OK; start += B) {
+            int left = seg[s].d->count - start, n = left < B ? left : B, first = seg[s].first + start;
             for (int i = 0; i < n; i++) idx[i] = start + i;
-            dataset_make_mirrored_batch(d, idx, n, norm, v == 1, host, labels);
+            dataset_make_mirrored_batch(seg[s].d, idx, n, norm, seg[s].mirrored, host, labels);
             st = moecl_tensor_upload_part(m->images, host, (size_t)n * CIFAR_IMAGE_BYTES);
             if (st == MOECL_OK) st = cache_batch(m, c, first, n, route, slot, stacked);
             progress_update(&bar, first + n, "frozen parts' outputs");

@@ -3,6 +3,7 @@
  * of every expert's and the gate's parameters against finite differences
  * of the mean loss. */
 #include "check.h"
+#include "evaluate.h"
 #include "model.h"
 #include "frozen_cache.h"
 #include "train.h"
@@ -334,10 +335,31 @@ static void test_frozen_cache(void)
     model_set_stage(m, 1);
     CHECK(frozen_cache_applies(m), "a table when only the sub-gates learn");
     bool stopped = true;
-    CHECK(frozen_cache_build(m, &d, &norm, true, host, labels, NULL, &stopped) == MOECL_OK && !stopped,
-          "%s", moecl_last_error());
-    CHECK(m->cache && m->cache->rows == 40, "20 images and their mirrors (partial batches included)");
+    dataset val = {0};
+    CHECK(dataset_synthetic(13, 4, &val) == MOECL_OK, "%s", moecl_last_error());
+    CHECK(frozen_cache_build(m, &d, &val, &norm, true, host, labels, NULL, &stopped) == MOECL_OK &&
+          !stopped, "%s", moecl_last_error());
+    CHECK(m->cache && m->cache->rows == 53, "20 images, their mirrors and 13 validation images "
+          "(partial batches included)");
     if (!m->cache) goto done;
+    CHECK(frozen_cache_eval_row(m->cache, &val, 4) == 44, "validation image 4 is row 40 + 4");
+    CHECK(frozen_cache_eval_row(m->cache, &d, 4) == -1, "other sets are not in the table");
+
+    /* validation from the table equals running the parts (a copy of the set
+     * is not the one the table covers, so it runs the whole model) */
+    dataset val_copy = val;
+    eval_result from_table, from_parts;
+    CHECK(evaluate(m, &val, &norm, host, &from_table) == MOECL_OK, "%s", moecl_last_error());
+    CHECK(evaluate(m, &val_copy, &norm, host, &from_parts) == MOECL_OK, "%s", moecl_last_error());
+    CHECK(fabs(from_table.loss - from_parts.loss) < 1e-5 && from_table.count == 13 &&
+          memcmp(from_table.confusion, from_parts.confusion, sizeof from_table.confusion) == 0,
+          "validation loss %.7f from the table, %.7f running the parts", from_table.loss,
+          from_parts.loss);
+    /* and it does read the table: change the baseline's rows of the validation images */
+    for (size_t i = 0; i < (size_t)13 * C; i++) m->cache->baseline[(size_t)40 * C + i] = 0.1f;
+    CHECK(evaluate(m, &val, &norm, host, &from_table) == MOECL_OK, "%s", moecl_last_error());
+    CHECK(fabs(from_table.loss - from_parts.loss) > 1e-4, "validation reads the table (%.7f, %.7f)",
+          from_table.loss, from_parts.loss);
 
     /* a batch of images in another order, some mirrored */
     int idx[7] = {3, 17, 0, 9, 12, 5, 19}, rows[7];
@@ -372,11 +394,12 @@ static void test_frozen_cache(void)
     CHECK(worst > 1e-4f, "image 3 and its mirror differ in the table (%g)", worst);
     /* Ctrl-C while building: no table */
     moecl_interrupted = 1;
-    CHECK(frozen_cache_build(m, &d, &norm, false, host, labels, NULL, &stopped) == MOECL_OK && stopped &&
+    CHECK(frozen_cache_build(m, &d, NULL, &norm, false, host, labels, NULL, &stopped) == MOECL_OK && stopped &&
           !m->cache, "an interrupted build keeps no table");
     moecl_interrupted = 0;
 done:
     free(host);
+    dataset_free(&val);
     dataset_free(&d);
     model_free(m);
 }
