@@ -65,8 +65,8 @@ done
 expect_in "$OUT" "(2-way)" "the gate's task is binary"
 expect_in "$OUT" "(4-way)" "the artificial expert's task has its 4 classes"
 expect_in "$(cat "$WORK/hier/metrics.jsonl")" '"stage": "expert_natural"' "metrics name the stage"
-expect_in "$ERR" "subgates: the frozen baseline, gate and experts run once on the 1200 training images;" \
-    "the sub-gate stage keeps the frozen parts' outputs"
+expect_in "$ERR" "subgates: the frozen baseline, gate and experts run once on the 1200 training images and the 120 validation images;" \
+    "the sub-gate stage keeps the frozen parts' outputs for training and validation"
 run train --model "$TESTS_DIR/data/hier_tiny.json" --synthetic 1200 --batch 32 --no-frozen-cache \
     --out "$WORK/hier_nocache"
 expect_rc 0 "staged training with --no-frozen-cache"
