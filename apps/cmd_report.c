@@ -47,7 +47,11 @@ static void print_run(const char *dir, const run_result *r, const run_result *ba
     char versus[96];
     format_versus(r, baseline, versus, sizeof versus);
     double per_min = r->train_minutes > 0 ? 100 * r->test_accuracy / r->train_minutes : 0;
-    const char *flag = r->at_chance ? " AT CHANCE: not a finished result" : "";
+    bool taken = false; /* stages from --weights: the minutes leave out their training */
+    for (int k = 0; k < r->n_stages; k++) taken |= r->stages[k].from_weights;
+    const char *flag = r->at_chance ? " AT CHANCE: not a finished result"
+                       : taken ? " (stages from --weights: their training is not in the minutes)"
+                               : "";
     if (md)
         printf("| %s | %s | %d | %.1f | %.2f%% | %.2f%% | %.2f | %s%s |\n", dir, r->model, r->epochs,
                r->train_minutes, 100 * r->best_val_accuracy, 100 * r->test_accuracy, per_min, versus,
@@ -60,14 +64,16 @@ static void print_run(const char *dir, const run_result *r, const run_result *ba
         const run_stage_result *s = &r->stages[k];
         char task[48];
         snprintf(task, sizeof task, "%d-way, %d images", s->targets, s->test_images);
+        const char *note = s->at_chance ? "AT CHANCE"
+                           : s->from_weights ? "from --weights, not trained in this run" : "";
         if (md)
             printf("| &nbsp;&nbsp;stage %s | %s | %d (best %d) | | %.2f%% | %.2f%% | | %s |\n",
                    s->name, task, s->epochs, s->best_epoch, 100 * s->best_val_accuracy,
-                   100 * s->test_accuracy, s->at_chance ? "AT CHANCE" : "");
+                   100 * s->test_accuracy, note);
         else
-            printf("  stage %-20s %-20s %2d epochs (best %2d) val %6.2f%% test %6.2f%%%s\n", s->name,
+            printf("  stage %-20s %-20s %2d epochs (best %2d) val %6.2f%% test %6.2f%%%s%s\n", s->name,
                    task, s->epochs, s->best_epoch, 100 * s->best_val_accuracy,
-                   100 * s->test_accuracy, s->at_chance ? "  AT CHANCE" : "");
+                   100 * s->test_accuracy, note[0] ? "  " : "", note);
     }
 }
 

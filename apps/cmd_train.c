@@ -75,6 +75,16 @@ static int parse_train_option(train_options *o, int argc, char **argv, int *i, b
         snprintf(dst, 1024, "%s", v);
         return 0;
     }
+    if (strcmp(a, "--weights") == 0) {
+        NEED_VALUE();
+        snprintf(o->weights, sizeof o->weights, "%s", v);
+        return 0;
+    }
+    if (strcmp(a, "--start-stage") == 0) {
+        NEED_VALUE();
+        snprintf(o->start_stage, sizeof o->start_stage, "%s", v);
+        return 0;
+    }
     if (strcmp(a, "--optimizer") == 0) {
         NEED_VALUE();
         optim_kind k;
@@ -115,6 +125,13 @@ static int parse_train_option(train_options *o, int argc, char **argv, int *i, b
     return 1;
 }
 
+static bool model_given(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--model") == 0) return true;
+    return false;
+}
+
 int cmd_train(const cli_globals *g, int argc, char **argv)
 {
     train_options o;
@@ -141,6 +158,9 @@ int cmd_train(const cli_globals *g, int argc, char **argv)
         if (epochs_set) o.epochs = cli.epochs; /* the one option a resume may change */
     } else {
         o = cli;
+        /* --weights alone: the model the checkpoint was trained as */
+        if (o.weights[0] && !model_given(argc, argv))
+            snprintf(o.model_path, sizeof o.model_path, "%s", o.weights);
         if (!o.out_dir[0]) {
             char stamp[32];
             time_t now = time(NULL);
@@ -169,6 +189,11 @@ int cmd_train(const cli_globals *g, int argc, char **argv)
     if (s.interrupted) return 130;
     for (int k = 0; k < s.n_stages; k++) {
         const stage_result *r = &s.stages[k];
+        if (r->from_weights) {
+            printf("stage %-20s from %s: test acc %6.2f%% on %d images (%d-way)\n", r->name,
+                   o.weights, 100 * r->test.accuracy, r->test.count, r->targets);
+            continue;
+        }
         if (r->before_resume) {
             printf("stage %-20s finished before the resume: test acc %6.2f%% on %d images (%d-way)\n",
                    r->name, 100 * r->test.accuracy, r->test.count, r->targets);

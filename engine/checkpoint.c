@@ -88,53 +88,75 @@ static moecl_status read_header(const char *path, char **file, size_t *size, cJS
     return MOECL_OK;
 }
 
-static moecl_status load_entries(const char *path, const char *file, size_t size, cJSON *root,
-                                 size_t start, const st_tensor *tensors, int count)
+/* Whether the file's entry e holds a tensor of t's shape (F32). */
+static moecl_status entry_matches(const char *path, cJSON *e, const char *name,
+                                  const moecl_tensor *t, bool *same_shape)
+{
+    cJSON *dtype = cJSON_GetObjectItemCaseSensitive(e, "dtype");
+    cJSON *shape = cJSON_GetObjectItemCaseSensitive(e, "shape");
+    if (!cJSON_IsString(dtype) || strcmp(dtype->valuestring, "F32") != 0)
+        return moecl_fail(MOECL_ERR_FORMAT, "checkpoint '%s': tensor '%s' is not F32", path, name);
+    *same_shape = cJSON_IsArray(shape) && cJSON_GetArraySize(shape) == t->ndim;
+    for (int d = 0; *same_shape && d < t->ndim; d++) {
+        cJSON *s = cJSON_GetArrayItem(shape, d);
+        *same_shape = cJSON_IsNumber(s) && s->valuedouble == t->shape[d];
+    }
+    return MOECL_OK;
+}
+
+/* Uploads the file's entry e (already checked to match) into t. */
+static moecl_status load_entry(const char *path, const char *file, size_t size, size_t start,
+                               cJSON *e, const char *name, moecl_tensor *t)
 {
     size_t data_size = size - start;
+    cJSON *off = cJSON_GetObjectItemCaseSensitive(e, "data_offsets");
+    if (!cJSON_IsArray(off) || cJSON_GetArraySize(off) != 2)
+        return moecl_fail(MOECL_ERR_FORMAT, "checkpoint '%s': tensor '%s' has no data_offsets",
+                          path, name);
+    double b = cJSON_GetArrayItem(off, 0)->valuedouble, end = cJSON_GetArrayItem(off, 1)->valuedouble;
+    if (b < 0 || end < b || end > (double)data_size || end - b != (double)(t->count * sizeof(float)))
+        return moecl_fail(MOECL_ERR_FORMAT, "checkpoint '%s' is corrupt or truncated: tensor "
+                          "'%s' lies outside the file's %zu data bytes", path, name, data_size);
+    float *host = malloc(t->count * sizeof *host);
+    if (!host) return moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of memory reading '%s'", path);
+    memcpy(host, file + start + (size_t)b, t->count * sizeof *host);
+    moecl_status st = moecl_tensor_upload(t, host, t->count);
+    free(host);
+    return st;
+}
+
+/* strict: every listed tensor must be in the file, with its shape, and the
+ * file must hold no others; otherwise the tensors found with their shape
+ * are loaded and loaded[i] says which. */
+static moecl_status load_entries(const char *path, const char *file, size_t size, cJSON *root,
+                                 size_t start, const st_tensor *tensors, int count, bool strict,
+                                 bool *loaded)
+{
     int in_file = 0;
     for (cJSON *e = root->child; e; e = e->next)
         if (strcmp(e->string, "__metadata__") != 0) in_file++;
     for (int i = 0; i < count; i++) {
-        const moecl_tensor *t = tensors[i].tensor;
-        cJSON *e = cJSON_GetObjectItemCaseSensitive(root, tensors[i].name);
+        const char *name = tensors[i].name;
+        moecl_tensor *t = tensors[i].tensor;
+        if (loaded) loaded[i] = false;
+        cJSON *e = cJSON_GetObjectItemCaseSensitive(root, name);
+        if (!e && !strict) continue;
         if (!e)
             return moecl_fail(MOECL_ERR_FORMAT, "checkpoint '%s' does not match the model: it has "
-                              "no tensor '%s'", path, tensors[i].name);
-        cJSON *dtype = cJSON_GetObjectItemCaseSensitive(e, "dtype");
-        cJSON *shape = cJSON_GetObjectItemCaseSensitive(e, "shape");
-        cJSON *off = cJSON_GetObjectItemCaseSensitive(e, "data_offsets");
-        if (!cJSON_IsString(dtype) || strcmp(dtype->valuestring, "F32") != 0)
-            return moecl_fail(MOECL_ERR_FORMAT, "checkpoint '%s': tensor '%s' is not F32", path,
-                              tensors[i].name);
-        bool shape_ok = cJSON_IsArray(shape) && cJSON_GetArraySize(shape) == t->ndim;
-        for (int d = 0; shape_ok && d < t->ndim; d++) {
-            cJSON *s = cJSON_GetArrayItem(shape, d);
-            shape_ok = cJSON_IsNumber(s) && s->valuedouble == t->shape[d];
-        }
-        if (!shape_ok) {
+                              "no tensor '%s'", path, name);
+        bool same_shape = false;
+        MOECL_TRY(entry_matches(path, e, name, t, &same_shape));
+        if (!same_shape && !strict) continue;
+        if (!same_shape) {
             char want[64];
             moecl_tensor_shape_string(t, want, sizeof want);
             return moecl_fail(MOECL_ERR_FORMAT, "checkpoint '%s' does not match the model: tensor "
-                              "'%s' has another shape than the model's %s", path, tensors[i].name,
-                              want);
+                              "'%s' has another shape than the model's %s", path, name, want);
         }
-        if (!cJSON_IsArray(off) || cJSON_GetArraySize(off) != 2)
-            return moecl_fail(MOECL_ERR_FORMAT, "checkpoint '%s': tensor '%s' has no data_offsets",
-                              path, tensors[i].name);
-        double b = cJSON_GetArrayItem(off, 0)->valuedouble, end = cJSON_GetArrayItem(off, 1)->valuedouble;
-        if (b < 0 || end < b || end > (double)data_size || end - b != (double)(t->count * sizeof(float)))
-            return moecl_fail(MOECL_ERR_FORMAT, "checkpoint '%s' is corrupt or truncated: tensor "
-                              "'%s' lies outside the file's %zu data bytes", path, tensors[i].name,
-                              data_size);
-        float *host = malloc(t->count * sizeof *host);
-        if (!host) return moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of memory reading '%s'", path);
-        memcpy(host, file + start + (size_t)b, t->count * sizeof *host);
-        moecl_status st = moecl_tensor_upload(tensors[i].tensor, host, t->count);
-        free(host);
-        MOECL_TRY(st);
+        MOECL_TRY(load_entry(path, file, size, start, e, name, t));
+        if (loaded) loaded[i] = true;
     }
-    if (in_file != count)
+    if (strict && in_file != count)
         return moecl_fail(MOECL_ERR_FORMAT, "checkpoint '%s' does not match the model: it holds %d "
                           "tensors, the model %d", path, in_file, count);
     return MOECL_OK;
@@ -146,7 +168,20 @@ moecl_status safetensors_load(const char *path, const st_tensor *tensors, int co
     size_t size = 0, start = 0;
     cJSON *root = NULL;
     MOECL_TRY(read_header(path, &file, &size, &root, &start));
-    moecl_status st = load_entries(path, file, size, root, start, tensors, count);
+    moecl_status st = load_entries(path, file, size, root, start, tensors, count, true, NULL);
+    cJSON_Delete(root);
+    free(file);
+    return st;
+}
+
+moecl_status safetensors_load_matching(const char *path, const st_tensor *tensors, int count,
+                                       bool *loaded)
+{
+    char *file = NULL;
+    size_t size = 0, start = 0;
+    cJSON *root = NULL;
+    MOECL_TRY(read_header(path, &file, &size, &root, &start));
+    moecl_status st = load_entries(path, file, size, root, start, tensors, count, false, loaded);
     cJSON_Delete(root);
     free(file);
     return st;

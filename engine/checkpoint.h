@@ -26,6 +26,12 @@ moecl_status safetensors_save(const char *path, const st_tensor *tensors, int co
  * truncated or mismatched file is a clear error naming the file. */
 moecl_status safetensors_load(const char *path, const st_tensor *tensors, int count);
 
+/* Reads the listed tensors that the file holds with the same shape, and
+ * says which in loaded[i]; the others, and tensors of the file the list
+ * lacks, are left alone. A corrupt or truncated file is still an error. */
+moecl_status safetensors_load_matching(const char *path, const st_tensor *tensors, int count,
+                                       bool *loaded);
+
 /* Reads one metadata string ("" when absent) from a file's header; the
  * caller frees *value. */
 moecl_status safetensors_meta(const char *path, const char *key, char **value);

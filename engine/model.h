@@ -81,7 +81,8 @@ typedef struct model {
     const int *cache_rows;       /* set for a training step: the batch's rows in the cache */
 } model;
 
-/* The text of a model: a file path, else a built-in preset name
+/* The text of a model: a file path (a .safetensors checkpoint gives the
+ * model it was trained as), else a built-in preset name
  * (assets/models/NAME.json). Free with free(). */
 moecl_status model_source(const char *spec, char **text);
 int model_preset_count(void);

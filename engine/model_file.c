@@ -1,6 +1,7 @@
 /* Model files (JSON): parsing with errors that name the file, the part,
  * the layer and the field. The format is in the README, "Model files". */
 #include "model_file_parse.h"
+#include "checkpoint.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -278,7 +279,16 @@ moecl_status model_source(const char *spec, char **text)
     FILE *f = fopen(spec, "rb");
     if (f) {
         fclose(f);
-        return moecl_read_file(spec, text, NULL);
+        size_t len = strlen(spec), ext = strlen(".safetensors");
+        if (len < ext || strcmp(spec + len - ext, ".safetensors") != 0)
+            return moecl_read_file(spec, text, NULL);
+        /* a checkpoint: the model it was trained as, kept in its metadata */
+        MOECL_TRY(safetensors_meta(spec, "model", text));
+        if ((*text)[0]) return MOECL_OK;
+        free(*text);
+        *text = NULL;
+        return moecl_fail(MOECL_ERR_FORMAT, "checkpoint '%s' has no model in its metadata (not "
+                          "written by moecl train?)", spec);
     }
     for (int i = 0; i < moecl_embedded_models_count; i++)
         if (strcmp(spec, moecl_embedded_models[i].name) == 0) {

@@ -35,6 +35,7 @@ moecl_status run_result_from_run(const char *run_dir, const train_summary *s, ru
         o->test_accuracy = sr->test.accuracy;
         o->test_images = sr->test.count;
         o->targets = sr->targets;
+        o->from_weights = sr->from_weights;
         /* epochs and the best one from the metrics: known for stages that
          * finished before a resume too */
         for (int m = 0; m < n_ms; m++) {
@@ -77,6 +78,7 @@ moecl_status run_result_write(const char *run_dir, const run_result *r)
         cJSON_AddNumberToObject(o, "test_images", s->test_images);
         cJSON_AddNumberToObject(o, "targets", s->targets);
         cJSON_AddBoolToObject(o, "at_chance", s->at_chance);
+        if (s->from_weights) cJSON_AddBoolToObject(o, "from_weights", true);
         cJSON_AddItemToArray(stages, o);
     }
     char *text = cJSON_Print(root);
@@ -133,6 +135,7 @@ static moecl_status parse_stage(const char *file, int k, const cJSON *o, run_sta
     s->epochs = (int)epochs, s->best_epoch = (int)best;
     s->test_images = (int)images, s->targets = (int)targets;
     s->at_chance = get_bool(o, "at_chance");
+    s->from_weights = get_bool(o, "from_weights");
     return MOECL_OK;
 }
 

@@ -16,6 +16,7 @@ typedef struct run_stage_result {
     double best_val_accuracy, test_accuracy;
     int test_images, targets; /* targets: classes of the stage's task */
     bool at_chance;
+    bool from_weights; /* not trained in this run: its parts came from --weights */
 } run_stage_result;
 
 typedef struct run_result {

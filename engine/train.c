@@ -1,7 +1,7 @@
 /* The training loop (see train.h). */
 #include "train.h"
 #include "frozen_cache.h"
-#include "checkpoint.h"
+#include "train_weights.h"
 #include "draw/curves.h"
 #include "internal.h"
 #include "progress.h"
@@ -14,136 +14,6 @@
 #include <sys/stat.h>
 
 volatile int moecl_interrupted = 0;
-
-/* ---- parameters and checkpoints ---------------------------------------- */
-
-typedef struct param_list {
-    model_param *e;
-    moecl_param **p;      /* the same parameters, as the optimiser takes them */
-    int count;
-    moecl_param **active; /* those that learn in the current stage */
-    int n_active;
-} param_list;
-
-/* The parameters of the layers that learn in the model's active stage. */
-static void select_active(param_list *pl)
-{
-    pl->n_active = 0;
-    for (int i = 0; i < pl->count; i++)
-        if (!pl->e[i].owner->frozen) pl->active[pl->n_active++] = pl->p[i];
-}
-
-static moecl_status collect_params(model *m, param_list *pl)
-{
-    MOECL_TRY(model_params(m, &pl->e, &pl->count));
-    pl->p = calloc((size_t)(pl->count ? pl->count : 1), sizeof *pl->p);
-    pl->active = calloc((size_t)(pl->count ? pl->count : 1), sizeof *pl->active);
-    if (!pl->p || !pl->active) return moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of memory");
-    for (int i = 0; i < pl->count; i++) pl->p[i] = pl->e[i].param;
-    select_active(pl);
-    return MOECL_OK;
-}
-
-static void free_params(param_list *pl)
-{
-    free(pl->e);
-    free(pl->p);
-    free(pl->active);
-}
-
-/* Weights (and running statistics) as st_tensor entries. */
-static st_tensor *weight_entries(const param_list *pl)
-{
-    st_tensor *e = calloc((size_t)(pl->count ? pl->count : 1), sizeof *e);
-    for (int i = 0; e && i < pl->count; i++) {
-        snprintf(e[i].name, sizeof e[i].name, "%s", pl->e[i].name);
-        e[i].tensor = pl->p[i]->value;
-    }
-    return e;
-}
-
-/* Optimiser state: "<param>.slot0", "<param>.slot1" for trainable params. */
-static st_tensor *state_entries(const param_list *pl, int *count)
-{
-    st_tensor *e = calloc((size_t)(2 * pl->count + 1), sizeof *e);
-    *count = 0;
-    for (int i = 0; e && i < pl->count; i++)
-        for (int s = 0; s < 2; s++)
-            if (pl->p[i]->slot[s]) {
-                snprintf(e[*count].name, sizeof e->name, "%s.slot%d", pl->e[i].name, s);
-                e[*count].tensor = pl->p[i]->slot[s];
-                (*count)++;
-            }
-    return e;
-}
-
-static moecl_status save_weights(const char *path, const param_list *pl, const char *model_json,
-                                 const normalizer *norm, int epoch)
-{
-    char normtext[160], epochtext[16];
-    snprintf(normtext, sizeof normtext, "%.9g %.9g %.9g %.9g %.9g %.9g", norm->mean[0],
-             norm->mean[1], norm->mean[2], norm->std[0], norm->std[1], norm->std[2]);
-    snprintf(epochtext, sizeof epochtext, "%d", epoch);
-    st_meta meta[] = {{"format", "moecl-checkpoint-1"},
-                      {"model", model_json},
-                      {"normalizer", normtext},
-                      {"epoch", epochtext}};
-    st_tensor *e = weight_entries(pl);
-    if (!e) return moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of memory");
-    moecl_status st = safetensors_save(path, e, pl->count, meta, 4);
-    free(e);
-    return st;
-}
-
-static moecl_status load_weights(const char *path, const param_list *pl)
-{
-    st_tensor *e = weight_entries(pl);
-    if (!e) return moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of memory");
-    moecl_status st = safetensors_load(path, e, pl->count);
-    free(e);
-    return st;
-}
-
-static bool parse_normalizer(const char *text, normalizer *n)
-{
-    return sscanf(text, "%f %f %f %f %f %f", &n->mean[0], &n->mean[1], &n->mean[2], &n->std[0],
-                  &n->std[1], &n->std[2]) == 6 &&
-           n->std[0] > 0 && n->std[1] > 0 && n->std[2] > 0;
-}
-
-moecl_status checkpoint_open(moecl_ctx *ctx, const char *path, int batch, model **out,
-                             normalizer *norm)
-{
-    *out = NULL;
-    char *format = NULL, *model_json = NULL, *normtext = NULL;
-    MOECL_TRY(safetensors_meta(path, "format", &format));
-    bool ours = strcmp(format, "moecl-checkpoint-1") == 0;
-    free(format);
-    if (!ours)
-        return moecl_fail(MOECL_ERR_FORMAT, "'%s' is a safetensors file but not a moecl checkpoint "
-                          "(no moecl-checkpoint-1 format in its metadata)", path);
-    MOECL_TRY(safetensors_meta(path, "model", &model_json));
-    moecl_status st = safetensors_meta(path, "normalizer", &normtext);
-    if (st == MOECL_OK && !parse_normalizer(normtext, norm))
-        st = moecl_fail(MOECL_ERR_FORMAT, "checkpoint '%s' has a corrupt normalizer", path);
-    model *net = NULL;
-    char origin[1200];
-    snprintf(origin, sizeof origin, "%s (embedded model)", path);
-    if (st == MOECL_OK) st = model_parse(model_json, origin, &net);
-    if (st == MOECL_OK) st = model_setup(net, ctx, batch, 1);
-    param_list pl = {0};
-    if (st == MOECL_OK) st = collect_params(net, &pl);
-    if (st == MOECL_OK) st = load_weights(path, &pl);
-    free_params(&pl);
-    free(model_json);
-    free(normtext);
-    if (st != MOECL_OK) {
-        model_free(net);
-        return st;
-    }
-    *out = net;
-    return MOECL_OK;
-}
 
 /* ---- the loop ----------------------------------------------------------- */
 
@@ -558,6 +428,7 @@ moecl_status train_run(moecl_ctx *ctx, const train_options *o, bool resume, FILE
     if (st == MOECL_OK) st = model_setup(t.net, ctx, o->batch, o->seed);
     if (st == MOECL_OK) st = collect_params(t.net, &t.pl);
     if (st == MOECL_OK) st = optim_prepare(&o->optim, t.pl.p, t.pl.count);
+    if (st == MOECL_OK && !resume && o->weights[0]) st = check_weights_outside(o->weights, o->out_dir);
     if (st == MOECL_OK) st = make_dir(o->out_dir);
     if (st != MOECL_OK) goto done;
     model *net = t.net;
@@ -565,9 +436,17 @@ moecl_status train_run(moecl_ctx *ctx, const train_options *o, bool resume, FILE
     if (log)
         fprintf(log, "model %s: %zu parameters, %.1f MFLOPs per image\n", net->name,
                 model_param_count(net), model_flops_per_image(net) / 1e6);
+    int start = 0; /* the first stage this run trains */
+    st = find_stage(net, o->start_stage, &start);
+    if (st == MOECL_OK && o->start_stage[0] && !o->weights[0])
+        st = moecl_fail(MOECL_ERR_INVALID_ARG, "--start-stage %s needs --weights: the parts of the "
+                        "stages before it come from a checkpoint", o->start_stage);
+    if (st != MOECL_OK) goto done;
+    rs.stage = start;
     if (resume) {
         snprintf(path, sizeof path, "%s/last.safetensors", o->out_dir);
         st = load_weights(path, &t.pl);
+        if (st == MOECL_OK && o->weights[0]) st = read_normalizer(path, &t.d.norm);
         if (st == MOECL_OK) st = load_state(o->out_dir, &t.pl, &rs);
         if (st != MOECL_OK) goto done;
         if (log) fprintf(log, "resuming %s in stage %d after epoch %d, batch %d\n", o->out_dir,
@@ -581,6 +460,9 @@ moecl_status train_run(moecl_ctx *ctx, const train_options *o, bool resume, FILE
         if (st == MOECL_OK) st = train_options_save(o, path);
         snprintf(path, sizeof path, "%s/metrics.jsonl", o->out_dir);
         remove(path);
+        if (st == MOECL_OK && o->weights[0])
+            st = start_from_weights(net, &t.pl, o->weights, start, o->start_stage[0] != '\0',
+                                    &t.d.norm, log);
         if (st != MOECL_OK) goto done;
     }
     t.host = malloc((size_t)o->batch * CIFAR_IMAGE_BYTES * sizeof *t.host);
@@ -605,9 +487,10 @@ moecl_status train_run(moecl_ctx *ctx, const train_options *o, bool resume, FILE
         goto finished;
     }
     for (int k = 0; k < net->n_stages && st == MOECL_OK && !s->interrupted; k++) {
-        if (k < rs.stage) { /* finished before the resume: report its task only */
+        if (k < rs.stage) { /* from --weights, or finished before the resume: its task only */
             st = stage_test(&t, k, &s->stages[k]);
-            s->stages[k].before_resume = true;
+            s->stages[k].from_weights = k < start;
+            s->stages[k].before_resume = k >= start;
             s->n_stages = k + 1;
             continue;
         }

@@ -25,6 +25,8 @@ typedef struct train_options {
     int patience;             /* 0 = no early stopping */
     augment aug;
     bool no_frozen_cache;     /* a sub-gate stage runs its frozen parts every step (frozen_cache.h) */
+    char weights[1024];       /* a checkpoint to start from ("" = fresh weights) */
+    char start_stage[64];     /* staged models: the first stage to train ("" = the first) */
     optim_config optim;
 } train_options;
 
@@ -43,6 +45,7 @@ typedef struct stage_result {
     bool early_stopped;
     bool stuck_at_chance; /* best validation accuracy near 1/targets: did not learn */
     bool before_resume;   /* finished in an earlier run: only its test result is known */
+    bool from_weights;    /* before the start stage: its parts as --weights gave them */
 } stage_result;
 
 typedef struct train_summary {

@@ -38,6 +38,8 @@ moecl_status train_options_save(const train_options *o, const char *path)
     cJSON_AddBoolToObject(j, "augment_crop", o->aug.crop);
     cJSON_AddBoolToObject(j, "augment_flip", o->aug.flip);
     cJSON_AddBoolToObject(j, "frozen_cache", !o->no_frozen_cache);
+    cJSON_AddStringToObject(j, "weights", o->weights);
+    cJSON_AddStringToObject(j, "start_stage", o->start_stage);
     cJSON_AddStringToObject(j, "optimizer", optim_kind_name(o->optim.kind));
     cJSON_AddNumberToObject(j, "lr", o->optim.lr);
     cJSON_AddNumberToObject(j, "beta1", o->optim.beta1);
@@ -103,6 +105,8 @@ moecl_status train_options_load(train_options *o, const char *path)
     o->aug.crop = flag(j, "augment_crop", false);
     o->aug.flip = flag(j, "augment_flip", false);
     o->no_frozen_cache = !flag(j, "frozen_cache", true);
+    str(j, "weights", o->weights, sizeof o->weights);
+    str(j, "start_stage", o->start_stage, sizeof o->start_stage);
     char name[32] = "adam";
     str(j, "optimizer", name, sizeof name);
     optim_kind_parse(name, &o->optim.kind);

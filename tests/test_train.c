@@ -148,6 +148,16 @@ static void test_checkpoint_errors(void)
     st_tensor missing[1] = {{"layer.bias", u}};
     CHECK(safetensors_load(path, missing, 1) == MOECL_ERR_FORMAT, "a missing tensor is refused");
     CHECK(strstr(moecl_last_error(), "layer.bias") != NULL, "%s", moecl_last_error());
+    /* loading what matches: the tensor of the same name and shape only */
+    float zeros[15] = {0};
+    moecl_tensor_upload(u, zeros, 15);
+    st_tensor some[3] = {{"layer.bias", w}, {"layer.kernel", u}, {"layer.kernel", w}};
+    bool loaded[3] = {true, false, true};
+    CHECK(safetensors_load_matching(path, some, 3, loaded) == MOECL_OK, "%s", moecl_last_error());
+    CHECK(!loaded[0] && loaded[1] && !loaded[2], "loaded: absent %d, same shape %d, other shape %d",
+          loaded[0], loaded[1], loaded[2]);
+    moecl_tensor_download(u, back, 15);
+    CHECK(memcmp(h, back, sizeof h) == 0, "the matching tensor read back equal");
 
     truncate(path, (off_t)(size - 10));
     CHECK(safetensors_load(path, load, 1) == MOECL_ERR_FORMAT, "a truncated file is refused");
