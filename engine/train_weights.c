@@ -98,7 +98,7 @@ moecl_status checkpoint_open(moecl_ctx *ctx, const char *path, int batch, model 
                              normalizer *norm)
 {
     *out = NULL;
-    char *format = NULL, *model_json = NULL, *normtext = NULL;
+    char *format = NULL, *model_json = NULL;
     MOECL_TRY(safetensors_meta(path, "format", &format));
     bool ours = strcmp(format, "moecl-checkpoint-1") == 0;
     free(format);
@@ -106,9 +106,7 @@ moecl_status checkpoint_open(moecl_ctx *ctx, const char *path, int batch, model 
         return moecl_fail(MOECL_ERR_FORMAT, "'%s' is a safetensors file but not a moecl checkpoint "
                           "(no moecl-checkpoint-1 format in its metadata)", path);
     MOECL_TRY(safetensors_meta(path, "model", &model_json));
-    moecl_status st = safetensors_meta(path, "normalizer", &normtext);
-    if (st == MOECL_OK && !parse_normalizer(normtext, norm))
-        st = moecl_fail(MOECL_ERR_FORMAT, "checkpoint '%s' has a corrupt normalizer", path);
+    moecl_status st = read_normalizer(path, norm);
     model *net = NULL;
     char origin[1200];
     snprintf(origin, sizeof origin, "%s (embedded model)", path);
@@ -119,7 +117,6 @@ moecl_status checkpoint_open(moecl_ctx *ctx, const char *path, int batch, model 
     if (st == MOECL_OK) st = load_weights(path, &pl);
     free_params(&pl);
     free(model_json);
-    free(normtext);
     if (st != MOECL_OK) {
         model_free(net);
         return st;
