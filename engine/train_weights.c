@@ -61,7 +61,7 @@ st_tensor *state_entries(const param_list *pl, int *count)
 }
 
 moecl_status save_weights(const char *path, const param_list *pl, const char *model_json,
-                                 const normalizer *norm, int epoch)
+                          const normalizer *norm, int epoch)
 {
     char normtext[160], epochtext[16];
     snprintf(normtext, sizeof normtext, "%.9g %.9g %.9g %.9g %.9g %.9g", norm->mean[0],
