@@ -66,13 +66,22 @@ static void print_run(const char *dir, const run_result *r, const run_result *ba
         snprintf(task, sizeof task, "%d-way, %d images", s->targets, s->test_images);
         const char *note = s->at_chance ? "AT CHANCE"
                            : s->from_weights ? "from --weights, not trained in this run" : "";
+        /* A stage taken from --weights has no epochs or validation in this
+         * run (they are in the run that trained it): dashes, not zeros. */
+        char epochs[32], val[16];
+        if (s->from_weights) {
+            snprintf(epochs, sizeof epochs, "%s", md ? "-" : "         -         ");
+            snprintf(val, sizeof val, "%s", md ? "-" : "      -");
+        } else {
+            snprintf(epochs, sizeof epochs, md ? "%d (best %d)" : "%2d epochs (best %2d)", s->epochs,
+                     s->best_epoch);
+            snprintf(val, sizeof val, md ? "%.2f%%" : "%6.2f%%", 100 * s->best_val_accuracy);
+        }
         if (md)
-            printf("| &nbsp;&nbsp;stage %s | %s | %d (best %d) | | %.2f%% | %.2f%% | | %s |\n",
-                   s->name, task, s->epochs, s->best_epoch, 100 * s->best_val_accuracy,
-                   100 * s->test_accuracy, note);
+            printf("| &nbsp;&nbsp;stage %s | %s | %s | | %s | %.2f%% | | %s |\n", s->name, task,
+                   epochs, val, 100 * s->test_accuracy, note);
         else
-            printf("  stage %-20s %-20s %2d epochs (best %2d) val %6.2f%% test %6.2f%%%s%s\n", s->name,
-                   task, s->epochs, s->best_epoch, 100 * s->best_val_accuracy,
+            printf("  stage %-20s %-20s %s val %s test %6.2f%%%s%s\n", s->name, task, epochs, val,
                    100 * s->test_accuracy, note[0] ? "  " : "", note);
     }
 }

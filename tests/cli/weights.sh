@@ -34,6 +34,9 @@ expect_in "$(cat "$WORK/subgates/options.json")" '"start_stage":	"subgates"' "op
 run report "$WORK/subgates"
 expect_rc 0 "report on a run started from weights"
 expect_in "$OUT" "from --weights, not trained in this run" "report says which stages were not trained"
+taken_line=$(printf '%s\n' "$OUT" | grep "stage baseline")
+expect_not_in "$taken_line" "0.00%" "a stage taken from --weights shows no validation of its own"
+expect_not_in "$taken_line" "0 epochs" "a stage taken from --weights shows no epochs of its own"
 
 # a warm start: every tensor taken, training goes on from there
 run train --model "$TINY" --synthetic 300 --epochs 2 --batch 32 --out "$WORK/tiny"
