@@ -400,24 +400,31 @@ __kernel void switch_backward_f32(__global const float *Z, __global const float 
  * t the k-th largest H of the others: the smooth load estimator. */
 float softplus_f(float x) { return x > 20.0f ? x : log1p(exp(x)); }
 
-/* the largest of H over i != skip, below rank: the rank-th largest (1-based) */
-float kth_largest(const float *H, const int E, const int rank, const int skip)
+/* The index of the rank-th largest (1-based) H over i != skip: whose H is
+ * the threshold that expert skip must beat to be in the top k. */
+int kth_largest_index(const float *H, const int E, const int rank, const int skip)
 {
-    float taken[64];
-    int nt = 0;
-    float v = -INFINITY;
+    int taken[64];
+    int best = -1;
     for (int r = 0; r < rank; r++) {
-        v = -INFINITY;
-        int best = -1;
+        best = -1;
         for (int i = 0; i < E; i++) {
             if (i == skip) continue;
             bool used = false;
-            for (int t = 0; t < nt; t++) used |= (int)taken[t] == i;
-            if (!used && (best < 0 || H[i] > v)) v = H[i], best = i;
+            for (int t = 0; t < r; t++) used |= taken[t] == i;
+            if (!used && (best < 0 || H[i] > H[best])) best = i;
         }
-        taken[nt++] = (float)best;
+        taken[r] = best;
     }
-    return v;
+    return best;
+}
+
+/* H of one image: the clean logits, plus eps * softplus(raw scale) with noise. */
+void noisy_logits(__global const float *gate_row, __global const float *eps_row, const int E,
+                  const int noisy, float *H)
+{
+    for (int i = 0; i < E; i++)
+        H[i] = gate_row[i] + (noisy ? eps_row[i] * softplus_f(gate_row[E + i]) : 0.0f);
 }
 
 __kernel void topk_route_f32(__global const float *gate, __global float *Uout,
@@ -433,14 +440,10 @@ __kernel void topk_route_f32(__global const float *gate, __global float *Uout,
     for (int n = 0; n < N; n++) {
         float H[64];
         for (int i = 0; i < E; i++) {
-            float h = gate[n * W + i];
-            float e = 0.0f;
-            if (noisy && add_noise) e = rng_normal(seed, step, (uint)(n * E + i));
-            if (noisy) h += e * softplus_f(gate[n * W + E + i]);
-            H[i] = h;
+            eps_out[n * E + i] = noisy && add_noise ? rng_normal(seed, step, (uint)(n * E + i)) : 0.0f;
             Uout[n * E + i] = 0.0f;
-            eps_out[n * E + i] = e;
         }
+        noisy_logits(gate + n * W, eps_out + n * E, E, noisy, H);
         /* the k largest, in order */
         int chosen[64];
         for (int j = 0; j < K; j++) {
@@ -463,15 +466,12 @@ __kernel void topk_route_f32(__global const float *gate, __global float *Uout,
             counts[e]++;
         }
         for (int i = 0; noisy && i < E; i++) {
-            bool in = false;
-            for (int j = 0; j < K; j++) in |= chosen[j] == i;
             /* i is in the top k when it beats the k-th largest of the others */
-            const float t = kth_largest(H, E, K, i);
+            const float t = H[kth_largest_index(H, E, K, i)];
             const float sd = softplus_f(gate[n * W + E + i]);
             const float u = (gate[n * W + i] - t) / sd;
             P[n * E + i] = 0.5f * erfc(-u / sqrt(2.0f));
             Uout[n * E + i] = u;
-            (void)in;
         }
     }
 }
@@ -523,7 +523,9 @@ __kernel void topk_aux_f32(__global const int *route, __global const float *G,
 
 /* Gradients: dZ for each choice, and into the gate's outputs (clean logits,
  * and raw noise scales when noisy) through the top-k softmax, the noise and
- * the load estimator (the threshold held constant). */
+ * the load estimator: P_i = Phi((c_i - t_i) / sd_i) moves with c_i, with
+ * sd_i, and with the threshold t_i = H_j of the other expert j that is the
+ * k-th largest, whose c_j and noise scale r_j it reaches through H_j. */
 __kernel void topk_backward_f32(__global const float *Z, __global const float *gate,
                                 __global const float *eps_in, __global const int *route,
                                 __global const int *slot, __global const float *G,
@@ -550,19 +552,27 @@ __kernel void topk_backward_f32(__global const float *Z, __global const float *g
     }
     for (int i = 0; i < E; i++) dH[i] = 0.0f;
     for (int j = 0; j < K; j++) dH[route[n * K + j]] = G[n * K + j] * (dG[j] - dot);
-    for (int i = 0; i < E; i++) {
-        float dc = dH[i], dr = 0.0f;
-        if (noisy) {
+    float dc[64], dr[64];
+    for (int i = 0; i < E; i++) dc[i] = 0.0f, dr[i] = 0.0f;
+    if (noisy) {
+        float H[64];
+        noisy_logits(gate + n * W, eps_in + n * E, E, noisy, H);
+        for (int i = 0; i < E; i++) {
+            /* load: dP/dc = phi / sd, dP/dsd = -phi u / sd, dP/dt = -phi / sd */
             const float r = gate[n * W + E + i], sd = softplus_f(r), sig = 1.0f / (1.0f + exp(-r));
-            dr = dH[i] * eps_in[n * E + i] * sig;
-            /* load: P = Phi(u), u = (c - t) / sd, the threshold t held constant */
             const float u = U[n * E + i];
-            const float phi = exp(-0.5f * u * u) * 0.3989422804f;
-            dc += coef[E + i] * phi / sd;
-            dr += coef[E + i] * (-phi * u / sd) * sig;
+            const float a = coef[E + i] * exp(-0.5f * u * u) * 0.3989422804f / sd;
+            dc[i] += a;
+            dr[i] += -a * u * sig;
+            dH[kth_largest_index(H, E, K, i)] -= a;
         }
-        dgate[n * W + i] = dc;
-        if (noisy) dgate[n * W + E + i] = dr;
+    }
+    for (int i = 0; i < E; i++) {
+        dgate[n * W + i] = dc[i] + dH[i];
+        if (noisy) {
+            const float r = gate[n * W + E + i], sig = 1.0f / (1.0f + exp(-r));
+            dgate[n * W + E + i] = dr[i] + dH[i] * eps_in[n * E + i] * sig;
+        }
     }
 }
 

@@ -1,0 +1,247 @@
+/* The sparse gates on odd shapes: Switch-style top-1 routing (capacity,
+ * dropped images, auxiliary and router z-losses) and noisy top-k gating
+ * (importance and load losses), forward against host references, backward
+ * against finite differences, and routed evaluation against the dense one. */
+#include "mixture_check.h"
+
+static const char SWITCH[] =
+    "{\"name\": \"sw\", \"input\": [2, 3, 3], \"classes\": 5,"
+    " \"parts\": ["
+    "  {\"name\": \"e0\", \"layers\": [{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 5}]},"
+    "  {\"name\": \"e1\", \"layers\": [{\"type\": \"conv2d\", \"filters\": 2, \"padding\": \"same\"},"
+    "                                 {\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 5}]},"
+    "  {\"name\": \"e2\", \"layers\": [{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 5}]},"
+    "  {\"name\": \"router\", \"layers\": [{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 3}]}"
+    " ],"
+    " \"mixture\": {\"type\": \"switch\", \"gate\": \"router\", \"experts\": [\"e0\", \"e1\", \"e2\"],"
+    "   \"capacity_factor\": 3.0, \"aux_loss\": 0.5, \"z_loss\": 0.1}}";
+
+/* The switch objective as training sees it: mean CE + aux + z-loss, from
+ * the per-example losses and the router's logits (argmax shares held fixed). */
+static double switch_objective(model *m, int n)
+{
+    layer_run run = {.training = false};
+    float loss[8], a[8 * 3];
+    if (model_forward(m, n, &run) != MOECL_OK || model_read(m, n, loss, NULL) != MOECL_OK) return NAN;
+    moecl_tensor_download(network_output(m->parts[3]), a, m->batch * 3);
+    double ce = 0, P[3] = {0}, z = 0;
+    for (int i = 0; i < n; i++) {
+        ce += loss[i];
+        double mx = fmax(a[i * 3], fmax(a[i * 3 + 1], a[i * 3 + 2])), s = 0;
+        for (int k = 0; k < 3; k++) s += exp(a[i * 3 + k] - mx);
+        for (int k = 0; k < 3; k++) P[k] += exp(a[i * 3 + k] - mx) / s / n;
+        z += pow(mx + log(s), 2) / n;
+    }
+    double aux = 0;
+    for (int k = 0; k < 3; k++) aux += (double)m->expert_counts[3 + 1 + k] / n * P[k];
+    return ce / n + m->aux_weight * 3 * aux + m->z_weight * z;
+}
+
+static void test_switch(void)
+{
+    model *m = NULL;
+    CHECK(model_parse(SWITCH, "switch", &m) == MOECL_OK, "%s", moecl_last_error());
+    if (!m) return;
+    CHECK(m->head == HEAD_SWITCH && m->capacity_factor == 3.0f, "parsed the switch");
+    const int B = 6, n = 6, C = 5;
+    CHECK(model_setup(m, ctx, B, 11) == MOECL_OK, "%s", moecl_last_error());
+    unsigned seed = 5;
+    float x[6 * 18];
+    for (int i = 0; i < B * 18; i++) x[i] = 2 * check_random(&seed);
+    moecl_tensor_upload(m->images, x, (size_t)B * 18);
+    int labels[6] = {4, 1, 0, 3, 2, 2};
+    model_set_labels(m, labels, n);
+
+    /* routed (each expert on its images) equals dense (every expert on all) */
+    layer_run run = {.training = false};
+    float routed[6], dense[6];
+    model_forward(m, n, &run);
+    model_read(m, n, routed, NULL);
+    int used = 0;
+    for (int k = 0; k < 3; k++) used += m->expert_counts[k] > 0;
+    m->dense_eval = true;
+    model_forward(m, n, &run);
+    model_read(m, n, dense, NULL);
+    /* reference from the dense pass: y = p[e] * z_e, e = argmax */
+    float *a = read_all(network_output(m->parts[3]));
+    float *z[3] = {read_all(network_output(m->parts[0])), read_all(network_output(m->parts[1])),
+                   read_all(network_output(m->parts[2]))};
+    double worst = 0, worst_ref = 0;
+    for (int i = 0; i < n; i++) {
+        int e = 0;
+        for (int k = 1; k < 3; k++) if (a[i * 3 + k] > a[i * 3 + e]) e = k;
+        double s = 0;
+        for (int k = 0; k < 3; k++) s += exp(a[i * 3 + k]);
+        double pe = exp(a[i * 3 + e]) / s, mx = -1e30, sum = 0;
+        for (int c = 0; c < C; c++) mx = fmax(mx, pe * z[e][i * C + c]);
+        for (int c = 0; c < C; c++) sum += exp(pe * z[e][i * C + c] - mx);
+        double ref = log(sum) + mx - pe * z[e][i * C + labels[i]];
+        worst = fmax(worst, fabs(routed[i] - dense[i]));
+        worst_ref = fmax(worst_ref, fabs(routed[i] - ref));
+    }
+    CHECK(worst < 1e-5, "routed and dense evaluation differ by %g", worst);
+    CHECK(worst_ref < 1e-5, "routed loss differs from the reference by %g", worst_ref);
+    CHECK(used >= 2, "the router uses %d experts on this batch", used);
+    free(a);
+    for (int k = 0; k < 3; k++) free(z[k]);
+    m->dense_eval = false;
+
+    /* gradients of CE + load-balancing loss + z-loss */
+    check_grads(m, n, switch_objective, 1e-3f, 5e-3f, "switch");
+
+    /* evaluation keeps every image by default, whatever the training capacity */
+    {
+        float cap_loss[6];
+        m->capacity_factor = 0.5f;
+        model_forward(m, n, &run);
+        model_read(m, n, cap_loss, NULL);
+        CHECK(m->expert_counts[3] == 0, "no drops in evaluation by default (%d)", m->expert_counts[3]);
+    }
+    /* a small capacity drops images: they get no expert and a uniform guess */
+    m->capacity_factor = 0.5f; /* ceil(0.5 * 6 / 3) = 1 slot per expert */
+    m->eval_capacity_factor = 0.5f; /* evaluation keeps every image unless told */
+    float loss[6];
+    int route[6];
+    model_forward(m, n, &run);
+    model_read(m, n, loss, NULL);
+    model_read_route(m, n, route);
+    int dropped = 0, uniform = 0;
+    for (int i = 0; i < n; i++)
+        if (route[i] < 0) dropped++, uniform += fabs(loss[i] - log(5.0)) < 1e-5;
+    CHECK(m->expert_counts[3] == dropped && dropped >= 3, "%d images dropped, counted %d", dropped,
+          m->expert_counts[3]);
+    CHECK(uniform == dropped, "dropped images predict uniformly");
+    for (int k = 0; k < 3; k++) CHECK(m->expert_counts[k] <= 1, "expert %d within capacity", k);
+    model_free(m);
+}
+
+static const char TOPK[] =
+    "{\"name\": \"tk\", \"input\": [2, 3, 3], \"classes\": 5,"
+    " \"parts\": ["
+    "  {\"name\": \"e0\", \"layers\": [{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 5}]},"
+    "  {\"name\": \"e1\", \"layers\": [{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 5}]},"
+    "  {\"name\": \"e2\", \"layers\": [{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 5}]},"
+    "  {\"name\": \"e3\", \"layers\": [{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 5}]},"
+    "  {\"name\": \"g\", \"layers\": [{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 8}]}"
+    " ],"
+    " \"mixture\": {\"type\": \"topk\", \"gate\": \"g\", \"experts\": [\"e0\", \"e1\", \"e2\", \"e3\"],"
+    "   \"k\": 2, \"noise\": true, \"importance_loss\": 0.3, \"load_loss\": 0.4}}";
+
+/* Mean CE plus the importance and load losses, in training mode (noise at a fixed step). */
+static double topk_objective(model *m, int n)
+{
+    layer_run run = {.training = true, .seed = 3, .step = 7};
+    float loss[8], aux = 0;
+    if (model_forward(m, n, &run) != MOECL_OK || model_read(m, n, loss, NULL) != MOECL_OK) return NAN;
+    moecl_tensor_download(m->kaux, &aux, 1);
+    double s = 0;
+    for (int i = 0; i < n; i++) s += loss[i];
+    return s / n + aux;
+}
+
+static void test_topk(void)
+{
+    model *m = NULL;
+    CHECK(model_parse(TOPK, "topk", &m) == MOECL_OK, "%s", moecl_last_error());
+    if (!m) return;
+    CHECK(m->head == HEAD_TOPK && m->topk == 2 && m->noisy, "parsed top-k");
+    const int B = 6, n = 6, C = 5, E = 4, IN = 18;
+    CHECK(model_setup(m, ctx, B, 13) == MOECL_OK, "%s", moecl_last_error());
+    unsigned seed = 17;
+    float x[6 * 18];
+    for (int i = 0; i < B * IN; i++) x[i] = 2 * check_random(&seed);
+    moecl_tensor_upload(m->images, x, (size_t)B * IN);
+    int labels[6] = {1, 0, 4, 3, 2, 1};
+    model_set_labels(m, labels, n);
+
+    /* evaluation (no noise) against a reference from the weights */
+    float loss[6];
+    layer_run eval = {.training = false};
+    model_forward(m, n, &eval);
+    model_read(m, n, loss, NULL);
+    float *w[4], *b[4];
+    for (int k = 0; k < E; k++) {
+        w[k] = read_all(m->parts[k]->layers[1]->params[0].value);
+        b[k] = read_all(m->parts[k]->layers[1]->params[1].value);
+    }
+    float *gw = read_all(m->parts[4]->layers[1]->params[0].value);
+    float *gb = read_all(m->parts[4]->layers[1]->params[1].value);
+    double worst = 0;
+    int total_routes = 0;
+    for (int i = 0; i < n; i++) {
+        double c[4];
+        for (int e = 0; e < E; e++) {
+            c[e] = gb[e];
+            for (int j = 0; j < IN; j++) c[e] += x[i * IN + j] * gw[j * 8 + e];
+        }
+        int first = 0, second = -1;
+        for (int e = 1; e < E; e++) if (c[e] > c[first]) first = e;
+        for (int e = 0; e < E; e++) if (e != first && (second < 0 || c[e] > c[second])) second = e;
+        double g1 = 1 / (1 + exp(c[second] - c[first])), g2 = 1 - g1, y[5], mx = -1e30, s = 0;
+        for (int k = 0; k < C; k++) {
+            double z1 = b[first][k], z2 = b[second][k];
+            for (int j = 0; j < IN; j++) z1 += x[i * IN + j] * w[first][j * C + k], z2 += x[i * IN + j] * w[second][j * C + k];
+            y[k] = g1 * z1 + g2 * z2;
+            mx = fmax(mx, y[k]);
+        }
+        for (int k = 0; k < C; k++) s += exp(y[k] - mx);
+        worst = fmax(worst, fabs(loss[i] - (log(s) + mx - y[labels[i]])));
+    }
+    for (int e = 0; e < E; e++) total_routes += m->expert_counts[e];
+    CHECK(worst < 1e-5, "top-2 loss differs from the reference by %g", worst);
+    CHECK(total_routes == 2 * n, "each image went to 2 experts (%d routes)", total_routes);
+    for (int k = 0; k < E; k++) free(w[k]), free(b[k]);
+    free(gw), free(gb);
+
+    /* training mode: noise moves the choice, deterministically for a step */
+    float l1[6], l2[6];
+    layer_run tr = {.training = true, .seed = 3, .step = 7};
+    model_forward(m, n, &tr);
+    model_read(m, n, l1, NULL);
+    model_forward(m, n, &tr);
+    model_read(m, n, l2, NULL);
+    CHECK(memcmp(l1, l2, sizeof l1) == 0, "the same step draws the same noise");
+
+    /* gradients of CE + importance and load losses through the noisy top-k
+     * softmax, the noise and the load estimator (with its threshold) */
+    layer_run run = tr;
+    model_forward(m, n, &run);
+    CHECK(model_backward(m, n) == MOECL_OK, "%s", moecl_last_error());
+    model_param *list = NULL;
+    int count = 0;
+    model_params(m, &list, &count);
+    for (int p = 0; p < count; p++) {
+        moecl_param *prm = list[p].param;
+        float *v = read_all(prm->value), *g = read_all(prm->grad);
+        float bad = 0;
+        int kinks = 0;
+        for (size_t j = 0; j < prm->value->count; j++) {
+            float keep = v[j];
+            v[j] = keep + 1e-3f;
+            moecl_tensor_upload(prm->value, v, prm->value->count);
+            double up = topk_objective(m, n);
+            v[j] = keep - 1e-3f;
+            moecl_tensor_upload(prm->value, v, prm->value->count);
+            double down = topk_objective(m, n);
+            v[j] = keep;
+            moecl_tensor_upload(prm->value, v, prm->value->count);
+            double center = topk_objective(m, n), fd = (up - down) / 2e-3;
+            if (fabs((up - center) - (center - down)) > 1e-2 * 1e-3 * (1 + fabs(fd))) { kinks++; continue; }
+            bad = fmaxf(bad, (float)(fabs(fd - g[j]) / (1 + fabs(fd))));
+        }
+        CHECK(bad < 5e-3f, "top-k: %s: gradient off by %g", list[p].name, bad);
+        CHECK(kinks * 5 <= (int)prm->value->count, "top-k: %s: %d samples change the choice", list[p].name, kinks);
+        free(v), free(g);
+    }
+    free(list);
+    model_free(m);
+}
+
+int main(void)
+{
+    ctx = check_open_device(NULL);
+    test_switch();
+    test_topk();
+    moecl_ctx_destroy(ctx);
+    return check_summary("test_sparse_gates");
+}
