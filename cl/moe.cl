@@ -401,7 +401,8 @@ __kernel void switch_backward_f32(__global const float *Z, __global const float 
 float softplus_f(float x) { return x > 20.0f ? x : log1p(exp(x)); }
 
 /* The index of the rank-th largest (1-based) H over i != skip: whose H is
- * the threshold that expert skip must beat to be in the top k. */
+ * the threshold that expert skip must beat to be in the top k; -1 where
+ * fewer than rank others exist (k = E: every expert is always chosen). */
 int kth_largest_index(const float *H, const int E, const int rank, const int skip)
 {
     int taken[64];
@@ -467,10 +468,10 @@ __kernel void topk_route_f32(__global const float *gate, __global float *Uout,
         }
         for (int i = 0; noisy && i < E; i++) {
             /* i is in the top k when it beats the k-th largest of the others */
-            const float t = H[kth_largest_index(H, E, K, i)];
+            const int j = kth_largest_index(H, E, K, i);
             const float sd = softplus_f(gate[n * W + E + i]);
-            const float u = (gate[n * W + i] - t) / sd;
-            P[n * E + i] = 0.5f * erfc(-u / sqrt(2.0f));
+            const float u = j < 0 ? 0.0f : (gate[n * W + i] - H[j]) / sd;
+            P[n * E + i] = j < 0 ? 1.0f : 0.5f * erfc(-u / sqrt(2.0f));
             Uout[n * E + i] = u;
         }
     }
@@ -558,13 +559,15 @@ __kernel void topk_backward_f32(__global const float *Z, __global const float *g
         float H[64];
         noisy_logits(gate + n * W, eps_in + n * E, E, noisy, H);
         for (int i = 0; i < E; i++) {
+            const int j = kth_largest_index(H, E, K, i);
+            if (j < 0) continue; /* always chosen: P = 1, no gradient */
             /* load: dP/dc = phi / sd, dP/dsd = -phi u / sd, dP/dt = -phi / sd */
             const float r = gate[n * W + E + i], sd = softplus_f(r), sig = 1.0f / (1.0f + exp(-r));
             const float u = U[n * E + i];
             const float a = coef[E + i] * exp(-0.5f * u * u) * 0.3989422804f / sd;
             dc[i] += a;
             dr[i] += -a * u * sig;
-            dH[kth_largest_index(H, E, K, i)] -= a;
+            dH[j] -= a;
         }
     }
     for (int i = 0; i < E; i++) {

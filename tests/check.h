@@ -66,6 +66,14 @@ static inline moecl_ctx *check_open_device(const char *cache_dir)
     return ctx;
 }
 
+/* The larger of a running worst difference and a new one, where NaN wins
+ * and stays: a comparison against a tolerance then fails (fmax would drop
+ * a NaN difference and let a NaN result pass). */
+static inline double check_worst(double worst, double diff)
+{
+    return isnan(worst) || diff <= worst ? worst : diff;
+}
+
 /* Deterministic pseudo-random floats in [-1, 1). */
 static inline float check_random(unsigned *state)
 {

@@ -56,7 +56,7 @@ static inline void check_grads_after(model *m, int n, const layer_run *run, obje
             v[j] = keep;
             moecl_tensor_upload(prm->value, v, prm->value->count);
             double fd = (up - down) / (2.0 * eps);
-            worst = fmaxf(worst, (float)(fabs(fd - g[j]) / (1 + fabs(fd))));
+            worst = (float)check_worst(worst, fabs(fd - g[j]) / (1 + fabs(fd)));
         }
         CHECK(worst < tol, "%s: %s: gradient off by %g", when, list[p].name, worst);
         free(v), free(g);
@@ -76,7 +76,7 @@ static inline void check_grads(model *m, int n, objective_fn objective, float ep
 static inline float max_diff(const float *x, const float *y, size_t n)
 {
     float worst = 0;
-    for (size_t i = 0; i < n; i++) worst = fmaxf(worst, fabsf(x[i] - y[i]));
+    for (size_t i = 0; i < n; i++) worst = (float)check_worst(worst, fabsf(x[i] - y[i]));
     return worst;
 }
 

@@ -123,7 +123,7 @@ int main(void)
             for (int c = 0; c < C; c++) P[c] += g[k] / gs * exp(z[k][i * C + c]) / zs;
         }
         want -= log(P[labels[i]]);
-        for (int c = 0; c < C; c++) worst_p = fmax(worst_p, fabs(P[c] - probs[i * C + c]));
+        for (int c = 0; c < C; c++) worst_p = check_worst(worst_p, fabs(P[c] - probs[i * C + c]));
     }
     want /= n;
     CHECK(fabs(got - want) < 1e-5, "mixture loss %.7f, reference %.7f", got, want);

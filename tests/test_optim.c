@@ -61,7 +61,7 @@ static void host_sgd(const optim_config *c, int steps, const float *w0, const fl
 static void compare(const char *what, const float *got, const float *want, int n)
 {
     float worst = 0;
-    for (int i = 0; i < n; i++) worst = fmaxf(worst, fabsf(got[i] - want[i]));
+    for (int i = 0; i < n; i++) worst = (float)check_worst(worst, fabsf(got[i] - want[i]));
     CHECK(worst < 1e-6f, "%s: off by %g", what, worst);
 }
 

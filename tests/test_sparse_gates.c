@@ -76,8 +76,8 @@ static void test_switch(void)
         for (int c = 0; c < C; c++) mx = fmax(mx, pe * z[e][i * C + c]);
         for (int c = 0; c < C; c++) sum += exp(pe * z[e][i * C + c] - mx);
         double ref = log(sum) + mx - pe * z[e][i * C + labels[i]];
-        worst = fmax(worst, fabs(routed[i] - dense[i]));
-        worst_ref = fmax(worst_ref, fabs(routed[i] - ref));
+        worst = check_worst(worst, fabs(routed[i] - dense[i]));
+        worst_ref = check_worst(worst_ref, fabs(routed[i] - ref));
     }
     CHECK(worst < 1e-5, "routed and dense evaluation differ by %g", worst);
     CHECK(worst_ref < 1e-5, "routed loss differs from the reference by %g", worst_ref);
@@ -185,7 +185,7 @@ static void test_topk(void)
             mx = fmax(mx, y[k]);
         }
         for (int k = 0; k < C; k++) s += exp(y[k] - mx);
-        worst = fmax(worst, fabs(loss[i] - (log(s) + mx - y[labels[i]])));
+        worst = check_worst(worst, fabs(loss[i] - (log(s) + mx - y[labels[i]])));
     }
     for (int e = 0; e < E; e++) total_routes += m->expert_counts[e];
     CHECK(worst < 1e-5, "top-2 loss differs from the reference by %g", worst);
@@ -227,7 +227,7 @@ static void test_topk(void)
             moecl_tensor_upload(prm->value, v, prm->value->count);
             double center = topk_objective(m, n), fd = (up - down) / 2e-3;
             if (fabs((up - center) - (center - down)) > 1e-2 * 1e-3 * (1 + fabs(fd))) { kinks++; continue; }
-            bad = fmaxf(bad, (float)(fabs(fd - g[j]) / (1 + fabs(fd))));
+            bad = (float)check_worst(bad, fabs(fd - g[j]) / (1 + fabs(fd)));
         }
         CHECK(bad < 5e-3f, "top-k: %s: gradient off by %g", list[p].name, bad);
         CHECK(kinks * 5 <= (int)prm->value->count, "top-k: %s: %d samples change the choice", list[p].name, kinks);
@@ -237,11 +237,50 @@ static void test_topk(void)
     model_free(m);
 }
 
+/* k = E: every expert is chosen for every image, so no expert has a
+ * threshold to beat; the load estimate is 1 for each and its gradient 0
+ * (the forward had no k-th largest other to read). */
+static const char TOPK_ALL[] =
+    "{\"name\": \"tk3\", \"input\": [2, 3, 3], \"classes\": 5,"
+    " \"parts\": ["
+    "  {\"name\": \"e0\", \"layers\": [{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 5}]},"
+    "  {\"name\": \"e1\", \"layers\": [{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 5}]},"
+    "  {\"name\": \"e2\", \"layers\": [{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 5}]},"
+    "  {\"name\": \"g\", \"layers\": [{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 6}]}"
+    " ],"
+    " \"mixture\": {\"type\": \"topk\", \"gate\": \"g\", \"experts\": [\"e0\", \"e1\", \"e2\"],"
+    "   \"k\": 3, \"noise\": true, \"importance_loss\": 0.3, \"load_loss\": 0.4}}";
+
+static void test_topk_every_expert(void)
+{
+    model *m = NULL;
+    CHECK(model_parse(TOPK_ALL, "topk_all", &m) == MOECL_OK, "%s", moecl_last_error());
+    if (!m) return;
+    const int B = 5, n = 5, E = 3;
+    CHECK(model_setup(m, ctx, B, 19) == MOECL_OK, "%s", moecl_last_error());
+    unsigned seed = 23;
+    float x[5 * 18];
+    for (int i = 0; i < B * 18; i++) x[i] = 2 * check_random(&seed);
+    moecl_tensor_upload(m->images, x, (size_t)B * 18);
+    int labels[5] = {4, 0, 1, 3, 2};
+    model_set_labels(m, labels, n);
+    layer_run tr = {.training = true, .seed = 3, .step = 7};
+    CHECK(isfinite(topk_objective(m, n)), "k = E: a finite objective");
+    float *P = read_all(m->kload);
+    int ones = 0;
+    for (int i = 0; i < n * E; i++) ones += P[i] == 1.0f;
+    CHECK(ones == n * E, "k = E: every load estimate is 1 (%d of %d)", ones, n * E);
+    free(P);
+    check_grads_after(m, n, &tr, topk_objective, 1e-3f, 5e-3f, "top-k with k = E");
+    model_free(m);
+}
+
 int main(void)
 {
     ctx = check_open_device(NULL);
     test_switch();
     test_topk();
+    test_topk_every_expert();
     moecl_ctx_destroy(ctx);
     return check_summary("test_sparse_gates");
 }
