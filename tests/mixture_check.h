@@ -26,6 +26,28 @@ static inline double mean_loss(model *m, int n)
     return s / n;
 }
 
+/* A model file's text parsed and set up on the test device for batches of
+ * B (weights drawn from init_seed), its images random: scale * uniform +
+ * offset from image_seed, kept in x (B * input size floats) for host
+ * references. NULL, the failure counted, where it does not parse or set up. */
+static inline model *model_on_random_images(const char *json, const char *file, int B,
+                                            unsigned init_seed, unsigned image_seed, float scale,
+                                            float offset, float *x)
+{
+    model *m = NULL;
+    CHECK(model_parse(json, file, &m) == MOECL_OK, "%s: %s", file, moecl_last_error());
+    if (!m) return NULL;
+    if (model_setup(m, ctx, B, init_seed) != MOECL_OK) {
+        CHECK(0, "%s: set up: %s", file, moecl_last_error());
+        model_free(m);
+        return NULL;
+    }
+    size_t count = (size_t)B * shape3_size(m->input);
+    for (size_t i = 0; i < count; i++) x[i] = scale * check_random(&image_seed) + offset;
+    moecl_tensor_upload(m->images, x, count);
+    return m;
+}
+
 /* Every parameter that learns (skipping frozen layers) against central
  * finite differences of an objective, after one forward and backward. */
 typedef double (*objective_fn)(model *m, int n);

@@ -27,18 +27,13 @@ static const char HIER[] =
 
 static void test_hierarchical(void)
 {
-    model *m = NULL;
-    CHECK(model_parse(HIER, "hier", &m) == MOECL_OK, "%s", moecl_last_error());
+    const int B = 6, n = 6, C = 5;
+    float x[6 * 18];
+    model *m = model_on_random_images(HIER, "hier", B, 5, 21, 1.0f, 0.0f, x);
     if (!m) return;
     CHECK(m->head == HEAD_HIERARCHICAL && m->n_stages == 3, "parsed");
     CHECK(m->stages[0].alone == m->gate && m->stages[1].alone == 2 && m->stages[2].alone == -1,
           "stages: the gate alone, expert x alone, the sub-gates through the head");
-    const int B = 6, n = 6, C = 5;
-    CHECK(model_setup(m, ctx, B, 5) == MOECL_OK, "%s", moecl_last_error());
-    unsigned seed = 21;
-    float x[6 * 18];
-    for (int i = 0; i < B * 18; i++) x[i] = check_random(&seed);
-    moecl_tensor_upload(m->images, x, (size_t)B * 18);
     int labels[6] = {0, 1, 2, 3, 4, 2};
 
     /* the whole model, routed: each expert and sub-gate on its images only */

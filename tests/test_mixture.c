@@ -46,15 +46,10 @@ static const char STAGED[] =
  * they were. Where it learns, both are on (so these checks can fail). */
 static void test_frozen_parts_run_as_evaluated(void)
 {
-    model *m = NULL;
-    CHECK(model_parse(STAGED, "staged.json", &m) == MOECL_OK, "%s", moecl_last_error());
-    if (!m) return;
     const int B = 7, n = 7;
-    CHECK(model_setup(m, ctx, B, 5) == MOECL_OK, "%s", moecl_last_error());
-    unsigned seed = 21;
     float x[7 * 18];
-    for (int i = 0; i < B * 18; i++) x[i] = 2.0f * check_random(&seed) + 0.5f;
-    moecl_tensor_upload(m->images, x, (size_t)B * 18);
+    model *m = model_on_random_images(STAGED, "staged.json", B, 5, 21, 2.0f, 0.5f, x);
+    if (!m) return;
     int labels[7] = {0, 4, 2, 2, 3, 1, 0};
     CHECK(model_set_labels(m, labels, n) == MOECL_OK, "%s", moecl_last_error());
     const moecl_tensor *out = network_output(m->parts[0]);
@@ -94,16 +89,11 @@ static void test_frozen_parts_run_as_evaluated(void)
 int main(void)
 {
     ctx = check_open_device(NULL);
-    model *m = NULL;
-    CHECK(model_parse(MODEL, "test", &m) == MOECL_OK, "%s", moecl_last_error());
+    const int B = 6, n = 5, K = 3, C = 5;
+    float x[6 * 18];
+    model *m = model_on_random_images(MODEL, "test", B, 3, 9, 1.0f, 0.0f, x);
     if (!m) return check_summary("test_mixture");
     CHECK(m->head == HEAD_SOFT_MIXTURE && m->n_experts == 3 && m->gate == 3, "parsed the mixture");
-    const int B = 6, n = 5, K = 3, C = 5;
-    CHECK(model_setup(m, ctx, B, 3) == MOECL_OK, "%s", moecl_last_error());
-    unsigned seed = 9;
-    float x[6 * 18];
-    for (int i = 0; i < B * 18; i++) x[i] = check_random(&seed);
-    moecl_tensor_upload(m->images, x, (size_t)B * 18);
     int labels[5] = {0, 4, 2, 2, 3};
     CHECK(model_set_labels(m, labels, n) == MOECL_OK, "%s", moecl_last_error());
 

@@ -39,16 +39,11 @@ static double switch_objective(model *m, int n)
 
 static void test_switch(void)
 {
-    model *m = NULL;
-    CHECK(model_parse(SWITCH, "switch", &m) == MOECL_OK, "%s", moecl_last_error());
+    const int B = 6, n = 6, C = 5;
+    float x[6 * 18];
+    model *m = model_on_random_images(SWITCH, "switch", B, 11, 5, 2.0f, 0.0f, x);
     if (!m) return;
     CHECK(m->head == HEAD_SWITCH && m->capacity_factor == 3.0f, "parsed the switch");
-    const int B = 6, n = 6, C = 5;
-    CHECK(model_setup(m, ctx, B, 11) == MOECL_OK, "%s", moecl_last_error());
-    unsigned seed = 5;
-    float x[6 * 18];
-    for (int i = 0; i < B * 18; i++) x[i] = 2 * check_random(&seed);
-    moecl_tensor_upload(m->images, x, (size_t)B * 18);
     int labels[6] = {4, 1, 0, 3, 2, 2};
     model_set_labels(m, labels, n);
 
@@ -141,16 +136,11 @@ static double topk_objective(model *m, int n)
 
 static void test_topk(void)
 {
-    model *m = NULL;
-    CHECK(model_parse(TOPK, "topk", &m) == MOECL_OK, "%s", moecl_last_error());
+    const int B = 6, n = 6, C = 5, E = 4, IN = 18;
+    float x[6 * 18];
+    model *m = model_on_random_images(TOPK, "topk", B, 13, 17, 2.0f, 0.0f, x);
     if (!m) return;
     CHECK(m->head == HEAD_TOPK && m->topk == 2 && m->noisy, "parsed top-k");
-    const int B = 6, n = 6, C = 5, E = 4, IN = 18;
-    CHECK(model_setup(m, ctx, B, 13) == MOECL_OK, "%s", moecl_last_error());
-    unsigned seed = 17;
-    float x[6 * 18];
-    for (int i = 0; i < B * IN; i++) x[i] = 2 * check_random(&seed);
-    moecl_tensor_upload(m->images, x, (size_t)B * IN);
     int labels[6] = {1, 0, 4, 3, 2, 1};
     model_set_labels(m, labels, n);
 
@@ -253,15 +243,10 @@ static const char TOPK_ALL[] =
 
 static void test_topk_every_expert(void)
 {
-    model *m = NULL;
-    CHECK(model_parse(TOPK_ALL, "topk_all", &m) == MOECL_OK, "%s", moecl_last_error());
-    if (!m) return;
     const int B = 5, n = 5, E = 3;
-    CHECK(model_setup(m, ctx, B, 19) == MOECL_OK, "%s", moecl_last_error());
-    unsigned seed = 23;
     float x[5 * 18];
-    for (int i = 0; i < B * 18; i++) x[i] = 2 * check_random(&seed);
-    moecl_tensor_upload(m->images, x, (size_t)B * 18);
+    model *m = model_on_random_images(TOPK_ALL, "topk_all", B, 19, 23, 2.0f, 0.0f, x);
+    if (!m) return;
     int labels[5] = {4, 0, 1, 3, 2};
     model_set_labels(m, labels, n);
     layer_run tr = {.training = true, .seed = 3, .step = 7};
