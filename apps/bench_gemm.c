@@ -1,6 +1,7 @@
-/* moecl bench gemm: SGEMM GFLOPS through CLBlast for square sizes and for
- * the products of a small VGG's 3x3 convolutions at batch 128 (im2col
- * layout: forward, weight gradient and input gradient). */
+/* moecl bench gemm: SGEMM GFLOPS through the path moecl chooses (--gemm;
+ * the algorithm that ran is printed) for square sizes and for the products
+ * of the vgg preset's 3x3 convolutions at batch 128 (im2col layout:
+ * forward, weight gradient and input gradient). */
 #include "cli.h"
 
 #include <stdlib.h>
@@ -16,6 +17,7 @@ typedef struct gemm_result {
     double seconds_per_call;
     double gflops;
     int calls;
+    const char *algorithm;
 } gemm_result;
 
 static moecl_status make_buffer(moecl_ctx *ctx, size_t floats, cl_mem *out)
@@ -64,6 +66,8 @@ static moecl_status run_case(moecl_ctx *ctx, const gemm_case *c, double min_time
         calls++;
         elapsed = moecl_seconds() - start;
     }
+    int alg = st == MOECL_OK ? moecl_gemm_choose(ctx, &args, 0, 0, 0, 1) : -1;
+    res->algorithm = alg >= 0 ? moecl_gemm_algorithm_name(ctx, alg) : "?";
     if (a) clReleaseMemObject(a);
     if (b) clReleaseMemObject(b);
     if (out) clReleaseMemObject(out);
@@ -74,9 +78,9 @@ static moecl_status run_case(moecl_ctx *ctx, const gemm_case *c, double min_time
     return MOECL_OK;
 }
 
-/* The conv layers of the small VGG: (in, out, spatial size). */
+/* The distinct conv layers of the vgg preset: (in, out, spatial size). */
 static const struct { int cin, cout, hw; } VGG_CONVS[] = {
-    {3, 32, 32}, {32, 32, 32}, {32, 64, 16}, {64, 64, 16}};
+    {3, 32, 32}, {32, 32, 32}, {32, 64, 16}, {64, 64, 16}, {64, 128, 8}, {128, 128, 8}};
 
 static int build_cases(gemm_case *cases, size_t max_cases, size_t max_size)
 {
@@ -135,8 +139,8 @@ int bench_gemm(const cli_globals *g, int argc, char **argv)
     if (json)
         printf("[\n");
     else
-        printf("%-22s %6s %7s %5s %2s %2s %10s %8s\n", "shape", "M", "N", "K", "tA", "tB",
-               "ms/call", "GFLOPS");
+        printf("%-22s %6s %7s %6s %2s %2s %10s %8s  %s\n", "shape", "M", "N", "K", "tA", "tB",
+               "ms/call", "GFLOPS", "path");
     for (int i = 0; i < n; i++) {
         const gemm_case *c = &cases[i];
         gemm_result r;
@@ -147,12 +151,14 @@ int bench_gemm(const cli_globals *g, int argc, char **argv)
         }
         if (json)
             printf("  {\"shape\": \"%s\", \"m\": %zu, \"n\": %zu, \"k\": %zu, \"trans_a\": %s, "
-                   "\"trans_b\": %s, \"ms_per_call\": %.4f, \"calls\": %d, \"gflops\": %.2f}%s\n",
+                   "\"trans_b\": %s, \"ms_per_call\": %.4f, \"calls\": %d, \"gflops\": %.2f, "
+                   "\"path\": \"%s\"}%s\n",
                    c->name, c->m, c->n, c->k, c->ta ? "true" : "false", c->tb ? "true" : "false",
-                   r.seconds_per_call * 1e3, r.calls, r.gflops, i + 1 < n ? "," : "");
+                   r.seconds_per_call * 1e3, r.calls, r.gflops, r.algorithm, i + 1 < n ? "," : "");
         else
-            printf("%-22s %6zu %7zu %5zu %2s %2s %10.3f %8.1f\n", c->name, c->m, c->n, c->k,
-                   c->ta ? "T" : "-", c->tb ? "T" : "-", r.seconds_per_call * 1e3, r.gflops);
+            printf("%-22s %6zu %7zu %6zu %2s %2s %10.3f %8.1f  %s\n", c->name, c->m, c->n, c->k,
+                   c->ta ? "T" : "-", c->tb ? "T" : "-", r.seconds_per_call * 1e3, r.gflops,
+                   r.algorithm);
         fflush(stdout);
     }
     if (json) printf("]\n");

@@ -1,6 +1,7 @@
 /* moecl bench train: images per second of a model's training step
  * (forward, loss, backward, Adam update) and of inference, at a batch
  * size, on synthetic images. */
+#include "bench.h"
 #include "cli.h"
 #include "data.h"
 #include "model.h"
@@ -8,6 +9,20 @@
 
 #include <stdlib.h>
 #include <string.h>
+
+moecl_status bench_step(model *net, const layer_run *run, const optim_config *adam,
+                        moecl_param **params, int nparams, bool training, int t)
+{
+    MOECL_TRY(model_forward(net, net->batch, run));
+    if (training) {
+        moecl_profile_scope(net->ctx, "model", "backward");
+        MOECL_TRY(model_backward(net, net->batch));
+        moecl_profile_scope(net->ctx, "optimizer", NULL);
+        MOECL_TRY(optim_update(adam, net->ctx, params, nparams, adam->lr, t));
+    }
+    moecl_profile_scope(net->ctx, NULL, NULL);
+    return MOECL_OK;
+}
 
 static moecl_status time_steps(model *net, moecl_param **params, int nparams, bool training,
                                int steps, double *seconds)
@@ -21,11 +36,7 @@ static moecl_status time_steps(model *net, moecl_param **params, int nparams, bo
             start = moecl_seconds();
         }
         run.step = (uint32_t)(s + 1);
-        MOECL_TRY(model_forward(net, net->batch, &run));
-        if (training) {
-            MOECL_TRY(model_backward(net, net->batch));
-            MOECL_TRY(optim_update(&adam, net->ctx, params, nparams, adam.lr, s + 2));
-        }
+        MOECL_TRY(bench_step(net, &run, &adam, params, nparams, training, s + 2));
         /* the per-step sync a real loop has: reading the loss */
         MOECL_TRY(model_read(net, net->batch, NULL, NULL));
     }
@@ -38,13 +49,16 @@ typedef struct bench_options {
     const char *model;
     long batch, steps;
     double capacity; /* bench moe: 0 = the model's */
+    bool profile;    /* bench train: per-kernel and per-layer times of a step */
 } bench_options;
 
 static int parse_bench_options(const char *what, int argc, char **argv, bool capacity_ok,
                                bench_options *o)
 {
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--model") == 0 && i + 1 < argc) {
+        if (!capacity_ok && strcmp(argv[i], "--profile") == 0) {
+            o->profile = true;
+        } else if (strcmp(argv[i], "--model") == 0 && i + 1 < argc) {
             o->model = argv[++i];
         } else if (strcmp(argv[i], "--batch") == 0 && i + 1 < argc) {
             if (!cli_parse_long(argv[++i], &o->batch) || o->batch < 1)
@@ -109,7 +123,9 @@ int bench_train(const cli_globals *g, int argc, char **argv)
     if (rc) return rc;
     model *net = NULL;
     moecl_ctx *ctx = NULL;
-    rc = cli_open_model(g, o.model, (int)o.batch, &ctx, &net);
+    cli_globals opened = *g;
+    opened.profiling = o.profile;
+    rc = cli_open_model(&opened, o.model, (int)o.batch, &ctx, &net);
     if (rc) return rc;
     bench_batch b = {0};
     double t_train = 0, t_infer = 0;
@@ -125,6 +141,8 @@ int bench_train(const cli_globals *g, int argc, char **argv)
                images / t_train, t_train / o.steps, 3 * flops * images / t_train * 1e-9);
         printf("inference: %8.1f images/s  (%.3f s per batch, %.1f GFLOPS)\n", images / t_infer,
                t_infer / o.steps, flops * images / t_infer * 1e-9);
+        if (o.profile) st = bench_profile_step(net, b.params, b.nparams);
+        if (st != MOECL_OK) rc = cli_report(st);
     } else {
         rc = cli_report(st);
     }

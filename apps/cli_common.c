@@ -113,7 +113,9 @@ int cli_open_device(const cli_globals *g, moecl_ctx **ctx)
         fprintf(stderr, "moecl: device %d: %s (%s, %s, %u compute units)\n", d->index, d->name,
                 d->platform_name, d->type, d->compute_units);
     moecl_ctx_options opts = {.cache_dir = g->cache_dir, .no_cache = g->no_cache,
-                              .no_tuning = g->no_tuning};
+                              .no_tuning = g->no_tuning, .gemm = g->gemm,
+                              .profiling = g->profiling,
+                              .gemm_progress = !g->quiet};
     st = moecl_ctx_create(d, &opts, ctx);
     free(devices);
     if (st != MOECL_OK) return cli_report(st);

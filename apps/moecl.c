@@ -60,10 +60,15 @@ static const char USAGE[] =
     "                      (and no GEMM tuning file)\n"
     "  --no-tuning         CLBlast's default GEMM parameters even where tuned\n"
     "  --cache-dir DIR     kernel cache directory\n"
+    "  --gemm PATH         matrix products: auto (default: the fastest for each\n"
+    "                      shape, measured once per device and kept in the cache\n"
+    "                      directory), clblast, own (our kernels shaped for CPUs),\n"
+    "                      or one parameter set of ours (own6x16, ...)\n"
     "  --quiet             no device line, no progress output\n"
     "\n"
     "Environment:\n"
     "  MOECL_DEVICE        default for --device\n"
+    "  MOECL_GEMM          default for --gemm\n"
     "  MOECL_CACHE_DIR     kernel cache directory (default $XDG_CACHE_HOME/moecl/kernels,\n"
     "                      else ~/.cache/moecl/kernels)\n"
     "  MOECL_DATA          CIFAR-10 directory when --data is not given\n"
@@ -98,12 +103,15 @@ static int parse_globals(int *argc, char **argv, cli_globals *g)
     for (int i = 1; i < *argc; i++) {
         const char *a = argv[i];
         const char *value = NULL;
-        if (strcmp(a, "--device") == 0 || strcmp(a, "--cache-dir") == 0) {
+        if (strcmp(a, "--device") == 0 || strcmp(a, "--cache-dir") == 0 || strcmp(a, "--gemm") == 0) {
             if (i + 1 >= *argc) return cli_usage_error("%s needs a value", a);
             value = argv[++i];
         } else if (strncmp(a, "--device=", 9) == 0) {
             value = a + 9;
             a = "--device";
+        } else if (strncmp(a, "--gemm=", 7) == 0) {
+            value = a + 7;
+            a = "--gemm";
         } else if (strncmp(a, "--cache-dir=", 12) == 0) {
             value = a + 12;
             a = "--cache-dir";
@@ -113,6 +121,9 @@ static int parse_globals(int *argc, char **argv, cli_globals *g)
             g->device_spec = value;
         } else if (strcmp(a, "--cache-dir") == 0) {
             g->cache_dir = value;
+        } else if (strcmp(a, "--gemm") == 0) {
+            if (!*value) return cli_usage_error("--gemm needs a value (auto, clblast, own)");
+            g->gemm = value;
         } else if (strcmp(a, "--no-cache") == 0) {
             g->no_cache = true;
         } else if (strcmp(a, "--no-tuning") == 0) {

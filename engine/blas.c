@@ -1,4 +1,5 @@
-/* Matrix products through CLBlast, with one temporary buffer per context
+/* Matrix products through CLBlast (the GEMM path for GPUs; gemm_select.c
+ * chooses between it and our kernels), with one temporary buffer per context
  * that grows to the largest need instead of CLBlast allocating one on every
  * call.
  *
@@ -88,14 +89,6 @@ static moecl_gemm_args as_layout(const moecl_gemm_args *a, CLBlastLayout layout)
     return t;
 }
 
-static moecl_status check_args(const moecl_gemm_args *a)
-{
-    if (a->m == 0 || a->n == 0 || a->k == 0)
-        return moecl_fail(MOECL_ERR_INVALID_ARG, "GEMM with an empty dimension (M=%zu N=%zu K=%zu)",
-                          a->m, a->n, a->k);
-    return MOECL_OK;
-}
-
 static moecl_status ensure_temp(moecl_ctx *ctx, size_t bytes)
 {
     if (bytes <= ctx->gemm_temp_bytes) return MOECL_OK;
@@ -109,9 +102,8 @@ static moecl_status ensure_temp(moecl_ctx *ctx, size_t bytes)
     return MOECL_OK;
 }
 
-moecl_status moecl_gemm(moecl_ctx *ctx, const moecl_gemm_args *args)
+static moecl_status gemm_single(moecl_ctx *ctx, const moecl_gemm_args *args)
 {
-    MOECL_TRY(check_args(args));
     CLBlastLayout layout = layout_for(args);
     moecl_gemm_args t = as_layout(args, layout), *a = &t;
     size_t temp = 0;
@@ -129,13 +121,10 @@ moecl_status moecl_gemm(moecl_ctx *ctx, const moecl_gemm_args *args)
     return MOECL_OK;
 }
 
-moecl_status moecl_gemm_strided_batched(moecl_ctx *ctx, const moecl_gemm_args *args,
-                                        size_t a_stride, size_t b_stride, size_t c_stride,
-                                        size_t batch_count)
+moecl_status moecl_clblast_gemm(moecl_ctx *ctx, const moecl_gemm_args *args, size_t a_stride,
+                                size_t b_stride, size_t c_stride, size_t batch_count)
 {
-    MOECL_TRY(check_args(args));
-    if (batch_count == 0)
-        return moecl_fail(MOECL_ERR_INVALID_ARG, "strided-batched GEMM with a batch count of 0");
+    if (batch_count == 1) return gemm_single(ctx, args);
     CLBlastLayout layout = layout_for(args);
     moecl_gemm_args t = as_layout(args, layout), *a = &t;
     bool swapped = layout == CLBlastLayoutColMajor; /* then A's stride goes with B */

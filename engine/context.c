@@ -127,6 +127,7 @@ moecl_status moecl_ctx_create(const moecl_device_info *device, const moecl_ctx_o
         st = moecl_cl_fail(err, "clCreateContext", device);
         goto fail;
     }
+    ctx->profiling = options->profiling;
     cl_command_queue_properties qprops = options->profiling ? CL_QUEUE_PROFILING_ENABLE : 0;
     ctx->queue = clCreateCommandQueue(ctx->context, device->id, qprops, &err);
     if (err != CL_SUCCESS) {
@@ -138,6 +139,9 @@ moecl_status moecl_ctx_create(const moecl_device_info *device, const moecl_ctx_o
     st = build_embedded(ctx);
     if (st != MOECL_OK) goto fail;
     if (ctx->cache_dir[0] && !options->no_tuning) apply_tuning(ctx);
+    const char *gemm = options->gemm ? options->gemm : getenv("MOECL_GEMM");
+    st = moecl_gemm_state_init(ctx, gemm, options->gemm_progress);
+    if (st != MOECL_OK) goto fail;
     *out = ctx;
     return MOECL_OK;
 fail:
@@ -154,6 +158,9 @@ void moecl_ctx_destroy(moecl_ctx *ctx)
     for (int i = 0; i < ctx->kernel_count; i++) clReleaseKernel(ctx->kernels[i].kernel);
     for (int i = 0; i < ctx->program_count; i++) clReleaseProgram(ctx->programs[i]);
     if (ctx->gemm_temp) clReleaseMemObject(ctx->gemm_temp);
+    moecl_gemm_state_release(&ctx->gemm);
+    moecl_profile_release(ctx);
+    free(ctx->profile.records);
     for (int i = 0; i < MOECL_WORKSPACES; i++)
         if (ctx->workspace[i]) clReleaseMemObject(ctx->workspace[i]);
     if (ctx->queue) clReleaseCommandQueue(ctx->queue);

@@ -63,6 +63,9 @@ static void fill_device_info(moecl_device_info *d, cl_platform_id platform, cl_d
     size_t s = 0;
     clGetDeviceInfo(id, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof s, &s, NULL);
     d->max_work_group_size = s;
+    cl_uint width = 1;
+    clGetDeviceInfo(id, CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT, sizeof width, &width, NULL);
+    d->native_float_width = width ? width : 1;
 
     /* fp16/fp64 support is read from the extension list, as OpenCL 1.2 says. */
     size_t ext_size = 0;

@@ -21,6 +21,85 @@ moecl_status moecl_cl_fail(cl_int code, const char *call, const moecl_device_inf
 
 #define MOECL_WORKSPACES 2
 
+/* ---- GEMM paths (gemm_own.c, gemm_select.c, blas.c) -------------------- */
+
+#define MOECL_GEMM_MAX_VARIANTS 4
+
+/* One parameter set of our packed GEMM (cl/gemm/gemm_packed.cl): an MR x NR
+ * register tile per work-item; its program is built when first needed. */
+typedef struct moecl_gemm_variant {
+    int mr, nr;
+    char name[16]; /* "own6x16" */
+    cl_program program;
+    cl_kernel pack_a, pack_b, tile;
+} moecl_gemm_variant;
+
+#define MOECL_GEMM_ALGORITHMS (1 + MOECL_GEMM_MAX_VARIANTS)
+
+/* A shape and the time of each algorithm on it (algorithm 0 is CLBlast,
+ * a > 0 our variant a - 1), in milliseconds; < 0: not measured, or not
+ * applicable. */
+typedef struct moecl_gemm_choice {
+    bool trans_a, trans_b;
+    size_t m, n, k, batch;
+    double ms[MOECL_GEMM_ALGORITHMS];
+} moecl_gemm_choice;
+
+typedef struct moecl_gemm_state {
+    char spec[32];      /* "auto", "clblast", "own" or a variant name */
+    bool progress;      /* a line on stderr for every new measurement */
+    moecl_gemm_variant variants[MOECL_GEMM_MAX_VARIANTS];
+    int variant_count;
+    cl_mem packed[2];   /* packed A and B panels, grown on demand */
+    size_t packed_bytes[2];
+    moecl_gemm_choice *choices;
+    int choice_count, choice_capacity;
+    bool choices_loaded;
+    char choices_path[1200]; /* "" when caching is off */
+} moecl_gemm_state;
+
+/* The parameter sets worth trying on a device (from its native vector
+ * width) and the spec; MOECL_ERR_INVALID_ARG for an unknown spec. */
+moecl_status moecl_gemm_state_init(moecl_ctx *ctx, const char *spec, bool progress);
+void moecl_gemm_state_release(moecl_gemm_state *g);
+/* Our GEMM with variant v; false from _fits when its sizes do not fit the
+ * kernels' int arguments or the device's largest allocation. */
+bool moecl_own_gemm_fits(const moecl_ctx *ctx, int v, const moecl_gemm_args *a, size_t sa,
+                         size_t sb, size_t sc, size_t batch);
+moecl_status moecl_own_gemm(moecl_ctx *ctx, int v, const moecl_gemm_args *a, size_t sa,
+                            size_t sb, size_t sc, size_t batch);
+/* CLBlast's GEMM (blas.c). */
+moecl_status moecl_clblast_gemm(moecl_ctx *ctx, const moecl_gemm_args *a, size_t sa, size_t sb,
+                                size_t sc, size_t batch);
+/* The key of a device for files kept per device (name, driver, platform). */
+void moecl_device_key(const moecl_device_info *dev, char hex[65]);
+/* The choice file of a device in a cache directory. */
+void moecl_gemm_choices_path(const char *cache_dir, const moecl_device_info *dev, char *out,
+                             size_t size);
+/* Reads the choices kept for this device; a damaged file is ignored with a
+ * warning naming it (and rewritten at the next choice). */
+void moecl_gemm_choices_load(moecl_ctx *ctx);
+/* A new shape with nothing measured; NULL when out of host memory. */
+moecl_gemm_choice *moecl_gemm_choice_add(moecl_ctx *ctx, bool ta, bool tb, size_t m, size_t n,
+                                         size_t k, size_t batch);
+/* Rewrites the choice file with every choice made so far. */
+void moecl_gemm_choices_save(moecl_ctx *ctx);
+
+/* ---- profiling (profile.c) ------------------------------------------------ */
+
+typedef struct moecl_profile {
+    bool recording;
+    const char *layer, *pass; /* who enqueues now (moecl_profile_scope) */
+    moecl_profile_record *records;
+    int count, capacity;
+    cl_event pending; /* the marker before a CLBlast routine */
+} moecl_profile;
+
+/* The event slot for the next enqueue while recording, else NULL. */
+cl_event *moecl_profile_event(moecl_ctx *ctx, const char *what);
+moecl_status moecl_profile_bracket_begin(moecl_ctx *ctx);
+moecl_status moecl_profile_bracket_end(moecl_ctx *ctx, const char *what);
+
 typedef struct moecl_kernel_entry {
     char name[64];
     cl_kernel kernel;
@@ -42,6 +121,10 @@ struct moecl_ctx {
 
     cl_mem gemm_temp; /* CLBlast's temporary buffer, grown on demand */
     size_t gemm_temp_bytes;
+
+    moecl_gemm_state gemm; /* our GEMM kernels and the choices between paths */
+    bool profiling;        /* the queue records timestamps */
+    moecl_profile profile;
 
     cl_mem workspace[MOECL_WORKSPACES]; /* shared layer temporaries */
     size_t workspace_bytes[MOECL_WORKSPACES];
@@ -81,6 +164,9 @@ extern const int moecl_embedded_sources_count;
 /* the .cl files of cl/lib: helper functions put in front of every embedded program */
 extern const moecl_embedded_source moecl_embedded_cl_libs[];
 extern const int moecl_embedded_cl_libs_count;
+/* cl/gemm: built per parameter set with -D options, when first needed */
+extern const moecl_embedded_source moecl_embedded_gemm_sources[];
+extern const int moecl_embedded_gemm_sources_count;
 extern const moecl_embedded_source moecl_embedded_models[];
 extern const int moecl_embedded_models_count;
 

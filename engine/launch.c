@@ -23,7 +23,8 @@ static moecl_status launch_nd(moecl_ctx *ctx, const char *name, cl_uint dims,
                               name, i);
         }
     }
-    cl_int err = clEnqueueNDRangeKernel(ctx->queue, k, dims, NULL, global, local, 0, NULL, NULL);
+    cl_int err = clEnqueueNDRangeKernel(ctx->queue, k, dims, NULL, global, local, 0, NULL,
+                                        moecl_profile_event(ctx, name));
     if (err != CL_SUCCESS) {
         moecl_status st = moecl_cl_fail(err, "clEnqueueNDRangeKernel", &ctx->device);
         size_t items = 1;

@@ -131,11 +131,13 @@ void layer_free(layer *l);
 static inline moecl_status layer_forward(layer *l, const moecl_tensor *x, int n,
                                          const layer_run *run)
 {
+    moecl_profile_scope(l->ctx, l->name, "forward");
     return l->ops->forward(l, x, n, run);
 }
 static inline moecl_status layer_backward(layer *l, const moecl_tensor *x,
                                           const moecl_tensor *dy, int n, bool need_dx)
 {
+    moecl_profile_scope(l->ctx, l->name, "backward");
     return l->ops->backward(l, x, dy, n, need_dx);
 }
 

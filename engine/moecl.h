@@ -82,6 +82,7 @@ typedef struct moecl_device_info {
     uint64_t local_mem_bytes;
     uint64_t max_alloc_bytes;
     size_t max_work_group_size;
+    unsigned native_float_width; /* floats in the device's native vector (8 for AVX2) */
     bool fp16;
     bool fp64;
 } moecl_device_info;
@@ -105,6 +106,8 @@ typedef struct moecl_ctx_options {
     bool no_cache;         /* build every program from source, write nothing */
     bool profiling;        /* queue with profiling enabled */
     bool no_tuning;        /* ignore the device's GEMM tuning file (moecl tune) */
+    const char *gemm;      /* GEMM path (see moecl_ctx_set_gemm); NULL: $MOECL_GEMM, else "auto" */
+    bool gemm_progress;    /* a line on stderr for each GEMM shape measured */
 } moecl_ctx_options;
 
 typedef enum moecl_cache_result {
@@ -191,6 +194,22 @@ moecl_status moecl_gemm(moecl_ctx *ctx, const moecl_gemm_args *args);
 moecl_status moecl_gemm_strided_batched(moecl_ctx *ctx, const moecl_gemm_args *args,
                                         size_t a_stride, size_t b_stride,
                                         size_t c_stride, size_t batch_count);
+/* Which GEMM runs a product:
+ *   "auto"     the fastest for the shape, measured on the device the first
+ *              time the shape is seen and kept in the cache directory
+ *              (gemm-choices-KEY.txt), as cuDNN's benchmark mode does;
+ *   "clblast"  CLBlast's kernels (shaped for GPUs);
+ *   "own"      the fastest of our packed kernels (shaped for CPUs);
+ *   "own6x16"  one of them by name (moecl_gemm_algorithm_name).
+ * MOECL_ERR_INVALID_ARG, naming the known ones, for anything else. */
+moecl_status moecl_ctx_set_gemm(moecl_ctx *ctx, const char *spec);
+const char *moecl_ctx_gemm(const moecl_ctx *ctx);
+/* Algorithms: 0 is CLBlast, 1.. our kernels' parameter sets; NULL past the end. */
+const char *moecl_gemm_algorithm_name(const moecl_ctx *ctx, int algorithm);
+/* The algorithm the current path runs for a shape (measuring it first
+ * under "auto" if it is new), or -1 with the error recorded. */
+int moecl_gemm_choose(moecl_ctx *ctx, const moecl_gemm_args *args, size_t a_stride,
+                      size_t b_stride, size_t c_stride, size_t batch_count);
 /* Bytes of the GEMM temporary buffer the context holds (grown, never per call). */
 size_t moecl_gemm_temp_bytes(const moecl_ctx *ctx);
 
@@ -230,6 +249,24 @@ moecl_status moecl_launch_3d(moecl_ctx *ctx, const char *kernel, size_t global0,
  * the largest need at set-up, then use moecl_workspace() in the step. */
 moecl_status moecl_workspace_reserve(moecl_ctx *ctx, int slot, size_t floats);
 cl_mem moecl_workspace(moecl_ctx *ctx, int slot);
+
+/* ---- profiling: where a step's time goes -------------------------------- */
+
+typedef struct moecl_profile_record {
+    char what[64];   /* kernel or routine: "im2col_f32", "gemm_packed (own6x16)", "clblast gemm" */
+    char layer[96];  /* "conv2d_1 forward", or "(outside layers)" */
+    double ms;       /* device time */
+    cl_event event, before;
+} moecl_profile_record;
+
+/* Records every enqueue from now on (the context must have been opened
+ * with profiling); stop waits for the queue and returns the records, valid
+ * until the next start or release. */
+moecl_status moecl_profile_start(moecl_ctx *ctx);
+moecl_status moecl_profile_stop(moecl_ctx *ctx, moecl_profile_record **records, int *count);
+void moecl_profile_release(moecl_ctx *ctx);
+/* Names the layer and pass ("forward", "backward") that enqueues next. */
+void moecl_profile_scope(moecl_ctx *ctx, const char *layer, const char *pass);
 
 /* ---- small utilities --------------------------------------------------- */
 

@@ -11,7 +11,7 @@
 
 #define TUNING_FORMAT "moecl-gemm-tuning-1"
 
-static void device_key(const moecl_device_info *dev, char hex[65])
+void moecl_device_key(const moecl_device_info *dev, char hex[65])
 {
     moecl_sha256 s;
     unsigned char digest[32];
@@ -28,7 +28,7 @@ void moecl_tuning_path(const char *cache_dir, const moecl_device_info *dev, cons
                        char *out, size_t size)
 {
     char hex[65];
-    device_key(dev, hex);
+    moecl_device_key(dev, hex);
     snprintf(out, size, "%s/gemm-%stuning-%.16s.json", cache_dir,
              strcmp(kernel, "XgemmDirect") == 0 ? "direct-" : "", hex);
 }

@@ -1,7 +1,13 @@
-/* GEMM and strided-batched GEMM through CLBlast against a plain C reference,
- * on odd shapes, every transpose, with offsets, alpha and beta. */
+/* GEMM and strided-batched GEMM, through every algorithm (CLBlast and each
+ * parameter set of our packed kernels, forced in turn, then the measured
+ * choice), against a plain C reference, on odd shapes, every transpose,
+ * with offsets, padded leading dimensions, alpha and beta; and the cache
+ * of measured choices. */
 #include "check.h"
+#include "internal.h"
 #include "tuning.h"
+
+#include <unistd.h>
 
 static void host_gemm(bool ta, bool tb, size_t m, size_t n, size_t k, float alpha,
                       const float *a, size_t lda, const float *b, size_t ldb, float beta,
@@ -38,12 +44,12 @@ static float max_rel_error(const float *got, const float *want, size_t n)
 }
 
 /* batch products of op(A) m x k and op(B) k x n, at a 3-element offset. */
-static void check_case(moecl_ctx *ctx, size_t m, size_t n, size_t k, bool ta, bool tb,
-                       size_t batch)
+static void check_case_ld(moecl_ctx *ctx, size_t m, size_t n, size_t k, bool ta, bool tb,
+                          size_t batch, size_t gap)
 {
     const size_t off = 3;
-    size_t lda = ta ? m : k, ldb = tb ? k : n, ldc = n;
-    size_t sa = m * k + 2, sb = k * n + 1, sc = m * n + 5; /* strides with gaps */
+    size_t lda = (ta ? m : k) + gap, ldb = (tb ? k : n) + gap, ldc = n + gap;
+    size_t sa = (ta ? k : m) * lda + 2, sb = (tb ? n : k) * ldb + 1, sc = m * ldc + 5; /* strides with gaps */
     size_t na = off + sa * batch, nb = off + sb * batch, nc = off + sc * batch;
     float *a = malloc(na * sizeof *a), *b = malloc(nb * sizeof *b);
     float *c = malloc(nc * sizeof *c), *want = malloc(nc * sizeof *want);
@@ -69,22 +75,44 @@ static void check_case(moecl_ctx *ctx, size_t m, size_t n, size_t k, bool ta, bo
     clEnqueueReadBuffer(moecl_ctx_queue(ctx), dc, CL_TRUE, 0, nc * sizeof(float), c, 0, NULL,
                         NULL);
     float err = max_rel_error(c, want, nc);
-    CHECK(err < 1e-4f, "%s %zux%zux%zu tA=%d tB=%d batch %zu: max relative error %g",
-          batch == 1 ? "gemm" : "batched gemm", m, n, k, ta, tb, batch, err);
+    CHECK(err < 1e-4f, "%s (%s) %zux%zux%zu tA=%d tB=%d batch %zu ld gap %zu: max relative error %g",
+          batch == 1 ? "gemm" : "batched gemm", moecl_ctx_gemm(ctx), m, n, k, ta, tb, batch, gap, err);
     clReleaseMemObject(da);
     clReleaseMemObject(db);
     clReleaseMemObject(dc);
     free(a), free(b), free(c), free(want);
 }
 
+static void check_case(moecl_ctx *ctx, size_t m, size_t n, size_t k, bool ta, bool tb,
+                       size_t batch)
+{
+    check_case_ld(ctx, m, n, k, ta, tb, batch, 0);
+}
+
+/* Every shape, transposition and batch under every algorithm, then under
+ * the measured choice. */
 static void test_shapes(moecl_ctx *ctx)
 {
-    const size_t shapes[][3] = {{1, 1, 1}, {7, 13, 5}, {127, 65, 33}, {64, 300, 27}};
-    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
-        for (int t = 0; t < 4; t++) {
-            check_case(ctx, shapes[s][0], shapes[s][1], shapes[s][2], t & 1, t & 2, 1);
-            check_case(ctx, shapes[s][0], shapes[s][1], shapes[s][2], t & 1, t & 2, 3);
-        }
+    const size_t shapes[][3] = {{1, 1, 1}, {7, 13, 5}, {127, 65, 33}, {64, 300, 27}, {17, 33, 70}};
+    for (int alg = 0; moecl_gemm_algorithm_name(ctx, alg); alg++) {
+        const char *spec = moecl_gemm_algorithm_name(ctx, alg);
+        CHECK(moecl_ctx_set_gemm(ctx, spec) == MOECL_OK, "%s", moecl_last_error());
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+            for (int t = 0; t < 4; t++) {
+                check_case(ctx, shapes[s][0], shapes[s][1], shapes[s][2], t & 1, t & 2, 1);
+                check_case(ctx, shapes[s][0], shapes[s][1], shapes[s][2], t & 1, t & 2, 3);
+                check_case_ld(ctx, shapes[s][0], shapes[s][1], shapes[s][2], t & 1, t & 2, 2, 3);
+            }
+    }
+    CHECK(moecl_ctx_set_gemm(ctx, "auto") == MOECL_OK, "%s", moecl_last_error());
+    check_case(ctx, 127, 65, 33, true, false, 1);
+    check_case(ctx, 127, 65, 33, false, true, 3);
+    CHECK(moecl_ctx_set_gemm(ctx, "own") == MOECL_OK, "%s", moecl_last_error());
+    check_case(ctx, 33, 129, 17, false, false, 1);
+    CHECK(moecl_ctx_set_gemm(ctx, "no-such-path") == MOECL_ERR_INVALID_ARG, "unknown path refused");
+    CHECK(strstr(moecl_last_error(), "no-such-path") && strstr(moecl_last_error(), "clblast"),
+          "message names the path and the known ones: %s", moecl_last_error());
+    CHECK(moecl_ctx_set_gemm(ctx, "clblast") == MOECL_OK, "%s", moecl_last_error());
 }
 
 static void test_temp_buffer_reused(moecl_ctx *ctx)
@@ -110,8 +138,11 @@ static void test_bad_arguments(moecl_ctx *ctx)
     moecl_gemm_args big = {.m = 8, .n = 8, .k = 8, .alpha = 1, .a = small, .lda = 8,
                            .b = small, .ldb = 8, .c = small, .ldc = 8};
     CHECK(moecl_gemm(ctx, &big) == MOECL_ERR_BLAS, "an undersized buffer is refused");
-    CHECK(strstr(moecl_last_error(), "CLBlastInsufficientMemory") != NULL,
-          "message names CLBlast's code: %s", moecl_last_error());
+    CHECK(strstr(moecl_last_error(), "matrix A needs 64 floats, its buffer holds 4") != NULL,
+          "message names the matrix and the sizes: %s", moecl_last_error());
+    moecl_gemm_args short_ld = {.m = 2, .n = 2, .k = 3, .alpha = 1, .a = small, .lda = 2,
+                                .b = small, .ldb = 2, .c = small, .ldc = 2};
+    CHECK(moecl_gemm(ctx, &short_ld) == MOECL_ERR_BLAS, "a leading dimension shorter than a row is refused");
     clReleaseMemObject(small);
 }
 
@@ -142,6 +173,119 @@ static void test_tuned(moecl_ctx *ctx)
     CHECK(strstr(moecl_last_error(), "NoSuchKernel") != NULL, "%s", moecl_last_error());
 }
 
+static char *read_text(const char *path)
+{
+    char *data = NULL;
+    size_t size = 0;
+    return moecl_read_file(path, &data, &size) == MOECL_OK ? data : NULL;
+}
+
+static void write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (f) fputs(text, f), fclose(f);
+}
+
+/* Runs `spec`'s choice for the 7x13x5 product with stderr in a file, and
+ * returns what it printed (for the warning about a damaged file). */
+static int choose_capturing(moecl_ctx *ctx, char *said, size_t size)
+{
+    float host[200] = {0};
+    cl_mem buf = upload(ctx, host, 200);
+    moecl_gemm_args g = {.m = 7, .n = 13, .k = 5, .alpha = 1, .a = buf, .lda = 5, .b = buf, .ldb = 13,
+                         .c = buf, .ldc = 13};
+    fflush(stderr);
+    int saved = dup(2);
+    FILE *log = tmpfile();
+    dup2(fileno(log), 2);
+    int alg = moecl_gemm_choose(ctx, &g, 0, 0, 0, 1);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    rewind(log);
+    size_t got = fread(said, 1, size - 1, log);
+    said[got] = '\0';
+    fclose(log);
+    clReleaseMemObject(buf);
+    return alg;
+}
+
+/* The choice cache: a miss measures and writes the file, a hit takes the
+ * file's times without measuring (a planted time decides), a damaged file
+ * is ignored with a warning naming it, another driver's is not used. */
+static void test_choice_cache(void)
+{
+    char dir[] = "/tmp/moecl-gemm-choices-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL, "temporary directory");
+    moecl_ctx *ctx = check_open_device(dir);
+    CHECK(moecl_ctx_set_gemm(ctx, "auto") == MOECL_OK, "%s", moecl_last_error());
+    char path[1200], said[4096];
+    moecl_gemm_choices_path(dir, moecl_ctx_device(ctx), path, sizeof path);
+    CHECK(access(path, F_OK) != 0, "no choice file before the first product");
+    int first = choose_capturing(ctx, said, sizeof said);
+    CHECK(first >= 0, "a miss measures: %s", moecl_last_error());
+    char *text = read_text(path);
+    CHECK(text && strstr(text, "NN 7 13 5 1 clblast=") && strstr(text, "own6x16="),
+          "the miss wrote every algorithm's time: %s", text ? text : "(no file)");
+    moecl_ctx_destroy(ctx);
+
+    /* A hit: plant times that make the slowest-looking variant win. */
+    const moecl_device_info *dev = NULL;
+    ctx = check_open_device(dir);
+    dev = moecl_ctx_device(ctx);
+    int last = 0;
+    while (moecl_gemm_algorithm_name(ctx, last + 1)) last++;
+    char planted[2048];
+    int used = snprintf(planted, sizeof planted, "moecl-gemm-choices-1\ndevice %s | %s | %s\nNN 7 13 5 1",
+                        dev->name, dev->driver_version, dev->platform_version);
+    for (int a = 0; a <= last; a++)
+        used += snprintf(planted + used, sizeof planted - used, " %s=%s", moecl_gemm_algorithm_name(ctx, a),
+                         a == last ? "0.0001" : "50");
+    snprintf(planted + used, sizeof planted - used, " own99x99=0.00001\n");
+    write_text(path, planted);
+    moecl_ctx_destroy(ctx);
+    ctx = check_open_device(dir);
+    CHECK(choose_capturing(ctx, said, sizeof said) == last, "a hit takes the kept times (chose %s)",
+          moecl_gemm_algorithm_name(ctx, last));
+    CHECK(strstr(said, "GEMM measured") == NULL && strstr(said, "warning") == NULL,
+          "a hit measures nothing and warns of nothing: %s", said);
+    moecl_ctx_destroy(ctx);
+
+    /* Damaged: a line that does not parse. */
+    write_text(path, "moecl-gemm-choices-1\ndevice x | y | z\nNN 7 13 five\n");
+    ctx = check_open_device(dir);
+    CHECK(choose_capturing(ctx, said, sizeof said) >= 0, "%s", moecl_last_error());
+    CHECK(strstr(said, "warning") && strstr(said, path), "the warning names the file: %s", said);
+    free(text);
+    text = read_text(path);
+    CHECK(text && strstr(text, "NN 7 13 5 1 clblast="), "the damaged file was rewritten: %s",
+          text ? text : "(none)");
+    moecl_ctx_destroy(ctx);
+
+    /* Another driver: its own file name, and a file made under another
+     * driver (the device line differs) is not used. */
+    ctx = check_open_device(dir);
+    moecl_device_info other = *moecl_ctx_device(ctx);
+    snprintf(other.driver_version, sizeof other.driver_version, "%.100s-other", moecl_ctx_device(ctx)->driver_version);
+    char other_path[1200];
+    moecl_gemm_choices_path(dir, &other, other_path, sizeof other_path);
+    CHECK(strcmp(other_path, path) != 0, "another driver, another file");
+    char *swapped = strstr(planted, dev->driver_version);
+    if (swapped) {
+        char edited[2100];
+        snprintf(edited, sizeof edited, "%.*s%s-other%s", (int)(swapped - planted), planted,
+                 dev->driver_version, swapped + strlen(dev->driver_version));
+        write_text(path, edited);
+    }
+    int chosen = choose_capturing(ctx, said, sizeof said);
+    CHECK(strstr(said, "another device or driver") != NULL, "another driver's file is refused: %s", said);
+    CHECK(chosen >= 0, "and the shape is measured again");
+    moecl_ctx_destroy(ctx);
+    free(text);
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(void)
 {
     moecl_ctx *ctx = check_open_device(NULL);
@@ -150,5 +294,6 @@ int main(void)
     test_bad_arguments(ctx);
     test_tuned(ctx);
     moecl_ctx_destroy(ctx);
+    test_choice_cache();
     return check_summary("test_gemm");
 }

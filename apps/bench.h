@@ -1,0 +1,18 @@
+/* Pieces the benchmarks share. */
+#ifndef MOECL_BENCH_H
+#define MOECL_BENCH_H
+
+#include "model.h"
+#include "optim.h"
+
+/* One step as the training loop runs it: forward, then for training the
+ * backward pass and Adam's update (t: its step number), each enqueue
+ * attributed to its layer for profiling. */
+moecl_status bench_step(model *net, const layer_run *run, const optim_config *adam,
+                        moecl_param **params, int nparams, bool training, int t);
+
+/* bench train --profile: one training step's device time per kernel and
+ * per layer, sorted, with each one's share (bench_profile.c). */
+moecl_status bench_profile_step(model *net, moecl_param **params, int nparams);
+
+#endif

@@ -1,0 +1,173 @@
+/* Our GEMM: operands packed into panels, then one work-item per MR x NR
+ * register tile (cl/gemm/gemm_packed.cl). Each parameter set is its own
+ * program, built through the kernel cache the first time it is used. */
+#include "internal.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Build options as for the embedded programs (no fast relaxed math:
+ * training must see NaN and infinity). */
+static const char GEMM_BUILD_OPTIONS[] = "-cl-std=CL1.2 -cl-mad-enable";
+
+static size_t panels(size_t n, int size) { return (n + (size_t)size - 1) / (size_t)size; }
+
+static moecl_status variant_build(moecl_ctx *ctx, moecl_gemm_variant *v)
+{
+    if (v->program) return MOECL_OK;
+    if (moecl_embedded_gemm_sources_count < 1)
+        return moecl_fail(MOECL_ERR_INVALID_ARG, "the GEMM kernels were not embedded");
+    char options[160];
+    snprintf(options, sizeof options, "%s -DMR=%d -DNR=%d", GEMM_BUILD_OPTIONS, v->mr, v->nr);
+    char name[64];
+    snprintf(name, sizeof name, "gemm_packed (%s)", v->name);
+    moecl_program_report report;
+    MOECL_TRY(moecl_program_build(ctx, name, moecl_embedded_gemm_sources[0].source, options,
+                                  &v->program, &report));
+    cl_int e1 = CL_SUCCESS, e2 = CL_SUCCESS, e3 = CL_SUCCESS;
+    v->pack_a = clCreateKernel(v->program, "gemm_pack_a", &e1);
+    v->pack_b = clCreateKernel(v->program, "gemm_pack_b", &e2);
+    v->tile = clCreateKernel(v->program, "gemm_packed", &e3);
+    cl_int err = e1 != CL_SUCCESS ? e1 : e2 != CL_SUCCESS ? e2 : e3;
+    if (err != CL_SUCCESS) return moecl_cl_fail(err, "clCreateKernel (gemm_packed)", &ctx->device);
+    return MOECL_OK;
+}
+
+static bool fits_int(size_t v) { return v <= (size_t)INT_MAX; }
+
+/* Floats of the packed panels of one operand (all batches). */
+static size_t packed_floats(size_t rows, int tile, size_t k, size_t batch)
+{
+    return panels(rows, tile) * (size_t)tile * k * batch;
+}
+
+bool moecl_own_gemm_fits(const moecl_ctx *ctx, int v, const moecl_gemm_args *a, size_t sa,
+                         size_t sb, size_t sc, size_t batch)
+{
+    const moecl_gemm_variant *var = &ctx->gemm.variants[v];
+    size_t pa = packed_floats(a->m, var->mr, a->k, batch) * sizeof(float);
+    size_t pb = packed_floats(a->n, var->nr, a->k, batch) * sizeof(float);
+    size_t last = batch - 1;
+    return pa <= ctx->device.max_alloc_bytes && pb <= ctx->device.max_alloc_bytes &&
+           fits_int(a->a_offset + last * sa) && fits_int(a->b_offset + last * sb) &&
+           fits_int(a->c_offset + last * sc) && fits_int(sa) && fits_int(sb) && fits_int(sc) &&
+           fits_int(a->lda) && fits_int(a->ldb) && fits_int(a->ldc) && fits_int(a->m) &&
+           fits_int(a->n) && fits_int(a->k) && fits_int(batch);
+}
+
+static moecl_status ensure_packed(moecl_ctx *ctx, int slot, size_t floats)
+{
+    moecl_gemm_state *g = &ctx->gemm;
+    size_t bytes = floats * sizeof(float);
+    if (bytes <= g->packed_bytes[slot]) return MOECL_OK;
+    if (g->packed[slot]) clReleaseMemObject(g->packed[slot]);
+    g->packed[slot] = NULL;
+    g->packed_bytes[slot] = 0;
+    cl_int err = CL_SUCCESS;
+    g->packed[slot] = clCreateBuffer(ctx->context, CL_MEM_READ_WRITE, bytes, NULL, &err);
+    if (err != CL_SUCCESS) return moecl_cl_fail(err, "clCreateBuffer (GEMM panels)", &ctx->device);
+    g->packed_bytes[slot] = bytes;
+    return MOECL_OK;
+}
+
+static moecl_status set_args(moecl_ctx *ctx, cl_kernel k, const moecl_karg *args, int n)
+{
+    for (int i = 0; i < n; i++)
+        MOECL_CL_CHECK(&ctx->device, clSetKernelArg(k, (cl_uint)i, args[i].size, args[i].value));
+    return MOECL_OK;
+}
+
+static moecl_status enqueue(moecl_ctx *ctx, const moecl_gemm_variant *v, cl_kernel k,
+                            const char *kernel, size_t g0, size_t g1, size_t g2)
+{
+    size_t global[3] = {g0, g1, g2};
+    cl_event *ev = NULL;
+    if (ctx->profile.recording) {
+        char what[64];
+        snprintf(what, sizeof what, "%s (%s)", kernel, v->name);
+        ev = moecl_profile_event(ctx, what);
+    }
+    MOECL_CL_CHECK(&ctx->device,
+                   clEnqueueNDRangeKernel(ctx->queue, k, 3, NULL, global, NULL, 0, NULL, ev));
+    return MOECL_OK;
+}
+
+moecl_status moecl_own_gemm(moecl_ctx *ctx, int v, const moecl_gemm_args *a, size_t sa,
+                            size_t sb, size_t sc, size_t batch)
+{
+    moecl_gemm_variant *var = &ctx->gemm.variants[v];
+    MOECL_TRY(variant_build(ctx, var));
+    size_t pm = panels(a->m, var->mr), pn = panels(a->n, var->nr);
+    MOECL_TRY(ensure_packed(ctx, 0, packed_floats(a->m, var->mr, a->k, batch)));
+    MOECL_TRY(ensure_packed(ctx, 1, packed_floats(a->n, var->nr, a->k, batch)));
+    cl_mem pa = ctx->gemm.packed[0], pb = ctx->gemm.packed[1];
+    /* element (i, k) of op(A) and (k, j) of op(B), row-major storage */
+    size_t a_rs = a->trans_a ? 1 : a->lda, a_cs = a->trans_a ? a->lda : 1;
+    size_t b_rs = a->trans_b ? 1 : a->ldb, b_cs = a->trans_b ? a->ldb : 1;
+    moecl_karg pack_a[] = {MOECL_ARG_MEM(a->a), MOECL_ARG_INT(a->a_offset), MOECL_ARG_INT(sa),
+                           MOECL_ARG_INT(a_rs), MOECL_ARG_INT(a_cs), MOECL_ARG_INT(a->m),
+                           MOECL_ARG_INT(a->k), MOECL_ARG_MEM(pa)};
+    moecl_karg pack_b[] = {MOECL_ARG_MEM(a->b), MOECL_ARG_INT(a->b_offset), MOECL_ARG_INT(sb),
+                           MOECL_ARG_INT(b_rs), MOECL_ARG_INT(b_cs), MOECL_ARG_INT(a->n),
+                           MOECL_ARG_INT(a->k), MOECL_ARG_MEM(pb)};
+    moecl_karg tile[] = {MOECL_ARG_MEM(pa), MOECL_ARG_MEM(pb), MOECL_ARG_MEM(a->c),
+                         MOECL_ARG_INT(a->c_offset), MOECL_ARG_INT(sc), MOECL_ARG_INT(a->ldc),
+                         MOECL_ARG_INT(a->m), MOECL_ARG_INT(a->n), MOECL_ARG_INT(a->k),
+                         MOECL_ARG_FLOAT(a->alpha), MOECL_ARG_FLOAT(a->beta)};
+    MOECL_TRY(set_args(ctx, var->pack_a, pack_a, 8));
+    MOECL_TRY(enqueue(ctx, var, var->pack_a, "gemm_pack_a", a->k, pm, batch));
+    MOECL_TRY(set_args(ctx, var->pack_b, pack_b, 8));
+    MOECL_TRY(enqueue(ctx, var, var->pack_b, "gemm_pack_b", a->k, pn, batch));
+    MOECL_TRY(set_args(ctx, var->tile, tile, 11));
+    return enqueue(ctx, var, var->tile, "gemm_packed", pm, pn, batch);
+}
+
+/* The parameter sets to try, from the device's native float vector width:
+ * NR two native vectors (at most 16 floats, the widest OpenCL vector) and
+ * a few tile heights, so that MR accumulators, the B vectors and a
+ * broadcast fit the register file (16 vector registers with AVX2, 32 with
+ * AVX-512). */
+static void choose_variants(moecl_ctx *ctx)
+{
+    moecl_gemm_state *g = &ctx->gemm;
+    unsigned w = ctx->device.native_float_width;
+    int nr = w >= 8 ? 16 : w >= 4 ? 8 : 4;
+    int wide[][2] = {{14, 16}, {8, 16}, {6, 16}, {4, 16}};
+    int avx2[][2] = {{6, 16}, {4, 16}, {8, 8}, {12, 8}};
+    int narrow[][2] = {{6, 0}, {4, 0}, {8, 0}, {2, 0}};
+    int (*set)[2] = w >= 16 ? wide : w >= 8 ? avx2 : narrow;
+    g->variant_count = MOECL_GEMM_MAX_VARIANTS;
+    for (int i = 0; i < g->variant_count; i++) {
+        moecl_gemm_variant *v = &g->variants[i];
+        v->mr = set[i][0];
+        v->nr = set[i][1] ? set[i][1] : nr;
+        snprintf(v->name, sizeof v->name, "own%dx%d", v->mr, v->nr);
+    }
+}
+
+moecl_status moecl_gemm_state_init(moecl_ctx *ctx, const char *spec, bool progress)
+{
+    choose_variants(ctx);
+    ctx->gemm.progress = progress;
+    if (ctx->cache_dir[0])
+        moecl_gemm_choices_path(ctx->cache_dir, &ctx->device, ctx->gemm.choices_path,
+                                sizeof ctx->gemm.choices_path);
+    return moecl_ctx_set_gemm(ctx, spec);
+}
+
+void moecl_gemm_state_release(moecl_gemm_state *g)
+{
+    for (int i = 0; i < g->variant_count; i++) {
+        moecl_gemm_variant *v = &g->variants[i];
+        if (v->pack_a) clReleaseKernel(v->pack_a);
+        if (v->pack_b) clReleaseKernel(v->pack_b);
+        if (v->tile) clReleaseKernel(v->tile);
+        if (v->program) clReleaseProgram(v->program);
+    }
+    for (int i = 0; i < 2; i++)
+        if (g->packed[i]) clReleaseMemObject(g->packed[i]);
+    free(g->choices);
+    memset(g, 0, sizeof *g);
+}

@@ -1,0 +1,272 @@
+/* Which GEMM runs a product. Under "auto" every new shape (transpositions,
+ * M, N, K, batch) is timed once on the device with each applicable
+ * algorithm, CLBlast's and our packed kernels' parameter sets, and the
+ * fastest runs it from then on; the times are kept in the cache directory
+ * (gemm-choices-KEY.txt, keyed by device, driver and platform as the kernel
+ * cache is), so that the next run starts without measuring, as cuDNN's
+ * benchmark mode and DeepCL's ForwardAuto do. */
+#include "internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CHOICES_FORMAT "moecl-gemm-choices-1"
+
+static int algorithm_count(const moecl_ctx *ctx) { return 1 + ctx->gemm.variant_count; }
+
+const char *moecl_gemm_algorithm_name(const moecl_ctx *ctx, int algorithm)
+{
+    if (algorithm == 0) return "clblast";
+    if (algorithm > 0 && algorithm <= ctx->gemm.variant_count)
+        return ctx->gemm.variants[algorithm - 1].name;
+    return NULL;
+}
+
+static int algorithm_by_name(const moecl_ctx *ctx, const char *name)
+{
+    for (int i = 0; i < algorithm_count(ctx); i++)
+        if (strcmp(moecl_gemm_algorithm_name(ctx, i), name) == 0) return i;
+    return -1;
+}
+
+moecl_status moecl_ctx_set_gemm(moecl_ctx *ctx, const char *spec)
+{
+    if (!spec || !*spec) spec = "auto";
+    if (strcmp(spec, "auto") != 0 && strcmp(spec, "own") != 0 && algorithm_by_name(ctx, spec) < 0) {
+        char known[200] = "auto, clblast, own";
+        for (int i = 1; i < algorithm_count(ctx); i++) {
+            size_t used = strlen(known);
+            snprintf(known + used, sizeof known - used, ", %s", moecl_gemm_algorithm_name(ctx, i));
+        }
+        return moecl_fail(MOECL_ERR_INVALID_ARG, "unknown GEMM path '%s' (known on device %d: %s)",
+                          spec, ctx->device.index, known);
+    }
+    snprintf(ctx->gemm.spec, sizeof ctx->gemm.spec, "%s", spec);
+    return MOECL_OK;
+}
+
+const char *moecl_ctx_gemm(const moecl_ctx *ctx) { return ctx->gemm.spec; }
+
+/* ---- checks -------------------------------------------------------------- */
+
+static size_t buffer_floats(cl_mem m)
+{
+    size_t bytes = 0;
+    if (clGetMemObjectInfo(m, CL_MEM_SIZE, sizeof bytes, &bytes, NULL) != CL_SUCCESS) return 0;
+    return bytes / sizeof(float);
+}
+
+/* The last element a row-major operand of rows x cols with leading
+ * dimension ld touches, plus one; 0 when ld is shorter than a row. */
+static size_t extent(size_t offset, size_t stride, size_t batch, size_t rows, size_t cols, size_t ld)
+{
+    if (ld < cols) return 0;
+    return offset + (batch - 1) * stride + (rows - 1) * ld + cols;
+}
+
+static moecl_status check_operand(const char *name, cl_mem m, size_t need, size_t ld, size_t row)
+{
+    if (need == 0)
+        return moecl_fail(MOECL_ERR_BLAS, "GEMM: leading dimension of %s (%zu) is shorter than its rows (%zu)",
+                          name, ld, row);
+    size_t have = m ? buffer_floats(m) : 0;
+    if (have < need)
+        return moecl_fail(MOECL_ERR_BLAS, "GEMM: matrix %s needs %zu floats, its buffer holds %zu", name,
+                          need, have);
+    return MOECL_OK;
+}
+
+static moecl_status check_args(const moecl_gemm_args *a, size_t sa, size_t sb, size_t sc, size_t batch)
+{
+    if (a->m == 0 || a->n == 0 || a->k == 0)
+        return moecl_fail(MOECL_ERR_INVALID_ARG, "GEMM with an empty dimension (M=%zu N=%zu K=%zu)",
+                          a->m, a->n, a->k);
+    if (batch == 0)
+        return moecl_fail(MOECL_ERR_INVALID_ARG, "strided-batched GEMM with a batch count of 0");
+    size_t ar = a->trans_a ? a->k : a->m, ac = a->trans_a ? a->m : a->k;
+    size_t br = a->trans_b ? a->n : a->k, bc = a->trans_b ? a->k : a->n;
+    MOECL_TRY(check_operand("A", a->a, extent(a->a_offset, sa, batch, ar, ac, a->lda), a->lda, ac));
+    MOECL_TRY(check_operand("B", a->b, extent(a->b_offset, sb, batch, br, bc, a->ldb), a->ldb, bc));
+    return check_operand("C", a->c, extent(a->c_offset, sc, batch, a->m, a->n, a->ldc), a->ldc, a->n);
+}
+
+/* ---- measuring ------------------------------------------------------------ */
+
+static moecl_status run_algorithm(moecl_ctx *ctx, int alg, const moecl_gemm_args *a, size_t sa,
+                                  size_t sb, size_t sc, size_t batch)
+{
+    if (alg == 0) {
+        MOECL_TRY(moecl_profile_bracket_begin(ctx));
+        MOECL_TRY(moecl_clblast_gemm(ctx, a, sa, sb, sc, batch));
+        return moecl_profile_bracket_end(ctx, "clblast gemm");
+    }
+    return moecl_own_gemm(ctx, alg - 1, a, sa, sb, sc, batch);
+}
+
+static bool applicable(const moecl_ctx *ctx, int alg, const moecl_gemm_args *a, size_t sa, size_t sb,
+                       size_t sc, size_t batch)
+{
+    return alg == 0 || moecl_own_gemm_fits(ctx, alg - 1, a, sa, sb, sc, batch);
+}
+
+/* Whether the current path picks among algorithm alg. */
+static bool candidate(const moecl_ctx *ctx, int alg)
+{
+    const char *spec = ctx->gemm.spec;
+    if (strcmp(spec, "auto") == 0) return true;
+    if (strcmp(spec, "own") == 0) return alg > 0;
+    return strcmp(spec, moecl_gemm_algorithm_name(ctx, alg)) == 0;
+}
+
+/* Best of a few runs into a scratch C (the real C is left alone: with
+ * beta != 0 a timing run would change it), after one untimed run that
+ * also waits for the work queued before and builds what is built on first
+ * use. */
+static moecl_status time_algorithm(moecl_ctx *ctx, int alg, const moecl_gemm_args *a, size_t sa,
+                                   size_t sb, size_t sc, size_t batch, cl_mem scratch, double *ms)
+{
+    moecl_gemm_args t = *a;
+    t.c = scratch;
+    MOECL_TRY(run_algorithm(ctx, alg, &t, sa, sb, sc, batch));
+    MOECL_TRY(moecl_ctx_finish(ctx));
+    double best = INFINITY, spent = 0;
+    for (int rep = 0; rep < 3 && (rep == 0 || spent < 0.25); rep++) {
+        double start = moecl_seconds();
+        MOECL_TRY(run_algorithm(ctx, alg, &t, sa, sb, sc, batch));
+        MOECL_TRY(moecl_ctx_finish(ctx));
+        double s = moecl_seconds() - start;
+        spent += s;
+        if (s < best) best = s;
+    }
+    *ms = best * 1e3;
+    return MOECL_OK;
+}
+
+static void describe_shape(const moecl_gemm_args *a, size_t batch, char *out, size_t size)
+{
+    snprintf(out, size, "%s%s M=%zu N=%zu K=%zu%s", a->trans_a ? "T" : "N", a->trans_b ? "T" : "N",
+             a->m, a->n, a->k, batch > 1 ? "" : "");
+    if (batch > 1) {
+        size_t used = strlen(out);
+        snprintf(out + used, size - used, " x%zu", batch);
+    }
+}
+
+static moecl_status measure(moecl_ctx *ctx, moecl_gemm_choice *c, const moecl_gemm_args *a,
+                            size_t sa, size_t sb, size_t sc, size_t batch)
+{
+    size_t floats = extent(a->c_offset, sc, batch, a->m, a->n, a->ldc);
+    cl_int err = CL_SUCCESS;
+    cl_mem scratch = clCreateBuffer(ctx->context, CL_MEM_READ_WRITE, floats * sizeof(float), NULL, &err);
+    if (err != CL_SUCCESS) return moecl_cl_fail(err, "clCreateBuffer (GEMM timing)", &ctx->device);
+    float zero = 0.0f;
+    err = clEnqueueFillBuffer(ctx->queue, scratch, &zero, sizeof zero, 0, floats * sizeof(float), 0,
+                              NULL, NULL);
+    moecl_status st = err == CL_SUCCESS ? MOECL_OK : moecl_cl_fail(err, "clEnqueueFillBuffer", &ctx->device);
+    char line[600];
+    describe_shape(a, batch, line, sizeof line);
+    double flops = 2.0 * (double)a->m * (double)a->n * (double)a->k * (double)batch;
+    for (int alg = 0; st == MOECL_OK && alg < algorithm_count(ctx); alg++) {
+        if (!candidate(ctx, alg) || !isnan(c->ms[alg])) continue;
+        if (!applicable(ctx, alg, a, sa, sb, sc, batch)) {
+            c->ms[alg] = INFINITY;
+            continue;
+        }
+        st = time_algorithm(ctx, alg, a, sa, sb, sc, batch, scratch, &c->ms[alg]);
+        size_t used = strlen(line);
+        if (st == MOECL_OK)
+            snprintf(line + used, sizeof line - used, " %s %.1f", moecl_gemm_algorithm_name(ctx, alg),
+                     flops / (c->ms[alg] * 1e-3) * 1e-9);
+    }
+    clReleaseMemObject(scratch);
+    if (st == MOECL_OK && ctx->gemm.progress) fprintf(stderr, "moecl: GEMM measured: %s GFLOPS\n", line);
+    return st;
+}
+
+/* ---- the choices ----------------------------------------------------------- */
+
+static bool same_shape(const moecl_gemm_choice *c, const moecl_gemm_args *a, size_t batch)
+{
+    return c->trans_a == a->trans_a && c->trans_b == a->trans_b && c->m == a->m && c->n == a->n &&
+           c->k == a->k && c->batch == batch;
+}
+
+moecl_gemm_choice *moecl_gemm_choice_add(moecl_ctx *ctx, bool ta, bool tb, size_t m, size_t n,
+                                         size_t k, size_t batch)
+{
+    moecl_gemm_state *g = &ctx->gemm;
+    if (g->choice_count == g->choice_capacity) {
+        int cap = g->choice_capacity ? 2 * g->choice_capacity : 32;
+        moecl_gemm_choice *grown = realloc(g->choices, (size_t)cap * sizeof *grown);
+        if (!grown) return NULL;
+        g->choices = grown;
+        g->choice_capacity = cap;
+    }
+    moecl_gemm_choice *c = &g->choices[g->choice_count++];
+    *c = (moecl_gemm_choice){.trans_a = ta, .trans_b = tb, .m = m, .n = n, .k = k, .batch = batch};
+    for (int i = 0; i < MOECL_GEMM_ALGORITHMS; i++) c->ms[i] = NAN;
+    return c;
+}
+
+static moecl_status choose(moecl_ctx *ctx, const moecl_gemm_args *a, size_t sa, size_t sb, size_t sc,
+                           size_t batch, int *out)
+{
+    const char *spec = ctx->gemm.spec;
+    bool picks = strcmp(spec, "auto") == 0 || strcmp(spec, "own") == 0;
+    if (!picks) {
+        int alg = algorithm_by_name(ctx, spec);
+        if (!applicable(ctx, alg, a, sa, sb, sc, batch))
+            return moecl_fail(MOECL_ERR_INVALID_ARG,
+                              "GEMM M=%zu N=%zu K=%zu (batch %zu) does not fit %s (its packed panels "
+                              "exceed the device's largest allocation, or a size exceeds 2^31): use "
+                              "--gemm auto", a->m, a->n, a->k, batch, spec);
+        *out = alg;
+        return MOECL_OK;
+    }
+    if (!ctx->gemm.choices_loaded) moecl_gemm_choices_load(ctx);
+    moecl_gemm_choice *c = NULL;
+    for (int i = 0; i < ctx->gemm.choice_count && !c; i++)
+        if (same_shape(&ctx->gemm.choices[i], a, batch)) c = &ctx->gemm.choices[i];
+    if (!c) c = moecl_gemm_choice_add(ctx, a->trans_a, a->trans_b, a->m, a->n, a->k, batch);
+    if (!c) return moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of host memory");
+    bool missing = false;
+    for (int alg = 0; alg < algorithm_count(ctx); alg++)
+        if (candidate(ctx, alg) && isnan(c->ms[alg])) missing = true;
+    if (missing) {
+        MOECL_TRY(measure(ctx, c, a, sa, sb, sc, batch));
+        moecl_gemm_choices_save(ctx);
+    }
+    int best = -1;
+    for (int alg = 0; alg < algorithm_count(ctx); alg++)
+        if (candidate(ctx, alg) && isfinite(c->ms[alg]) && (best < 0 || c->ms[alg] < c->ms[best]))
+            best = alg;
+    *out = best >= 0 ? best : 0; /* none of ours fits: CLBlast */
+    return MOECL_OK;
+}
+
+int moecl_gemm_choose(moecl_ctx *ctx, const moecl_gemm_args *args, size_t a_stride,
+                      size_t b_stride, size_t c_stride, size_t batch_count)
+{
+    int alg = -1;
+    if (check_args(args, a_stride, b_stride, c_stride, batch_count) != MOECL_OK ||
+        choose(ctx, args, a_stride, b_stride, c_stride, batch_count, &alg) != MOECL_OK)
+        return -1;
+    return alg;
+}
+
+moecl_status moecl_gemm_strided_batched(moecl_ctx *ctx, const moecl_gemm_args *args,
+                                        size_t a_stride, size_t b_stride, size_t c_stride,
+                                        size_t batch_count)
+{
+    MOECL_TRY(check_args(args, a_stride, b_stride, c_stride, batch_count));
+    int alg = 0;
+    MOECL_TRY(choose(ctx, args, a_stride, b_stride, c_stride, batch_count, &alg));
+    return run_algorithm(ctx, alg, args, a_stride, b_stride, c_stride, batch_count);
+}
+
+moecl_status moecl_gemm(moecl_ctx *ctx, const moecl_gemm_args *args)
+{
+    return moecl_gemm_strided_batched(ctx, args, 0, 0, 0, 1);
+}
