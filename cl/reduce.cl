@@ -85,3 +85,28 @@ __kernel void sum_parts_f32(__global const float *parts, __global float *out, co
     for (int p = 0; p < n_parts; p++) s += parts[(size_t)p * count + i];
     out[i] = s;
 }
+
+/* out[c] = sum over images and pixels of x[b, c, p] ([B, C, P]): a
+ * convolution's bias gradient straight from NCHW. One work-group per
+ * channel; the loops need no division. */
+__kernel __attribute__((reqd_work_group_size(REDUCE_WG, 1, 1)))
+void channel_sum_f32(__global const float *x, __global float *out, const int B, const int C,
+                     const int P)
+{
+    __local float part[REDUCE_WG];
+    const int c = get_group_id(0);
+    const int lid = get_local_id(0);
+    float s = 0.0f;
+    if (c < C)
+        for (int b = 0; b < B; b++) {
+            __global const float *row = x + ((size_t)b * C + c) * P;
+            for (int p = lid; p < P; p += REDUCE_WG) s += row[p];
+        }
+    part[lid] = s;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int s = REDUCE_WG / 2; s > 0; s >>= 1) {
+        if (lid < s) part[lid] += part[lid + s];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    if (lid == 0 && c < C) out[c] = part[0];
+}

@@ -30,7 +30,11 @@ static moecl_status variant_build(moecl_ctx *ctx, moecl_gemm_variant *v)
     v->pack_a = clCreateKernel(v->program, "gemm_pack_a", &e1);
     v->pack_b = clCreateKernel(v->program, "gemm_pack_b", &e2);
     v->tile = clCreateKernel(v->program, "gemm_packed", &e3);
-    cl_int err = e1 != CL_SUCCESS ? e1 : e2 != CL_SUCCESS ? e2 : e3;
+    cl_int e4 = CL_SUCCESS, e5 = CL_SUCCESS;
+    v->pack_b_im2col = clCreateKernel(v->program, "gemm_pack_b_im2col", &e4);
+    v->pack_b_im2col_t = clCreateKernel(v->program, "gemm_pack_b_im2col_t", &e5);
+    cl_int err = e1 != CL_SUCCESS ? e1 : e2 != CL_SUCCESS ? e2 : e3 != CL_SUCCESS ? e3
+                 : e4 != CL_SUCCESS ? e4 : e5;
     if (err != CL_SUCCESS) return moecl_cl_fail(err, "clCreateKernel (gemm_packed)", &ctx->device);
     return MOECL_OK;
 }
@@ -94,34 +98,86 @@ static moecl_status enqueue(moecl_ctx *ctx, const moecl_gemm_variant *v, cl_kern
     return MOECL_OK;
 }
 
-moecl_status moecl_own_gemm(moecl_ctx *ctx, int v, const moecl_gemm_args *a, size_t sa,
-                            size_t sb, size_t sc, size_t batch)
+static moecl_status run_kernel(moecl_ctx *ctx, const moecl_gemm_variant *v, cl_kernel k,
+                               const char *name, const moecl_karg *args, int nargs, size_t g0,
+                               size_t g1, size_t g2)
+{
+    MOECL_TRY(set_args(ctx, k, args, nargs));
+    return enqueue(ctx, v, k, name, g0, g1, g2);
+}
+
+#define VIEW_ARGS(v)                                                                            \
+    MOECL_ARG_INT((v).offset), MOECL_ARG_INT((v).batch_stride), MOECL_ARG_INT((v).rs),          \
+        MOECL_ARG_INT((v).cs), MOECL_ARG_INT((v).group), MOECL_ARG_INT((v).gs)
+#define CONV_ARGS(s)                                                                            \
+    MOECL_ARG_INT((s).c), MOECL_ARG_INT((s).h), MOECL_ARG_INT((s).w), MOECL_ARG_INT((s).kh),    \
+        MOECL_ARG_INT((s).kw), MOECL_ARG_INT((s).sh), MOECL_ARG_INT((s).sw),                    \
+        MOECL_ARG_INT((s).ph), MOECL_ARG_INT((s).pw), MOECL_ARG_INT((s).oh), MOECL_ARG_INT((s).ow)
+#define KARGS(...) (moecl_karg[]){__VA_ARGS__}, (int)(sizeof((moecl_karg[]){__VA_ARGS__}) / sizeof(moecl_karg))
+
+size_t moecl_own_packed_bytes(const moecl_ctx *ctx, int v, size_t m, size_t n, size_t k, size_t batch)
+{
+    const moecl_gemm_variant *var = &ctx->gemm.variants[v];
+    size_t a = packed_floats(m, var->mr, k, batch), b = packed_floats(n, var->nr, k, batch);
+    return (a > b ? a : b) * sizeof(float);
+}
+
+moecl_status moecl_own_product(moecl_ctx *ctx, int v, const moecl_product *p)
 {
     moecl_gemm_variant *var = &ctx->gemm.variants[v];
     MOECL_TRY(variant_build(ctx, var));
-    size_t pm = panels(a->m, var->mr), pn = panels(a->n, var->nr);
-    MOECL_TRY(ensure_packed(ctx, 0, packed_floats(a->m, var->mr, a->k, batch)));
-    MOECL_TRY(ensure_packed(ctx, 1, packed_floats(a->n, var->nr, a->k, batch)));
+    bool split = p->kc > 0;
+    size_t kc = split ? p->kc : p->k;
+    size_t pm = panels(p->m, var->mr), pn = panels(p->n, var->nr);
+    MOECL_TRY(ensure_packed(ctx, 0, packed_floats(p->m, var->mr, kc, p->batch)));
+    MOECL_TRY(ensure_packed(ctx, 1, packed_floats(p->n, var->nr, kc, p->batch)));
     cl_mem pa = ctx->gemm.packed[0], pb = ctx->gemm.packed[1];
+    MOECL_TRY(run_kernel(ctx, var, var->pack_a, "gemm_pack_a",
+                         KARGS(MOECL_ARG_MEM(p->a.buf), VIEW_ARGS(p->a), MOECL_ARG_INT(p->m),
+                               MOECL_ARG_INT(p->k), MOECL_ARG_INT(kc), MOECL_ARG_INT(split),
+                               MOECL_ARG_MEM(pa)),
+                         kc, pm, p->batch));
+    if (p->b_source == MOECL_B_IM2COL)
+        MOECL_TRY(run_kernel(ctx, var, var->pack_b_im2col, "gemm_pack_b_im2col",
+                             KARGS(MOECL_ARG_MEM(p->b.buf), CONV_ARGS(p->conv), MOECL_ARG_INT(p->n),
+                                   MOECL_ARG_MEM(pb)),
+                             p->k, pn, 1));
+    else if (p->b_source == MOECL_B_IM2COL_T)
+        MOECL_TRY(run_kernel(ctx, var, var->pack_b_im2col_t, "gemm_pack_b_im2col_t",
+                             KARGS(MOECL_ARG_MEM(p->b.buf), CONV_ARGS(p->conv), MOECL_ARG_INT(p->k),
+                                   MOECL_ARG_INT(kc), MOECL_ARG_MEM(pb)),
+                             kc, pn, p->batch));
+    else
+        MOECL_TRY(run_kernel(ctx, var, var->pack_b, "gemm_pack_b",
+                             KARGS(MOECL_ARG_MEM(p->b.buf), VIEW_ARGS(p->b), MOECL_ARG_INT(p->n),
+                                   MOECL_ARG_INT(p->k), MOECL_ARG_INT(kc), MOECL_ARG_INT(split),
+                                   MOECL_ARG_MEM(pb)),
+                             kc, pn, p->batch));
+    cl_mem bias = p->bias ? p->bias : pa; /* a valid buffer the kernel does not read */
+    return run_kernel(ctx, var, var->tile, "gemm_packed",
+                      KARGS(MOECL_ARG_MEM(pa), MOECL_ARG_MEM(pb), MOECL_ARG_MEM(p->c.buf),
+                            MOECL_ARG_INT(p->c.offset), MOECL_ARG_INT(p->c.batch_stride),
+                            MOECL_ARG_INT(p->c.rs), MOECL_ARG_INT(p->c.group), MOECL_ARG_INT(p->c.gs),
+                            MOECL_ARG_INT(p->m), MOECL_ARG_INT(p->n), MOECL_ARG_INT(p->k),
+                            MOECL_ARG_INT(kc), MOECL_ARG_INT(split), MOECL_ARG_FLOAT(p->alpha),
+                            MOECL_ARG_FLOAT(p->beta), MOECL_ARG_MEM(bias),
+                            MOECL_ARG_INT(p->bias ? p->bias_mode : 0)),
+                      pm, pn, p->batch);
+}
+
+moecl_status moecl_own_gemm(moecl_ctx *ctx, int v, const moecl_gemm_args *a, size_t sa,
+                            size_t sb, size_t sc, size_t batch)
+{
     /* element (i, k) of op(A) and (k, j) of op(B), row-major storage */
-    size_t a_rs = a->trans_a ? 1 : a->lda, a_cs = a->trans_a ? a->lda : 1;
-    size_t b_rs = a->trans_b ? 1 : a->ldb, b_cs = a->trans_b ? a->ldb : 1;
-    moecl_karg pack_a[] = {MOECL_ARG_MEM(a->a), MOECL_ARG_INT(a->a_offset), MOECL_ARG_INT(sa),
-                           MOECL_ARG_INT(a_rs), MOECL_ARG_INT(a_cs), MOECL_ARG_INT(a->m),
-                           MOECL_ARG_INT(a->k), MOECL_ARG_MEM(pa)};
-    moecl_karg pack_b[] = {MOECL_ARG_MEM(a->b), MOECL_ARG_INT(a->b_offset), MOECL_ARG_INT(sb),
-                           MOECL_ARG_INT(b_rs), MOECL_ARG_INT(b_cs), MOECL_ARG_INT(a->n),
-                           MOECL_ARG_INT(a->k), MOECL_ARG_MEM(pb)};
-    moecl_karg tile[] = {MOECL_ARG_MEM(pa), MOECL_ARG_MEM(pb), MOECL_ARG_MEM(a->c),
-                         MOECL_ARG_INT(a->c_offset), MOECL_ARG_INT(sc), MOECL_ARG_INT(a->ldc),
-                         MOECL_ARG_INT(a->m), MOECL_ARG_INT(a->n), MOECL_ARG_INT(a->k),
-                         MOECL_ARG_FLOAT(a->alpha), MOECL_ARG_FLOAT(a->beta)};
-    MOECL_TRY(set_args(ctx, var->pack_a, pack_a, 8));
-    MOECL_TRY(enqueue(ctx, var, var->pack_a, "gemm_pack_a", a->k, pm, batch));
-    MOECL_TRY(set_args(ctx, var->pack_b, pack_b, 8));
-    MOECL_TRY(enqueue(ctx, var, var->pack_b, "gemm_pack_b", a->k, pn, batch));
-    MOECL_TRY(set_args(ctx, var->tile, tile, 11));
-    return enqueue(ctx, var, var->tile, "gemm_packed", pm, pn, batch);
+    moecl_product p = {
+        .m = a->m, .n = a->n, .k = a->k, .batch = batch, .alpha = a->alpha, .beta = a->beta,
+        .a = {.buf = a->a, .offset = a->a_offset, .batch_stride = sa,
+              .rs = a->trans_a ? 1 : a->lda, .cs = a->trans_a ? a->lda : 1},
+        .b = {.buf = a->b, .offset = a->b_offset, .batch_stride = sb,
+              .rs = a->trans_b ? 1 : a->ldb, .cs = a->trans_b ? a->ldb : 1},
+        .c = {.buf = a->c, .offset = a->c_offset, .batch_stride = sc, .rs = a->ldc, .cs = 1},
+    };
+    return moecl_own_product(ctx, v, &p);
 }
 
 /* The parameter sets to try, from the device's native float vector width:
@@ -164,6 +220,8 @@ void moecl_gemm_state_release(moecl_gemm_state *g)
         if (v->pack_a) clReleaseKernel(v->pack_a);
         if (v->pack_b) clReleaseKernel(v->pack_b);
         if (v->tile) clReleaseKernel(v->tile);
+        if (v->pack_b_im2col) clReleaseKernel(v->pack_b_im2col);
+        if (v->pack_b_im2col_t) clReleaseKernel(v->pack_b_im2col_t);
         if (v->program) clReleaseProgram(v->program);
     }
     for (int i = 0; i < 2; i++)

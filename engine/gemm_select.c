@@ -1,5 +1,5 @@
 /* Which GEMM runs a product. Under "auto" every new shape (transpositions,
- * M, N, K, batch) is timed once on the device with each applicable
+ * M, N, K, batch, each rounded up to a power of two) is timed once on the device with each applicable
  * algorithm, CLBlast's and our packed kernels' parameter sets, and the
  * fastest runs it from then on; the times are kept in the cache directory
  * (gemm-choices-KEY.txt, keyed by device, driver and platform as the kernel
@@ -187,10 +187,21 @@ static moecl_status measure(moecl_ctx *ctx, moecl_gemm_choice *c, const moecl_ge
 
 /* ---- the choices ----------------------------------------------------------- */
 
+/* Shapes share a choice when each size rounds up to the same power of two:
+ * routed experts (switch, top-k) see a different number of images every
+ * step, and measuring each count anew would cost more than it saves. */
+static size_t bucket(size_t v)
+{
+    size_t b = 1;
+    while (b < v) b <<= 1;
+    return b;
+}
+
 static bool same_shape(const moecl_gemm_choice *c, const moecl_gemm_args *a, size_t batch)
 {
-    return c->trans_a == a->trans_a && c->trans_b == a->trans_b && c->m == a->m && c->n == a->n &&
-           c->k == a->k && c->batch == batch;
+    return c->trans_a == a->trans_a && c->trans_b == a->trans_b && bucket(c->m) == bucket(a->m) &&
+           bucket(c->n) == bucket(a->n) && bucket(c->k) == bucket(a->k) &&
+           bucket(c->batch) == bucket(batch);
 }
 
 moecl_gemm_choice *moecl_gemm_choice_add(moecl_ctx *ctx, bool ta, bool tb, size_t m, size_t n,

@@ -31,7 +31,7 @@ typedef struct moecl_gemm_variant {
     int mr, nr;
     char name[16]; /* "own6x16" */
     cl_program program;
-    cl_kernel pack_a, pack_b, tile;
+    cl_kernel pack_a, pack_b, tile, pack_b_im2col, pack_b_im2col_t;
 } moecl_gemm_variant;
 
 #define MOECL_GEMM_ALGORITHMS (1 + MOECL_GEMM_MAX_VARIANTS)
@@ -62,6 +62,41 @@ typedef struct moecl_gemm_state {
  * width) and the spec; MOECL_ERR_INVALID_ARG for an unknown spec. */
 moecl_status moecl_gemm_state_init(moecl_ctx *ctx, const char *spec, bool progress);
 void moecl_gemm_state_release(moecl_gemm_state *g);
+/* A product for our kernels in its general form: matrices seen through
+ * views (element (r, c) at offset + t * batch_stride + r * rs +
+ * (c / group) * gs + (c % group) * cs; group 0: r * rs + c * cs), B
+ * optionally built from an NCHW image as a convolution's im2col matrix or
+ * its transpose, a bias added per row or column, and K optionally in
+ * chunks of kc (batch = the number of chunks; each writes its own C). */
+typedef struct moecl_view {
+    cl_mem buf;
+    size_t offset, batch_stride, rs, cs, group, gs;
+} moecl_view;
+
+typedef struct moecl_conv_shape {
+    int c, h, w, kh, kw, sh, sw, ph, pw, oh, ow;
+} moecl_conv_shape;
+
+typedef enum moecl_b_source {
+    MOECL_B_VIEW = 0,
+    MOECL_B_IM2COL,   /* B[(c, i, j), (n, oh, ow)] from the image in b.buf */
+    MOECL_B_IM2COL_T  /* its transpose: K runs over the output pixels */
+} moecl_b_source;
+
+typedef struct moecl_product {
+    size_t m, n, k, batch, kc;
+    float alpha, beta;
+    moecl_view a, b, c;
+    moecl_b_source b_source;
+    moecl_conv_shape conv;
+    cl_mem bias;   /* NULL: none */
+    int bias_mode; /* 1: bias[row], 2: bias[column] */
+} moecl_product;
+
+/* Runs a product with our variant v (index into ctx->gemm.variants). */
+moecl_status moecl_own_product(moecl_ctx *ctx, int v, const moecl_product *p);
+/* Bytes of the packed panels a product needs with variant v. */
+size_t moecl_own_packed_bytes(const moecl_ctx *ctx, int v, size_t m, size_t n, size_t k, size_t batch);
 /* Our GEMM with variant v; false from _fits when its sizes do not fit the
  * kernels' int arguments or the device's largest allocation. */
 bool moecl_own_gemm_fits(const moecl_ctx *ctx, int v, const moecl_gemm_args *a, size_t sa,

@@ -190,6 +190,7 @@ static void write_text(const char *path, const char *text)
  * returns what it printed (for the warning about a damaged file). */
 static int choose_capturing(moecl_ctx *ctx, char *said, size_t size)
 {
+    CHECK(moecl_ctx_set_gemm(ctx, "auto") == MOECL_OK, "%s", moecl_last_error());
     float host[200] = {0};
     cl_mem buf = upload(ctx, host, 200);
     moecl_gemm_args g = {.m = 7, .n = 13, .k = 5, .alpha = 1, .a = buf, .lda = 5, .b = buf, .ldb = 13,
@@ -230,9 +231,9 @@ static void test_choice_cache(void)
     moecl_ctx_destroy(ctx);
 
     /* A hit: plant times that make the slowest-looking variant win. */
-    const moecl_device_info *dev = NULL;
     ctx = check_open_device(dir);
-    dev = moecl_ctx_device(ctx);
+    moecl_device_info dev_copy = *moecl_ctx_device(ctx);
+    const moecl_device_info *dev = &dev_copy;
     int last = 0;
     while (moecl_gemm_algorithm_name(ctx, last + 1)) last++;
     char planted[2048];

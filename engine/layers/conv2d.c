@@ -1,9 +1,12 @@
 /* 2-D convolution, NCHW, any kernel size and stride, 'same' or 'valid'
- * padding, optional bias: im2col into workspace 0, one GEMM for the whole
- * batch into workspace 1, a permute (with the bias) to NCHW. Weights are
- * [filters, in_channels, kh, kw]. */
-#include "../internal.h"
-#include "../layer.h"
+ * padding, optional bias. Weights are [filters, in_channels, kh, kw].
+ * Each pass is one product over the whole batch, run one of two ways by
+ * the GEMM chosen for its shape (moecl_gemm_choose: measured per device
+ * under --gemm auto, or forced):
+ *  - our packed kernels: fused at the edges (conv2d_packed.c);
+ *  - CLBlast: im2col into workspace 0, the GEMM into workspace 1, a
+ *    permute (with the bias) to NCHW, here. */
+#include "conv2d_packed.h"
 
 #define ARGS_GEOMETRY(l, n)                                                            \
     MOECL_ARG_INT(n), MOECL_ARG_INT((l)->in.c), MOECL_ARG_INT((l)->in.h),              \
@@ -56,11 +59,14 @@ static moecl_status conv_forward(layer *l, const moecl_tensor *x, int n, const l
     (void)run;
     moecl_ctx *ctx = l->ctx;
     size_t cols = (size_t)n * out_pixels(l);
-    MOECL_TRY(im2col(l, x, n));
     moecl_gemm_args g = {.m = (size_t)l->out.c, .n = cols, .k = patch_size(l), .alpha = 1,
                          .a = l->params[0].value->buf, .lda = patch_size(l),
                          .b = moecl_workspace(ctx, 0), .ldb = cols,
                          .c = moecl_workspace(ctx, 1), .ldc = cols};
+    int alg = moecl_gemm_choose(ctx, &g, 0, 0, 0, 1); /* 0: CLBlast, v + 1: our variant v */
+    if (alg < 0) return MOECL_ERR_INVALID_ARG;
+    if (alg > 0) return conv_packed_forward(l, x, n, alg - 1);
+    MOECL_TRY(im2col(l, x, n));
     MOECL_TRY(moecl_gemm(ctx, &g));
     cl_mem tmp = moecl_workspace(ctx, 1);
     cl_mem bias = l->cfg.use_bias ? l->params[1].value->buf : tmp;
@@ -70,19 +76,31 @@ static moecl_status conv_forward(layer *l, const moecl_tensor *x, int n, const l
                         MOECL_ARG_INT(l->cfg.use_bias));
 }
 
-/* dW = dy * cols^T, split along the columns when they are many. */
+/* The weight gradient's product as CLBlast runs it: dW = dy * cols^T,
+ * split along the columns when they are many (g->k is then one chunk). */
+static moecl_gemm_args weight_gradient_args(layer *l, size_t cols)
+{
+    size_t m = (size_t)l->out.c, k = patch_size(l);
+    moecl_gemm_args g = {.trans_b = true, .m = m, .n = k, .k = cols, .alpha = 1,
+                         .a = moecl_workspace(l->ctx, 1), .lda = cols,
+                         .b = moecl_workspace(l->ctx, 0), .ldb = cols,
+                         .c = l->params[0].grad->buf, .ldc = k};
+    if (use_split(l, cols)) {
+        g.k = split_k(l);
+        g.c = l->scratch[0]->buf;
+    }
+    return g;
+}
+
+/* dW = dy * cols^T through CLBlast (dyc: dy permuted to [filters, n*P]). */
 static moecl_status weight_gradient(layer *l, cl_mem dyc, size_t cols)
 {
     moecl_ctx *ctx = l->ctx;
     size_t m = (size_t)l->out.c, k = patch_size(l);
-    moecl_gemm_args g = {.trans_b = true, .m = m, .n = k, .k = cols, .alpha = 1,
-                         .a = dyc, .lda = cols,
-                         .b = moecl_workspace(ctx, 0), .ldb = cols,
-                         .c = l->params[0].grad->buf, .ldc = k};
+    moecl_gemm_args g = weight_gradient_args(l, cols);
+    g.a = dyc;
     if (!use_split(l, cols)) return moecl_gemm(ctx, &g);
     size_t chunk = split_k(l), full = cols / chunk, rest = cols - full * chunk;
-    g.k = chunk;
-    g.c = l->scratch[0]->buf;
     MOECL_TRY(moecl_gemm_strided_batched(ctx, &g, chunk, chunk, m * k, full));
     if (rest) {
         g.k = rest;
@@ -95,16 +113,37 @@ static moecl_status weight_gradient(layer *l, cl_mem dyc, size_t cols)
                         MOECL_ARG_INT(full + (rest > 0)));
 }
 
+/* dX's product as CLBlast runs it: dcols = W^T * dy. */
+static moecl_gemm_args input_gradient_args(layer *l, size_t cols)
+{
+    return (moecl_gemm_args){.trans_a = true, .m = patch_size(l), .n = cols, .k = (size_t)l->out.c,
+                             .alpha = 1,
+                             .a = l->params[0].value->buf, .lda = patch_size(l),
+                             .b = moecl_workspace(l->ctx, 1), .ldb = cols,
+                             .c = moecl_workspace(l->ctx, 0), .ldc = cols};
+}
+
 static moecl_status conv_backward(layer *l, const moecl_tensor *x, const moecl_tensor *dy, int n,
                                   bool need_dx)
 {
     moecl_ctx *ctx = l->ctx;
     size_t cols = (size_t)n * out_pixels(l);
+    bool split = use_split(l, cols);
+    size_t parts = split ? split_parts(l, cols) : 1, chunk = split ? split_k(l) : cols;
+    moecl_gemm_args gw = weight_gradient_args(l, cols), gx = input_gradient_args(l, cols);
+    size_t m = (size_t)l->out.c, k = patch_size(l);
+    int alg_w = l->frozen ? 0 : moecl_gemm_choose(ctx, &gw, chunk, chunk, m * k, parts);
+    int alg_x = need_dx ? moecl_gemm_choose(ctx, &gx, 0, 0, 0, 1) : 0;
+    if (alg_w < 0 || alg_x < 0) return MOECL_ERR_INVALID_ARG;
+    if (alg_w > 0) MOECL_TRY(conv_packed_weight_gradient(l, x, dy, n, alg_w - 1, chunk, parts));
+    if (alg_x > 0) MOECL_TRY(conv_packed_input_gradient(l, dy, n, alg_x - 1));
+    bool clblast_w = !l->frozen && alg_w == 0, clblast_x = need_dx && alg_x == 0;
+    if (!clblast_w && !clblast_x) return MOECL_OK;
     cl_mem dyc = moecl_workspace(ctx, 1); /* dy as [filters, n*P] */
     MOECL_TRY(MOECL_LAUNCH_3D(ctx, "bcp_to_cbp_f32", out_pixels(l), (size_t)l->out.c, (size_t)n,
                               MOECL_ARG_MEM(dy->buf), MOECL_ARG_MEM(dyc), MOECL_ARG_INT(n),
                            MOECL_ARG_INT(l->out.c), MOECL_ARG_INT(out_pixels(l))));
-    if (!l->frozen) {
+    if (clblast_w) {
         if (l->cfg.use_bias)
             MOECL_TRY(MOECL_LAUNCH(ctx, "row_sum_f32", (size_t)l->out.c * 64, 64,
                                    MOECL_ARG_MEM(dyc), MOECL_ARG_MEM(l->params[1].grad->buf),
@@ -113,14 +152,10 @@ static moecl_status conv_backward(layer *l, const moecl_tensor *x, const moecl_t
         MOECL_TRY(im2col(l, x, n));
         MOECL_TRY(weight_gradient(l, dyc, cols));
     }
-    if (!need_dx) return MOECL_OK;
+    if (!clblast_x) return MOECL_OK;
     /* dcols = W^T * dy, then scattered back to the image (col2im gathers). */
-    moecl_gemm_args g = {.trans_a = true, .m = patch_size(l), .n = cols, .k = (size_t)l->out.c,
-                         .alpha = 1,
-                         .a = l->params[0].value->buf, .lda = patch_size(l),
-                         .b = dyc, .ldb = cols,
-                         .c = moecl_workspace(ctx, 0), .ldc = cols};
-    MOECL_TRY(moecl_gemm(ctx, &g));
+    gx.b = dyc;
+    MOECL_TRY(moecl_gemm(ctx, &gx));
     cl_mem dcols = moecl_workspace(ctx, 0);
     return MOECL_LAUNCH_3D(ctx, "col2im_f32", (size_t)l->in.w,
                            (size_t)l->in.c * l->in.h, (size_t)n, MOECL_ARG_MEM(dcols),
