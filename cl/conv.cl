@@ -91,3 +91,16 @@ __kernel void bcp_to_cbp_f32(__global const float *src, __global float *dst,
     if (p >= P || c >= C || b >= B) return;
     dst[(size_t)c * B * P + (size_t)b * P + p] = src[((size_t)b * C + c) * P + p];
 }
+
+/* Wt[c, f, i, j] = W[f, c, KH-1-i, KW-1-j]: the kernel that turns a
+ * stride-1 convolution's output gradient into its input gradient by
+ * another convolution (padding KH-1-PH before), so that no column matrix
+ * and no col2im are needed. 1-D over F*C*KH*KW. */
+__kernel void flip_weights_f32(__global const float *w, __global float *wt, const int F,
+                               const int C, const int KH, const int KW)
+{
+    const int idx = get_global_id(0);
+    if (idx >= F * C * KH * KW) return;
+    const int j = idx % KW, i = idx / KW % KH, f = idx / (KW * KH) % F, c = idx / (KW * KH * F);
+    wt[idx] = w[(((size_t)f * C + c) * KH + (KH - 1 - i)) * KW + (KW - 1 - j)];
+}

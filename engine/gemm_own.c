@@ -141,12 +141,12 @@ moecl_status moecl_own_product(moecl_ctx *ctx, int v, const moecl_product *p)
         MOECL_TRY(run_kernel(ctx, var, var->pack_b_im2col, "gemm_pack_b_im2col",
                              KARGS(MOECL_ARG_MEM(p->b.buf), CONV_ARGS(p->conv), MOECL_ARG_INT(p->n),
                                    MOECL_ARG_MEM(pb)),
-                             p->k, pn, 1));
+                             pn, (p->k + 15) / 16, 1));
     else if (p->b_source == MOECL_B_IM2COL_T)
         MOECL_TRY(run_kernel(ctx, var, var->pack_b_im2col_t, "gemm_pack_b_im2col_t",
                              KARGS(MOECL_ARG_MEM(p->b.buf), CONV_ARGS(p->conv), MOECL_ARG_INT(p->k),
                                    MOECL_ARG_INT(kc), MOECL_ARG_MEM(pb)),
-                             kc, pn, p->batch));
+                             (kc + 15) / 16, pn, p->batch));
     else
         MOECL_TRY(run_kernel(ctx, var, var->pack_b, "gemm_pack_b",
                              KARGS(MOECL_ARG_MEM(p->b.buf), VIEW_ARGS(p->b), MOECL_ARG_INT(p->n),

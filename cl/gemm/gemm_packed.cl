@@ -83,61 +83,110 @@ __kernel void gemm_pack_b(__global const float *b, const int offset, const int b
 }
 
 /* A convolution's B: row (ch, i, j) of the kernel window, column (n, oh, ow)
- * of the batch's output pixels, read from the NCHW image x. 3-D: (k, panel, 1). */
+ * of the batch's output pixels, read from the NCHW image x. 2-D: (panel,
+ * block of KB rows): a work-item decodes its NR pixels once, then walks its
+ * rows; where the NR pixels lie on one output row at stride 1 (the common
+ * case) each row of the panel is one vector load of the image. */
+#define KB 16
 __kernel void gemm_pack_b_im2col(__global const float *x, const int C, const int H, const int W,
                                  const int KH, const int KW, const int SH, const int SW,
                                  const int PH, const int PW, const int OH, const int OW,
                                  const int N, __global float *packed)
 {
-    const int k = get_global_id(0), q = get_global_id(1);
-    const int K = C * KH * KW;
-    if (k >= K) return;
-    const int ch = k / (KH * KW), i = k / KW % KH, j = k % KW;
-    __global float *dst = packed + ((size_t)q * K + k) * NR;
-    int col = q * NR;
-    int n = col / (OH * OW), oh = col / OW % OH, ow = col % OW;
-    for (int c = 0; c < NR; c++, col++) {
-        float v = 0.0f;
-        if (col < N) {
-            const int h = oh * SH - PH + i, w = ow * SW - PW + j;
-            if (h >= 0 && h < H && w >= 0 && w < W) v = x[(((size_t)n * C + ch) * H + h) * W + w];
-        }
-        dst[c] = v;
+    const int q = get_global_id(0), kb = get_global_id(1);
+    const int K = C * KH * KW, k0 = kb * KB;
+    if (k0 >= K || q * NR >= N) return;
+    const int col0 = q * NR;
+    const int n0 = col0 / (OH * OW), oh0 = col0 / OW % OH, ow0 = col0 % OW;
+    const bool one_row = SW == 1 && ow0 + NR <= OW && col0 + NR <= N;
+    int base[NR], hs[NR], ws[NR];
+    for (int c = 0, n = n0, oh = oh0, ow = ow0; c < NR; c++) {
+        const bool in = col0 + c < N;
+        base[c] = in ? n * C * H * W : -1;
+        hs[c] = oh * SH - PH;
+        ws[c] = ow * SW - PW;
         if (++ow == OW) {
             ow = 0;
             if (++oh == OH) oh = 0, n++;
+        }
+    }
+    __global float *dst = packed + ((size_t)q * K + k0) * NR;
+    int ch = k0 / (KH * KW), i = k0 / KW % KH, j = k0 % KW;
+    for (int k = k0; k < min(K, k0 + KB); k++, dst += NR) {
+        if (one_row) {
+            const int h = hs[0] + i, w = ws[0] + j;
+            __global const float *row = x + (size_t)base[0] + ((size_t)ch * H + h) * W;
+            if (h < 0 || h >= H) {
+                VSTORE((VEC)(0.0f), 0, dst);
+            } else if (w >= 0 && w + NR <= W) {
+                VSTORE(VLOAD(0, row + w), 0, dst);
+            } else {
+                for (int c = 0; c < NR; c++) dst[c] = w + c >= 0 && w + c < W ? row[w + c] : 0.0f;
+            }
+        } else {
+            for (int c = 0; c < NR; c++) {
+                const int h = hs[c] + i, w = ws[c] + j;
+                dst[c] = base[c] >= 0 && h >= 0 && h < H && w >= 0 && w < W
+                             ? x[(size_t)base[c] + ((size_t)ch * H + h) * W + w]
+                             : 0.0f;
+            }
+        }
+        if (++j == KW) {
+            j = 0;
+            if (++i == KH) i = 0, ch++;
         }
     }
 }
 
 /* The weight gradient's B, the transpose of the one above: row = output
  * pixel (n, oh, ow) (the long K, in chunks of kc per batch t), column =
- * window element (ch, i, j). 3-D: (k, panel, chunk). */
+ * window element (ch, i, j). 3-D: (block of 16 pixels, panel, chunk): each
+ * column of the block is read as a run of 16 pixels (one vector load where
+ * they lie on one row at stride 1), then written out row by row. */
 __kernel void gemm_pack_b_im2col_t(__global const float *x, const int C, const int H, const int W,
                                    const int KH, const int KW, const int SH, const int SW,
                                    const int PH, const int PW, const int OH, const int OW,
                                    const int K, const int kc, __global float *packed)
 {
-    const int k = get_global_id(0), q = get_global_id(1), t = get_global_id(2);
-    if (k >= min(kc, K - t * kc)) return;
+    const int kb = get_global_id(0), q = get_global_id(1), t = get_global_id(2);
+    const int kn = min(kc, K - t * kc), k0 = kb * 16;
+    if (k0 >= kn) return;
     const int N = C * KH * KW, panels = (N + NR - 1) / NR;
-    const int pix = t * kc + k;
-    const int n = pix / (OH * OW), oh = pix / OW % OH, ow = pix % OW;
-    __global float *dst = packed + (((size_t)t * panels + q) * kc + k) * NR;
-    int col = q * NR;
-    int ch = col / (KH * KW), i = col / KW % KH, j = col % KW;
+    const int rows = min(16, kn - k0), pix0 = t * kc + k0;
+    const int n = pix0 / (OH * OW), oh = pix0 / OW % OH, ow = pix0 % OW;
+    const bool one_row = SW == 1 && rows == 16 && ow + 16 <= OW;
+    float tile[16][NR];
+    int col = q * NR, ch = col / (KH * KW), i = col / KW % KH, j = col % KW;
     for (int c = 0; c < NR; c++, col++) {
-        float v = 0.0f;
-        if (col < N) {
-            const int h = oh * SH - PH + i, w = ow * SW - PW + j;
-            if (h >= 0 && h < H && w >= 0 && w < W) v = x[(((size_t)n * C + ch) * H + h) * W + w];
+        if (col >= N) {
+            for (int r = 0; r < 16; r++) tile[r][c] = 0.0f;
+            continue;
         }
-        dst[c] = v;
+        const int h = oh * SH - PH + i, w = ow * SW - PW + j;
+        if (one_row && h >= 0 && h < H && w >= 0 && w + 16 <= W) {
+            float16 v = vload16(0, x + (((size_t)n * C + ch) * H + h) * W + w);
+            float run[16];
+            vstore16(v, 0, run);
+            for (int r = 0; r < 16; r++) tile[r][c] = run[r];
+        } else {
+            for (int r = 0, pn = n, ph = oh, pw = ow; r < 16; r++) {
+                const int hh = ph * SH - PH + i, ww = pw * SW - PW + j;
+                tile[r][c] = r < rows && hh >= 0 && hh < H && ww >= 0 && ww < W
+                                 ? x[(((size_t)pn * C + ch) * H + hh) * W + ww]
+                                 : 0.0f;
+                if (++pw == OW) {
+                    pw = 0;
+                    if (++ph == OH) ph = 0, pn++;
+                }
+            }
+        }
         if (++j == KW) {
             j = 0;
             if (++i == KH) i = 0, ch++;
         }
     }
+    __global float *dst = packed + (((size_t)t * panels + q) * kc + k0) * NR;
+    for (int r = 0; r < rows; r++) VSTORE(VLOAD(0, tile[r]), 0, dst + (size_t)r * NR);
 }
 
 /* 3-D: (A panel, B panel, batch). C = alpha * tile + beta * C (+ bias[row]

@@ -40,6 +40,8 @@ static moecl_status conv_setup(layer *l, moecl_ctx *ctx)
     int wshape[4] = {c->filters, l->in.c, c->kh, c->kw};
     if (use_split(l, cols))
         MOECL_TRY(layer_add_scratch(l, 0, split_parts(l, cols) * (size_t)c->filters * patch_size(l)));
+    /* the flipped kernel of the input gradient as a convolution (conv2d_packed.c) */
+    MOECL_TRY(layer_add_scratch(l, 1, (size_t)c->filters * patch_size(l)));
     MOECL_TRY(layer_add_param(l, "kernel", 4, wshape, true));
     if (c->use_bias) MOECL_TRY(layer_add_param(l, "bias", 1, &c->filters, true));
     l->flops_per_image = 2ull * patch_size(l) * (size_t)c->filters * out_pixels(l);

@@ -56,9 +56,36 @@ moecl_status conv_packed_weight_gradient(layer *l, const moecl_tensor *x, const 
                         MOECL_ARG_INT(parts));
 }
 
+/* At stride 1 the input gradient is itself a convolution: of dy ([n, F,
+ * OH, OW]) with the flipped, transposed kernel, padded KH-1-PH before, whose
+ * output has the input's size. */
+static moecl_status input_gradient_as_convolution(layer *l, const moecl_tensor *dy, int n,
+                                                  int variant)
+{
+    moecl_ctx *ctx = l->ctx;
+    const layer_config *c = &l->cfg;
+    int F = l->out.c, C = l->in.c;
+    cl_mem wt = l->scratch[1]->buf;
+    MOECL_TRY(MOECL_LAUNCH(ctx, "flip_weights_f32", (size_t)F * patch(l), 0,
+                           MOECL_ARG_MEM(l->params[0].value->buf), MOECL_ARG_MEM(wt),
+                           MOECL_ARG_INT(F), MOECL_ARG_INT(C), MOECL_ARG_INT(c->kh),
+                           MOECL_ARG_INT(c->kw)));
+    size_t k = (size_t)F * c->kh * c->kw, P = (size_t)l->in.h * l->in.w;
+    moecl_product p = {
+        .m = (size_t)C, .n = (size_t)n * P, .k = k, .batch = 1, .alpha = 1,
+        .a = {.buf = wt, .rs = k, .cs = 1},
+        .b = {.buf = dy->buf}, .b_source = MOECL_B_IM2COL,
+        .conv = {F, l->out.h, l->out.w, c->kh, c->kw, 1, 1, c->kh - 1 - c->ph, c->kw - 1 - c->pw,
+                 l->in.h, l->in.w},
+        .c = {.buf = l->grad_input->buf, .rs = P, .cs = 1, .group = P, .gs = (size_t)C * P},
+    };
+    return moecl_own_product(ctx, variant, &p);
+}
+
 moecl_status conv_packed_input_gradient(layer *l, const moecl_tensor *dy, int n, int variant)
 {
     moecl_ctx *ctx = l->ctx;
+    if (l->cfg.sh == 1 && l->cfg.sw == 1) return input_gradient_as_convolution(l, dy, n, variant);
     size_t k = patch(l), cols = (size_t)n * pixels(l);
     cl_mem dcols = moecl_workspace(ctx, 0);
     moecl_product p = {

@@ -15,7 +15,8 @@ moecl_status conv_packed_forward(layer *l, const moecl_tensor *x, int n, int var
  * when `parts` > 1) and the bias gradient. */
 moecl_status conv_packed_weight_gradient(layer *l, const moecl_tensor *x, const moecl_tensor *dy,
                                          int n, int variant, size_t chunk, size_t parts);
-/* dX: W^T dy into workspace 0, then col2im into l->grad_input. */
+/* dX: at stride 1 a convolution of dy with the flipped kernel (scratch 1);
+ * otherwise W^T dy into workspace 0, then col2im into l->grad_input. */
 moecl_status conv_packed_input_gradient(layer *l, const moecl_tensor *dy, int n, int variant);
 
 #endif
