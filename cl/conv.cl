@@ -104,3 +104,19 @@ __kernel void flip_weights_f32(__global const float *w, __global float *wt, cons
     const int j = idx % KW, i = idx / KW % KH, f = idx / (KW * KH) % F, c = idx / (KW * KH * F);
     wt[idx] = w[(((size_t)f * C + c) * KH + (KH - 1 - i)) * KW + (KW - 1 - j)];
 }
+
+/* xp[n, c, h, w] = x[n, c, h - PH, w - PW], zero outside the image: the
+ * input of conv_direct_* (cl/gemm/conv_direct.cl) with its border, Hp x Wp.
+ * 3-D: (w, c * Hp + h, n). */
+__kernel void conv_pad_f32(__global const float *x, __global float *xp, const int B, const int C,
+                           const int H, const int W, const int PH, const int PW, const int Hp,
+                           const int Wp)
+{
+    const int w = get_global_id(0), ch = get_global_id(1), b = get_global_id(2);
+    if (w >= Wp || ch >= C * Hp || b >= B) return;
+    const int c = ch / Hp, h = ch % Hp;
+    const int sh = h - PH, sw = w - PW;
+    float v = 0.0f;
+    if (sh >= 0 && sh < H && sw >= 0 && sw < W) v = x[(((size_t)b * C + c) * H + sh) * W + sw];
+    xp[(((size_t)b * C + c) * Hp + h) * Wp + w] = v;
+}

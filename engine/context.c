@@ -159,6 +159,7 @@ void moecl_ctx_destroy(moecl_ctx *ctx)
     for (int i = 0; i < ctx->program_count; i++) clReleaseProgram(ctx->programs[i]);
     if (ctx->gemm_temp) clReleaseMemObject(ctx->gemm_temp);
     moecl_gemm_state_release(&ctx->gemm);
+    moecl_choices_release(ctx);
     moecl_profile_release(ctx);
     free(ctx->profile.records);
     for (int i = 0; i < MOECL_WORKSPACES; i++)

@@ -19,13 +19,28 @@ static moecl_status variant_build(moecl_ctx *ctx, moecl_gemm_variant *v)
     if (v->program) return MOECL_OK;
     if (moecl_embedded_gemm_sources_count < 1)
         return moecl_fail(MOECL_ERR_INVALID_ARG, "the GEMM kernels were not embedded");
+    /* the files of cl/gemm, gemm_packed first (conv_direct uses its macros) */
+    const char *order[] = {"gemm_packed", "conv_direct"};
+    size_t total = 1;
+    for (int i = 0; i < moecl_embedded_gemm_sources_count; i++) total += moecl_embedded_gemm_sources[i].size;
+    char *source = malloc(total);
+    if (!source) return moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of host memory");
+    size_t at = 0;
+    for (int o = 0; o < 2; o++)
+        for (int i = 0; i < moecl_embedded_gemm_sources_count; i++)
+            if (strcmp(moecl_embedded_gemm_sources[i].name, order[o]) == 0) {
+                memcpy(source + at, moecl_embedded_gemm_sources[i].source, moecl_embedded_gemm_sources[i].size);
+                at += moecl_embedded_gemm_sources[i].size;
+            }
+    source[at] = '\0';
     char options[160];
     snprintf(options, sizeof options, "%s -DMR=%d -DNR=%d", GEMM_BUILD_OPTIONS, v->mr, v->nr);
     char name[64];
     snprintf(name, sizeof name, "gemm_packed (%s)", v->name);
     moecl_program_report report;
-    MOECL_TRY(moecl_program_build(ctx, name, moecl_embedded_gemm_sources[0].source, options,
-                                  &v->program, &report));
+    moecl_status st = moecl_program_build(ctx, name, source, options, &v->program, &report);
+    free(source);
+    MOECL_TRY(st);
     cl_int e1 = CL_SUCCESS, e2 = CL_SUCCESS, e3 = CL_SUCCESS;
     v->pack_a = clCreateKernel(v->program, "gemm_pack_a", &e1);
     v->pack_b = clCreateKernel(v->program, "gemm_pack_b", &e2);
@@ -33,8 +48,12 @@ static moecl_status variant_build(moecl_ctx *ctx, moecl_gemm_variant *v)
     cl_int e4 = CL_SUCCESS, e5 = CL_SUCCESS;
     v->pack_b_im2col = clCreateKernel(v->program, "gemm_pack_b_im2col", &e4);
     v->pack_b_im2col_t = clCreateKernel(v->program, "gemm_pack_b_im2col_t", &e5);
-    cl_int err = e1 != CL_SUCCESS ? e1 : e2 != CL_SUCCESS ? e2 : e3 != CL_SUCCESS ? e3
-                 : e4 != CL_SUCCESS ? e4 : e5;
+    cl_int e6 = CL_SUCCESS, e7 = CL_SUCCESS, e8 = CL_SUCCESS;
+    v->conv_forward = clCreateKernel(v->program, "conv_direct_forward", &e6);
+    v->conv_pack_dy_t = clCreateKernel(v->program, "conv_pack_dy_t", &e7);
+    v->conv_weight_grad = clCreateKernel(v->program, "conv_direct_weight_grad", &e8);
+    cl_int errs[] = {e1, e2, e3, e4, e5, e6, e7, e8}, err = CL_SUCCESS;
+    for (int i = 0; i < 8 && err == CL_SUCCESS; i++) err = errs[i];
     if (err != CL_SUCCESS) return moecl_cl_fail(err, "clCreateKernel (gemm_packed)", &ctx->device);
     return MOECL_OK;
 }
@@ -165,6 +184,58 @@ moecl_status moecl_own_product(moecl_ctx *ctx, int v, const moecl_product *p)
                       pm, pn, p->batch);
 }
 
+bool moecl_own_conv_direct_fits(const moecl_ctx *ctx, int v, int ow)
+{
+    return ow % ctx->gemm.variants[v].nr == 0;
+}
+
+moecl_status moecl_own_conv_forward(moecl_ctx *ctx, int v, cl_mem xp, cl_mem w, cl_mem bias,
+                                    cl_mem y, int filters, const moecl_conv_shape *s, int n)
+{
+    moecl_gemm_variant *var = &ctx->gemm.variants[v];
+    MOECL_TRY(variant_build(ctx, var));
+    size_t k = (size_t)s->c * s->kh * s->kw, pm = panels((size_t)filters, var->mr);
+    MOECL_TRY(ensure_packed(ctx, 0, packed_floats((size_t)filters, var->mr, k, 1)));
+    cl_mem pa = ctx->gemm.packed[0];
+    moecl_view wv = {.buf = w, .rs = k, .cs = 1};
+    MOECL_TRY(run_kernel(ctx, var, var->pack_a, "gemm_pack_a",
+                         KARGS(MOECL_ARG_MEM(w), VIEW_ARGS(wv), MOECL_ARG_INT(filters), MOECL_ARG_INT(k),
+                               MOECL_ARG_INT(k), MOECL_ARG_INT(0), MOECL_ARG_MEM(pa)),
+                         k, pm, 1));
+    size_t row_panels = (size_t)n * s->oh * (s->ow / var->nr);
+    cl_mem bias_or_any = bias ? bias : pa; /* a valid buffer the kernel does not read */
+    return run_kernel(ctx, var, var->conv_forward, "conv_direct_forward",
+                      KARGS(MOECL_ARG_MEM(xp), MOECL_ARG_MEM(pa), MOECL_ARG_MEM(y),
+                            MOECL_ARG_MEM(bias_or_any), MOECL_ARG_INT(bias != NULL),
+                            MOECL_ARG_INT(s->c), MOECL_ARG_INT(filters), MOECL_ARG_INT(s->kh),
+                            MOECL_ARG_INT(s->kw), MOECL_ARG_INT(s->oh), MOECL_ARG_INT(s->ow),
+                            MOECL_ARG_INT(n)),
+                      row_panels, pm, 1);
+}
+
+moecl_status moecl_own_conv_weight_grad(moecl_ctx *ctx, int v, cl_mem xp, cl_mem dy, cl_mem part,
+                                        int filters, const moecl_conv_shape *s, int n, size_t kc,
+                                        size_t chunks)
+{
+    moecl_gemm_variant *var = &ctx->gemm.variants[v];
+    MOECL_TRY(variant_build(ctx, var));
+    size_t P = (size_t)s->oh * s->ow, K = (size_t)n * P, ckk = (size_t)s->c * s->kh * s->kw;
+    size_t pn = panels((size_t)filters, var->nr);
+    MOECL_TRY(ensure_packed(ctx, 1, packed_floats((size_t)filters, var->nr, kc, chunks)));
+    cl_mem pb = ctx->gemm.packed[1];
+    MOECL_TRY(run_kernel(ctx, var, var->conv_pack_dy_t, "conv_pack_dy_t",
+                         KARGS(MOECL_ARG_MEM(dy), MOECL_ARG_INT(filters), MOECL_ARG_INT(P),
+                               MOECL_ARG_INT(K), MOECL_ARG_INT(kc), MOECL_ARG_MEM(pb)),
+                         kc, pn, chunks));
+    return run_kernel(ctx, var, var->conv_weight_grad, "conv_direct_weight_grad",
+                      KARGS(MOECL_ARG_MEM(xp), MOECL_ARG_MEM(pb), MOECL_ARG_MEM(part),
+                            MOECL_ARG_INT(s->c), MOECL_ARG_INT(filters), MOECL_ARG_INT(s->kh),
+                            MOECL_ARG_INT(s->kw), MOECL_ARG_INT(s->sh), MOECL_ARG_INT(s->sw),
+                            MOECL_ARG_INT(s->oh), MOECL_ARG_INT(s->ow), MOECL_ARG_INT(K),
+                            MOECL_ARG_INT(kc)),
+                      panels(ckk, var->mr), pn, chunks);
+}
+
 moecl_status moecl_own_gemm(moecl_ctx *ctx, int v, const moecl_gemm_args *a, size_t sa,
                             size_t sb, size_t sc, size_t batch)
 {
@@ -207,9 +278,12 @@ moecl_status moecl_gemm_state_init(moecl_ctx *ctx, const char *spec, bool progre
 {
     choose_variants(ctx);
     ctx->gemm.progress = progress;
-    if (ctx->cache_dir[0])
-        moecl_gemm_choices_path(ctx->cache_dir, &ctx->device, ctx->gemm.choices_path,
-                                sizeof ctx->gemm.choices_path);
+    const char *conv = getenv("MOECL_CONV");
+    snprintf(ctx->gemm.conv, sizeof ctx->gemm.conv, "%s", conv && *conv ? conv : "auto");
+    if (strcmp(ctx->gemm.conv, "auto") != 0 && strcmp(ctx->gemm.conv, "direct") != 0 &&
+        strcmp(ctx->gemm.conv, "im2col") != 0)
+        return moecl_fail(MOECL_ERR_INVALID_ARG, "MOECL_CONV is '%s': auto, direct or im2col", conv);
+    moecl_choices_init(ctx);
     return moecl_ctx_set_gemm(ctx, spec);
 }
 
@@ -222,10 +296,12 @@ void moecl_gemm_state_release(moecl_gemm_state *g)
         if (v->tile) clReleaseKernel(v->tile);
         if (v->pack_b_im2col) clReleaseKernel(v->pack_b_im2col);
         if (v->pack_b_im2col_t) clReleaseKernel(v->pack_b_im2col_t);
+        if (v->conv_forward) clReleaseKernel(v->conv_forward);
+        if (v->conv_pack_dy_t) clReleaseKernel(v->conv_pack_dy_t);
+        if (v->conv_weight_grad) clReleaseKernel(v->conv_weight_grad);
         if (v->program) clReleaseProgram(v->program);
     }
     for (int i = 0; i < 2; i++)
         if (g->packed[i]) clReleaseMemObject(g->packed[i]);
-    free(g->choices);
     memset(g, 0, sizeof *g);
 }

@@ -1,18 +1,14 @@
 /* Which GEMM runs a product. Under "auto" every new shape (transpositions,
- * M, N, K, batch, each rounded up to a power of two) is timed once on the device with each applicable
- * algorithm, CLBlast's and our packed kernels' parameter sets, and the
- * fastest runs it from then on; the times are kept in the cache directory
- * (gemm-choices-KEY.txt, keyed by device, driver and platform as the kernel
- * cache is), so that the next run starts without measuring, as cuDNN's
- * benchmark mode and DeepCL's ForwardAuto do. */
+ * M, N, K, batch, each rounded up to a power of two) is timed once on the
+ * device with each applicable algorithm, CLBlast's and our packed kernels'
+ * parameter sets, and the fastest runs it from then on (choice.c keeps the
+ * times in the cache directory). */
 #include "internal.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define CHOICES_FORMAT "moecl-gemm-choices-1"
 
 static int algorithm_count(const moecl_ctx *ctx) { return 1 + ctx->gemm.variant_count; }
 
@@ -120,72 +116,7 @@ static bool candidate(const moecl_ctx *ctx, int alg)
     return strcmp(spec, moecl_gemm_algorithm_name(ctx, alg)) == 0;
 }
 
-/* Best of a few runs into a scratch C (the real C is left alone: with
- * beta != 0 a timing run would change it), after one untimed run that
- * also waits for the work queued before and builds what is built on first
- * use. */
-static moecl_status time_algorithm(moecl_ctx *ctx, int alg, const moecl_gemm_args *a, size_t sa,
-                                   size_t sb, size_t sc, size_t batch, cl_mem scratch, double *ms)
-{
-    moecl_gemm_args t = *a;
-    t.c = scratch;
-    MOECL_TRY(run_algorithm(ctx, alg, &t, sa, sb, sc, batch));
-    MOECL_TRY(moecl_ctx_finish(ctx));
-    double best = INFINITY, spent = 0;
-    for (int rep = 0; rep < 3 && (rep == 0 || spent < 0.25); rep++) {
-        double start = moecl_seconds();
-        MOECL_TRY(run_algorithm(ctx, alg, &t, sa, sb, sc, batch));
-        MOECL_TRY(moecl_ctx_finish(ctx));
-        double s = moecl_seconds() - start;
-        spent += s;
-        if (s < best) best = s;
-    }
-    *ms = best * 1e3;
-    return MOECL_OK;
-}
-
-static void describe_shape(const moecl_gemm_args *a, size_t batch, char *out, size_t size)
-{
-    snprintf(out, size, "%s%s M=%zu N=%zu K=%zu%s", a->trans_a ? "T" : "N", a->trans_b ? "T" : "N",
-             a->m, a->n, a->k, batch > 1 ? "" : "");
-    if (batch > 1) {
-        size_t used = strlen(out);
-        snprintf(out + used, size - used, " x%zu", batch);
-    }
-}
-
-static moecl_status measure(moecl_ctx *ctx, moecl_gemm_choice *c, const moecl_gemm_args *a,
-                            size_t sa, size_t sb, size_t sc, size_t batch)
-{
-    size_t floats = extent(a->c_offset, sc, batch, a->m, a->n, a->ldc);
-    cl_int err = CL_SUCCESS;
-    cl_mem scratch = clCreateBuffer(ctx->context, CL_MEM_READ_WRITE, floats * sizeof(float), NULL, &err);
-    if (err != CL_SUCCESS) return moecl_cl_fail(err, "clCreateBuffer (GEMM timing)", &ctx->device);
-    float zero = 0.0f;
-    err = clEnqueueFillBuffer(ctx->queue, scratch, &zero, sizeof zero, 0, floats * sizeof(float), 0,
-                              NULL, NULL);
-    moecl_status st = err == CL_SUCCESS ? MOECL_OK : moecl_cl_fail(err, "clEnqueueFillBuffer", &ctx->device);
-    char line[600];
-    describe_shape(a, batch, line, sizeof line);
-    double flops = 2.0 * (double)a->m * (double)a->n * (double)a->k * (double)batch;
-    for (int alg = 0; st == MOECL_OK && alg < algorithm_count(ctx); alg++) {
-        if (!candidate(ctx, alg) || !isnan(c->ms[alg])) continue;
-        if (!applicable(ctx, alg, a, sa, sb, sc, batch)) {
-            c->ms[alg] = INFINITY;
-            continue;
-        }
-        st = time_algorithm(ctx, alg, a, sa, sb, sc, batch, scratch, &c->ms[alg]);
-        size_t used = strlen(line);
-        if (st == MOECL_OK)
-            snprintf(line + used, sizeof line - used, " %s %.1f", moecl_gemm_algorithm_name(ctx, alg),
-                     flops / (c->ms[alg] * 1e-3) * 1e-9);
-    }
-    clReleaseMemObject(scratch);
-    if (st == MOECL_OK && ctx->gemm.progress) fprintf(stderr, "moecl: GEMM measured: %s GFLOPS\n", line);
-    return st;
-}
-
-/* ---- the choices ----------------------------------------------------------- */
+/* ---- choosing ------------------------------------------------------------ */
 
 /* Shapes share a choice when each size rounds up to the same power of two:
  * routed experts (switch, top-k) see a different number of images every
@@ -197,28 +128,29 @@ static size_t bucket(size_t v)
     return b;
 }
 
-static bool same_shape(const moecl_gemm_choice *c, const moecl_gemm_args *a, size_t batch)
-{
-    return c->trans_a == a->trans_a && c->trans_b == a->trans_b && bucket(c->m) == bucket(a->m) &&
-           bucket(c->n) == bucket(a->n) && bucket(c->k) == bucket(a->k) &&
-           bucket(c->batch) == bucket(batch);
-}
+/* A timing run writes a scratch C (the real C is left alone: with beta != 0
+ * a timing run would change it), made on the first run. */
+typedef struct timing {
+    const moecl_gemm_args *a;
+    size_t sa, sb, sc, batch;
+    cl_mem scratch;
+} timing;
 
-moecl_gemm_choice *moecl_gemm_choice_add(moecl_ctx *ctx, bool ta, bool tb, size_t m, size_t n,
-                                         size_t k, size_t batch)
+static moecl_status timing_run(moecl_ctx *ctx, int alg, void *user)
 {
-    moecl_gemm_state *g = &ctx->gemm;
-    if (g->choice_count == g->choice_capacity) {
-        int cap = g->choice_capacity ? 2 * g->choice_capacity : 32;
-        moecl_gemm_choice *grown = realloc(g->choices, (size_t)cap * sizeof *grown);
-        if (!grown) return NULL;
-        g->choices = grown;
-        g->choice_capacity = cap;
+    timing *t = user;
+    if (!t->scratch) {
+        size_t floats = extent(t->a->c_offset, t->sc, t->batch, t->a->m, t->a->n, t->a->ldc);
+        cl_int err = CL_SUCCESS;
+        t->scratch = clCreateBuffer(ctx->context, CL_MEM_READ_WRITE, floats * sizeof(float), NULL, &err);
+        if (err != CL_SUCCESS) return moecl_cl_fail(err, "clCreateBuffer (GEMM timing)", &ctx->device);
+        float zero = 0.0f;
+        MOECL_CL_CHECK(&ctx->device, clEnqueueFillBuffer(ctx->queue, t->scratch, &zero, sizeof zero, 0,
+                                                         floats * sizeof(float), 0, NULL, NULL));
     }
-    moecl_gemm_choice *c = &g->choices[g->choice_count++];
-    *c = (moecl_gemm_choice){.trans_a = ta, .trans_b = tb, .m = m, .n = n, .k = k, .batch = batch};
-    for (int i = 0; i < MOECL_GEMM_ALGORITHMS; i++) c->ms[i] = NAN;
-    return c;
+    moecl_gemm_args g = *t->a;
+    g.c = t->scratch;
+    return run_algorithm(ctx, alg, &g, t->sa, t->sb, t->sc, t->batch);
 }
 
 static moecl_status choose(moecl_ctx *ctx, const moecl_gemm_args *a, size_t sa, size_t sb, size_t sc,
@@ -236,23 +168,20 @@ static moecl_status choose(moecl_ctx *ctx, const moecl_gemm_args *a, size_t sa, 
         *out = alg;
         return MOECL_OK;
     }
-    if (!ctx->gemm.choices_loaded) moecl_gemm_choices_load(ctx);
-    moecl_gemm_choice *c = NULL;
-    for (int i = 0; i < ctx->gemm.choice_count && !c; i++)
-        if (same_shape(&ctx->gemm.choices[i], a, batch)) c = &ctx->gemm.choices[i];
-    if (!c) c = moecl_gemm_choice_add(ctx, a->trans_a, a->trans_b, a->m, a->n, a->k, batch);
-    if (!c) return moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of host memory");
-    bool missing = false;
-    for (int alg = 0; alg < algorithm_count(ctx); alg++)
-        if (candidate(ctx, alg) && isnan(c->ms[alg])) missing = true;
-    if (missing) {
-        MOECL_TRY(measure(ctx, c, a, sa, sb, sc, batch));
-        moecl_gemm_choices_save(ctx);
+    timing t = {a, sa, sb, sc, batch, NULL};
+    moecl_candidates cand = {.count = algorithm_count(ctx), .run = timing_run, .user = &t};
+    for (int alg = 0; alg < cand.count; alg++) {
+        cand.names[alg] = moecl_gemm_algorithm_name(ctx, alg);
+        cand.wanted[alg] = candidate(ctx, alg);
+        cand.applicable[alg] = applicable(ctx, alg, a, sa, sb, sc, batch);
     }
+    char key[112];
+    snprintf(key, sizeof key, "gemm %c%c %zu %zu %zu %zu", a->trans_a ? 'T' : 'N', a->trans_b ? 'T' : 'N',
+             bucket(a->m), bucket(a->n), bucket(a->k), bucket(batch));
     int best = -1;
-    for (int alg = 0; alg < algorithm_count(ctx); alg++)
-        if (candidate(ctx, alg) && isfinite(c->ms[alg]) && (best < 0 || c->ms[alg] < c->ms[best]))
-            best = alg;
+    moecl_status st = moecl_choose_by_timing(ctx, key, &cand, &best);
+    if (t.scratch) clReleaseMemObject(t.scratch);
+    MOECL_TRY(st);
     *out = best >= 0 ? best : 0; /* none of ours fits: CLBlast */
     return MOECL_OK;
 }

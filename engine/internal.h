@@ -32,31 +32,56 @@ typedef struct moecl_gemm_variant {
     char name[16]; /* "own6x16" */
     cl_program program;
     cl_kernel pack_a, pack_b, tile, pack_b_im2col, pack_b_im2col_t;
+    cl_kernel conv_forward, conv_pack_dy_t, conv_weight_grad; /* conv_direct.cl */
 } moecl_gemm_variant;
-
-#define MOECL_GEMM_ALGORITHMS (1 + MOECL_GEMM_MAX_VARIANTS)
-
-/* A shape and the time of each algorithm on it (algorithm 0 is CLBlast,
- * a > 0 our variant a - 1), in milliseconds; < 0: not measured, or not
- * applicable. */
-typedef struct moecl_gemm_choice {
-    bool trans_a, trans_b;
-    size_t m, n, k, batch;
-    double ms[MOECL_GEMM_ALGORITHMS];
-} moecl_gemm_choice;
 
 typedef struct moecl_gemm_state {
     char spec[32];      /* "auto", "clblast", "own" or a variant name */
     bool progress;      /* a line on stderr for every new measurement */
     moecl_gemm_variant variants[MOECL_GEMM_MAX_VARIANTS];
     int variant_count;
+    char conv[16];      /* convolutions on our kernels: "auto", "direct", "im2col" */
     cl_mem packed[2];   /* packed A and B panels, grown on demand */
     size_t packed_bytes[2];
-    moecl_gemm_choice *choices;
-    int choice_count, choice_capacity;
-    bool choices_loaded;
-    char choices_path[1200]; /* "" when caching is off */
 } moecl_gemm_state;
+
+/* ---- choosing by measurement (choice.c) --------------------------------- */
+
+#define MOECL_CHOICE_MAX 12
+
+/* A shape (key) and the milliseconds each named algorithm took on it;
+ * NaN: not measured, infinity: not applicable. */
+typedef struct moecl_choice {
+    char key[112];
+    int count;
+    char names[MOECL_CHOICE_MAX][24];
+    double ms[MOECL_CHOICE_MAX];
+} moecl_choice;
+
+typedef struct moecl_choices {
+    moecl_choice *list;
+    int count, capacity;
+    bool loaded;
+    char path[1200]; /* "" when caching is off */
+} moecl_choices;
+
+/* The ways a piece of work can run: run(ctx, i, user) enqueues way i. */
+typedef struct moecl_candidates {
+    int count;
+    const char *names[MOECL_CHOICE_MAX];
+    bool wanted[MOECL_CHOICE_MAX];     /* among those the current spec picks from */
+    bool applicable[MOECL_CHOICE_MAX]; /* can run this shape at all */
+    moecl_status (*run)(moecl_ctx *ctx, int i, void *user);
+    void *user;
+} moecl_candidates;
+
+/* The fastest wanted and applicable candidate for key (-1: none), timing
+ * those not measured yet and keeping the times. */
+moecl_status moecl_choose_by_timing(moecl_ctx *ctx, const char *key, const moecl_candidates *cand,
+                                    int *best);
+void moecl_choices_path(const char *cache_dir, const moecl_device_info *dev, char *out, size_t size);
+void moecl_choices_init(moecl_ctx *ctx);
+void moecl_choices_release(moecl_ctx *ctx);
 
 /* The parameter sets worth trying on a device (from its native vector
  * width) and the spec; MOECL_ERR_INVALID_ARG for an unknown spec. */
@@ -95,6 +120,19 @@ typedef struct moecl_product {
 
 /* Runs a product with our variant v (index into ctx->gemm.variants). */
 moecl_status moecl_own_product(moecl_ctx *ctx, int v, const moecl_product *p);
+/* Stride-1 convolution straight from the zero-bordered input xp ([n, C,
+ * OH+KH-1, OW+KW-1]; conv_direct.cl), variant v: y (NCHW) = w * xp + bias.
+ * Needs OW % NR == 0 (moecl_own_conv_direct_fits). conv.c/h/w are the
+ * input's channels and the rest of s as in moecl_conv_shape. */
+bool moecl_own_conv_direct_fits(const moecl_ctx *ctx, int v, int ow);
+moecl_status moecl_own_conv_forward(moecl_ctx *ctx, int v, cl_mem xp, cl_mem w, cl_mem bias,
+                                    cl_mem y, int filters, const moecl_conv_shape *s, int n);
+/* The partial weight gradients of `chunks` chunks of kc output pixels each,
+ * [chunks][F][C*KH*KW] into part, from the bordered input xp ([n, C,
+ * (OH-1)*SH+KH, (OW-1)*SW+KW]) and dy (NCHW). */
+moecl_status moecl_own_conv_weight_grad(moecl_ctx *ctx, int v, cl_mem xp, cl_mem dy, cl_mem part,
+                                        int filters, const moecl_conv_shape *s, int n, size_t kc,
+                                        size_t chunks);
 /* Bytes of the packed panels a product needs with variant v. */
 size_t moecl_own_packed_bytes(const moecl_ctx *ctx, int v, size_t m, size_t n, size_t k, size_t batch);
 /* Our GEMM with variant v; false from _fits when its sizes do not fit the
@@ -108,18 +146,6 @@ moecl_status moecl_clblast_gemm(moecl_ctx *ctx, const moecl_gemm_args *a, size_t
                                 size_t sc, size_t batch);
 /* The key of a device for files kept per device (name, driver, platform). */
 void moecl_device_key(const moecl_device_info *dev, char hex[65]);
-/* The choice file of a device in a cache directory. */
-void moecl_gemm_choices_path(const char *cache_dir, const moecl_device_info *dev, char *out,
-                             size_t size);
-/* Reads the choices kept for this device; a damaged file is ignored with a
- * warning naming it (and rewritten at the next choice). */
-void moecl_gemm_choices_load(moecl_ctx *ctx);
-/* A new shape with nothing measured; NULL when out of host memory. */
-moecl_gemm_choice *moecl_gemm_choice_add(moecl_ctx *ctx, bool ta, bool tb, size_t m, size_t n,
-                                         size_t k, size_t batch);
-/* Rewrites the choice file with every choice made so far. */
-void moecl_gemm_choices_save(moecl_ctx *ctx);
-
 /* ---- profiling (profile.c) ------------------------------------------------ */
 
 typedef struct moecl_profile {
@@ -158,6 +184,7 @@ struct moecl_ctx {
     size_t gemm_temp_bytes;
 
     moecl_gemm_state gemm; /* our GEMM kernels and the choices between paths */
+    moecl_choices choices; /* measured choices (choice.c) */
     bool profiling;        /* the queue records timestamps */
     moecl_profile profile;
 

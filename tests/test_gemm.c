@@ -190,6 +190,7 @@ static void write_text(const char *path, const char *text)
  * returns what it printed (for the warning about a damaged file). */
 static int choose_capturing(moecl_ctx *ctx, char *said, size_t size)
 {
+    ctx->gemm.progress = true; /* say "measured" when it measures */
     CHECK(moecl_ctx_set_gemm(ctx, "auto") == MOECL_OK, "%s", moecl_last_error());
     float host[200] = {0};
     cl_mem buf = upload(ctx, host, 200);
@@ -221,12 +222,12 @@ static void test_choice_cache(void)
     moecl_ctx *ctx = check_open_device(dir);
     CHECK(moecl_ctx_set_gemm(ctx, "auto") == MOECL_OK, "%s", moecl_last_error());
     char path[1200], said[4096];
-    moecl_gemm_choices_path(dir, moecl_ctx_device(ctx), path, sizeof path);
+    moecl_choices_path(dir, moecl_ctx_device(ctx), path, sizeof path);
     CHECK(access(path, F_OK) != 0, "no choice file before the first product");
     int first = choose_capturing(ctx, said, sizeof said);
     CHECK(first >= 0, "a miss measures: %s", moecl_last_error());
     char *text = read_text(path);
-    CHECK(text && strstr(text, "NN 7 13 5 1 clblast=") && strstr(text, "own6x16="),
+    CHECK(text && strstr(text, "gemm NN 8 16 8 1 | clblast=") && strstr(text, "own6x16="),
           "the miss wrote every algorithm's time: %s", text ? text : "(no file)");
     moecl_ctx_destroy(ctx);
 
@@ -237,7 +238,7 @@ static void test_choice_cache(void)
     int last = 0;
     while (moecl_gemm_algorithm_name(ctx, last + 1)) last++;
     char planted[2048];
-    int used = snprintf(planted, sizeof planted, "moecl-gemm-choices-1\ndevice %s | %s | %s\nNN 7 13 5 1",
+    int used = snprintf(planted, sizeof planted, "moecl-choices-2\ndevice %s | %s | %s\ngemm NN 8 16 8 1 |",
                         dev->name, dev->driver_version, dev->platform_version);
     for (int a = 0; a <= last; a++)
         used += snprintf(planted + used, sizeof planted - used, " %s=%s", moecl_gemm_algorithm_name(ctx, a),
@@ -248,18 +249,23 @@ static void test_choice_cache(void)
     ctx = check_open_device(dir);
     CHECK(choose_capturing(ctx, said, sizeof said) == last, "a hit takes the kept times (chose %s)",
           moecl_gemm_algorithm_name(ctx, last));
-    CHECK(strstr(said, "GEMM measured") == NULL && strstr(said, "warning") == NULL,
+    CHECK(strstr(said, "measured") == NULL && strstr(said, "warning") == NULL,
           "a hit measures nothing and warns of nothing: %s", said);
     moecl_ctx_destroy(ctx);
 
     /* Damaged: a line that does not parse. */
-    write_text(path, "moecl-gemm-choices-1\ndevice x | y | z\nNN 7 13 five\n");
+    char damaged[2400];
+    snprintf(damaged, sizeof damaged, "moecl-choices-2\ndevice %s | %s | %s\ngemm NN 7 13 five\n",
+             dev->name, dev->driver_version, dev->platform_version);
+    write_text(path, damaged);
     ctx = check_open_device(dir);
     CHECK(choose_capturing(ctx, said, sizeof said) >= 0, "%s", moecl_last_error());
-    CHECK(strstr(said, "warning") && strstr(said, path), "the warning names the file: %s", said);
+    CHECK(strstr(said, "warning") && strstr(said, path) && strstr(said, "does not parse"),
+          "the warning names the file and the problem: %s", said);
+    CHECK(strstr(said, "measured gemm NN 8 16 8 1"), "and the shape is measured again: %s", said);
     free(text);
     text = read_text(path);
-    CHECK(text && strstr(text, "NN 7 13 5 1 clblast="), "the damaged file was rewritten: %s",
+    CHECK(text && strstr(text, "gemm NN 8 16 8 1 | clblast="), "the damaged file was rewritten: %s",
           text ? text : "(none)");
     moecl_ctx_destroy(ctx);
 
@@ -269,7 +275,7 @@ static void test_choice_cache(void)
     moecl_device_info other = *moecl_ctx_device(ctx);
     snprintf(other.driver_version, sizeof other.driver_version, "%.100s-other", moecl_ctx_device(ctx)->driver_version);
     char other_path[1200];
-    moecl_gemm_choices_path(dir, &other, other_path, sizeof other_path);
+    moecl_choices_path(dir, &other, other_path, sizeof other_path);
     CHECK(strcmp(other_path, path) != 0, "another driver, another file");
     char *swapped = strstr(planted, dev->driver_version);
     if (swapped) {

@@ -260,6 +260,15 @@ static void test_conv2d(void)
     /* a partial batch: buffers for 4, a step of 3 */
     check_layer(layer_conv2d("conv_partial_batch", 4, 3, 3, 1, 1, true, true), img, 4, 3, true,
                 conv_ref, 0);
+    /* widths a multiple of 8 and of 16: the direct (no column matrix)
+     * convolutions of our kernels, 'same' and 'valid', 3x3 and 5x3 */
+    shape3 wide = {5, 6, 16}, wider = {3, 5, 32};
+    check_layer(layer_conv2d("conv3x3_same_w16", 7, 3, 3, 1, 1, true, true), wide, 3, 3, true,
+                conv_ref, 0);
+    check_layer(layer_conv2d("conv5x3_valid_w16", 9, 5, 3, 1, 1, false, true), (shape3){5, 7, 18},
+                3, 3, true, conv_ref, 0);
+    check_layer(layer_conv2d("conv3x3_same_w32", 17, 3, 3, 1, 1, true, false), wider, 2, 2, true,
+                conv_ref, 0);
     /* the split weight gradient, on chunks of 40 columns: 3 x 63 = 189 columns
      * are 4 full chunks and a remainder of 29; and a partial batch whose
      * columns (2 x 63 = 126) split differently from the allocation's */

@@ -1,10 +1,16 @@
 # bench gemm runs and prints a row per shape with a GFLOPS figure (speed
 # itself is not asserted: this is a shared machine).
 . "$(dirname "$0")/lib.sh"
-run bench gemm --max-size 128 --min-time 0.01 --json
+# One parameter set of ours forced: the measured choice between paths is
+# tested in test_gemm (measuring every full-size VGG shape takes minutes).
+run --gemm own6x16 bench gemm --max-size 128 --min-time 0.01 --json
 expect_rc 0 "bench gemm"
 expect_in "$OUT" '"shape": "square 128"' "square row"
 expect_in "$OUT" '"shape": "conv3 32->64 fwd", "m": 64, "n": 32768, "k": 288' "VGG conv row"
+expect_in "$OUT" '"path": "own6x16"' "the row names the path that ran"
 rows=$(printf '%s\n' "$OUT" | grep -c '"gflops"')
-[ "$rows" -eq 13 ] && pass || fail "13 rows expected, got $rows"
+[ "$rows" -eq 19 ] && pass || fail "19 rows expected (a square, 6 convolutions x 3 products), got $rows"
+run --gemm no-such bench gemm --max-size 128
+expect_rc 2 "an unknown --gemm path"
+expect_in "$ERR" "unknown GEMM path 'no-such'" "the error names the path"
 finish
