@@ -50,14 +50,14 @@ static void print_table(const char *title, const total *t, int n, double all, in
     }
 }
 
-moecl_status bench_profile_step(model *net, moecl_param **params, int nparams)
+static moecl_status profile_one(model *net, moecl_param **params, int nparams, bool training)
 {
     optim_config adam = optim_defaults(OPTIM_ADAM);
-    layer_run run = {.training = true, .seed = 1, .step = 99};
+    layer_run run = {.training = training, .seed = 1, .step = 99};
     MOECL_TRY(moecl_ctx_finish(net->ctx));
     double start = moecl_seconds();
     MOECL_TRY(moecl_profile_start(net->ctx));
-    moecl_status st = bench_step(net, &run, &adam, params, nparams, true, 99);
+    moecl_status st = bench_step(net, &run, &adam, params, nparams, training, 99);
     moecl_profile_record *r = NULL;
     int count = 0;
     if (st == MOECL_OK) st = moecl_profile_stop(net->ctx, &r, &count);
@@ -70,8 +70,8 @@ moecl_status bench_profile_step(model *net, moecl_param **params, int nparams)
     if (!t) return MOECL_ERR_OUT_OF_MEMORY;
     double all = 0;
     for (int i = 0; i < count; i++) all += r[i].ms;
-    printf("\nprofile of one training step (GEMM path %s): %.1f ms of device time in %d launches, "
-           "%.1f ms wall\n", moecl_ctx_gemm(net->ctx), all, count, wall);
+    printf("\nprofile of one %s step (GEMM path %s): %.1f ms of device time in %d launches, "
+           "%.1f ms wall\n", training ? "training" : "inference", moecl_ctx_gemm(net->ctx), all, count, wall);
     int n = sum_by(r, count, offsetof(moecl_profile_record, what), t);
     print_table("kernel", t, n, all, 25);
     n = sum_by(r, count, offsetof(moecl_profile_record, layer), t);
@@ -79,4 +79,10 @@ moecl_status bench_profile_step(model *net, moecl_param **params, int nparams)
     free(t);
     moecl_profile_release(net->ctx);
     return MOECL_OK;
+}
+
+moecl_status bench_profile_step(model *net, moecl_param **params, int nparams)
+{
+    MOECL_TRY(profile_one(net, params, nparams, true));
+    return profile_one(net, params, nparams, false);
 }

@@ -107,16 +107,23 @@ __kernel void flip_weights_f32(__global const float *w, __global float *wt, cons
 
 /* xp[n, c, h, w] = x[n, c, h - PH, w - PW], zero outside the image: the
  * input of conv_direct_* (cl/gemm/conv_direct.cl) with its border, Hp x Wp.
- * 3-D: (w, c * Hp + h, n). */
+ * 1-D over the B*C*Hp output rows: a work-item copies one row, so the
+ * index arithmetic is paid once a row. */
 __kernel void conv_pad_f32(__global const float *x, __global float *xp, const int B, const int C,
                            const int H, const int W, const int PH, const int PW, const int Hp,
                            const int Wp)
 {
-    const int w = get_global_id(0), ch = get_global_id(1), b = get_global_id(2);
-    if (w >= Wp || ch >= C * Hp || b >= B) return;
-    const int c = ch / Hp, h = ch % Hp;
-    const int sh = h - PH, sw = w - PW;
-    float v = 0.0f;
-    if (sh >= 0 && sh < H && sw >= 0 && sw < W) v = x[(((size_t)b * C + c) * H + sh) * W + sw];
-    xp[(((size_t)b * C + c) * Hp + h) * Wp + w] = v;
+    const int row = get_global_id(0);
+    if (row >= B * C * Hp) return;
+    const int h = row % Hp, bc = row / Hp, sh = h - PH;
+    __global float *dst = xp + (size_t)row * Wp;
+    if (sh < 0 || sh >= H) {
+        for (int w = 0; w < Wp; w++) dst[w] = 0.0f;
+        return;
+    }
+    __global const float *src = x + ((size_t)bc * H + sh) * W;
+    for (int w = 0; w < Wp; w++) {
+        const int sw = w - PW;
+        dst[w] = sw >= 0 && sw < W ? src[sw] : 0.0f;
+    }
 }

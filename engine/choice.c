@@ -9,7 +9,7 @@
  * device, driver and platform (choices-KEY.txt), so that the next run
  * starts without measuring:
  *   moecl-choices-2
- *   device NAME | DRIVER | PLATFORM
+ *   device NAME | DRIVER | PLATFORM | kernels HASH
  *   gemm NN 64 131072 512 1 | clblast=40.1 own6x16=9.6 own8x8=none
  *   conv forward 3x32x32 32 3x3 s1x1 p1x1 n128 | clblast=.. own6x16=.. own6x16-direct=..
  * ("none": not applicable). Names this build does not know (another
@@ -32,9 +32,24 @@ void moecl_choices_path(const char *cache_dir, const moecl_device_info *dev, cha
     snprintf(out, size, "%s/choices-%.16s.txt", cache_dir, hex);
 }
 
+/* The device line also names the kernels' version (a hash of cl/gemm and
+ * cl/conv.cl as embedded): times measured with other kernels, or ways that
+ * were not applicable to them, must not decide for these. */
 static void device_line(const moecl_device_info *dev, char *out, size_t size)
 {
-    snprintf(out, size, "device %s | %s | %s", dev->name, dev->driver_version, dev->platform_version);
+    moecl_sha256 h;
+    unsigned char digest[32];
+    char hex[65];
+    moecl_sha256_init(&h);
+    for (int i = 0; i < moecl_embedded_gemm_sources_count; i++)
+        moecl_sha256_update(&h, moecl_embedded_gemm_sources[i].source, moecl_embedded_gemm_sources[i].size);
+    for (int i = 0; i < moecl_embedded_sources_count; i++)
+        if (strcmp(moecl_embedded_sources[i].name, "conv") == 0)
+            moecl_sha256_update(&h, moecl_embedded_sources[i].source, moecl_embedded_sources[i].size);
+    moecl_sha256_final(&h, digest);
+    moecl_sha256_hex(digest, hex);
+    snprintf(out, size, "device %s | %s | %s | kernels %.16s", dev->name, dev->driver_version,
+             dev->platform_version, hex);
 }
 
 static moecl_choice *find(moecl_ctx *ctx, const char *key)
@@ -111,7 +126,8 @@ static void load(moecl_ctx *ctx)
         number++;
         line[strcspn(line, "\r\n")] = '\0';
         if (number == 1 && strcmp(line, CHOICES_FORMAT) != 0) problem = "not a moecl choice file of this version";
-        else if (number == 2 && strcmp(line, expected) != 0) problem = "made for another device or driver";
+        else if (number == 2 && strcmp(line, expected) != 0)
+            problem = "made for another device, driver or version of the kernels";
         else if (number > 2 && line[0] && !parse_line(ctx, line)) problem = "a line that does not parse";
     }
     fclose(f);
@@ -152,12 +168,18 @@ static void save(moecl_ctx *ctx)
     free(text);
 }
 
-static moecl_status time_candidate(moecl_ctx *ctx, const moecl_candidates *cand, int i, double *ms)
+/* Best of up to three timed runs, after an untimed one (which also builds
+ * what is built on first use). A candidate whose first timed run took over
+ * three times the best so far (on the shapes that matter, CLBlast on a
+ * CPU) keeps that time and is not run again: it cannot win, and a cold
+ * start should not wait for it. */
+static moecl_status time_candidate(moecl_ctx *ctx, const moecl_candidates *cand, int i,
+                                   double best_so_far, double *ms)
 {
     MOECL_TRY(cand->run(ctx, i, cand->user));
     MOECL_TRY(moecl_ctx_finish(ctx));
     double best = INFINITY, spent = 0;
-    for (int rep = 0; rep < 3 && (rep == 0 || spent < 0.25); rep++) {
+    for (int rep = 0; rep < 3 && (rep == 0 || (spent < 0.25 && best * 1e3 <= 3 * best_so_far)); rep++) {
         double start = moecl_seconds();
         MOECL_TRY(cand->run(ctx, i, cand->user));
         MOECL_TRY(moecl_ctx_finish(ctx));
@@ -179,6 +201,7 @@ moecl_status moecl_choose_by_timing(moecl_ctx *ctx, const char *key, const moecl
     char line[800];
     size_t used = (size_t)snprintf(line, sizeof line, "%s:", key);
     bool measured = false;
+    double best_so_far = INFINITY;
     int only = -1, eligible = 0; /* a single candidate needs no timing */
     for (int i = 0; i < cand->count; i++)
         if (cand->wanted[i] && cand->applicable[i]) only = i, eligible++;
@@ -186,16 +209,23 @@ moecl_status moecl_choose_by_timing(moecl_ctx *ctx, const char *key, const moecl
         *best = only;
         return MOECL_OK;
     }
-    for (int i = 0; i < cand->count; i++) {
+    /* candidate 0 last (CLBlast in the GEMM and convolution choices: timed
+     * after ours, it can stop early where it cannot win) */
+    for (int o = 0; o < cand->count; o++) {
+        int i = (o + 1) % cand->count;
         if (!cand->wanted[i]) continue;
         double *ms = slot(c, cand->names[i], true);
         if (!ms) return moecl_fail(MOECL_ERR_INVALID_ARG, "too many candidates for '%s'", key);
-        if (!isnan(*ms)) continue;
+        if (!isnan(*ms)) {
+            if (cand->applicable[i] && *ms < best_so_far) best_so_far = *ms;
+            continue;
+        }
         if (!cand->applicable[i]) {
             *ms = INFINITY;
             continue;
         }
-        MOECL_TRY(time_candidate(ctx, cand, i, ms));
+        MOECL_TRY(time_candidate(ctx, cand, i, best_so_far, ms));
+        if (*ms < best_so_far) best_so_far = *ms;
         measured = true;
         if (used < sizeof line)
             used += (size_t)snprintf(line + used, sizeof line - used, " %s %.2f ms", cand->names[i], *ms);

@@ -184,9 +184,10 @@ moecl_status moecl_own_product(moecl_ctx *ctx, int v, const moecl_product *p)
                       pm, pn, p->batch);
 }
 
-bool moecl_own_conv_direct_fits(const moecl_ctx *ctx, int v, int ow)
+bool moecl_own_conv_direct_fits(const moecl_ctx *ctx, int v, int oh, int ow)
 {
-    return ow % ctx->gemm.variants[v].nr == 0;
+    int nr = ctx->gemm.variants[v].nr;
+    return ow % nr == 0 || (nr >= 8 && ow * 2 == nr && oh % 2 == 0);
 }
 
 moecl_status moecl_own_conv_forward(moecl_ctx *ctx, int v, cl_mem xp, cl_mem w, cl_mem bias,
@@ -202,7 +203,7 @@ moecl_status moecl_own_conv_forward(moecl_ctx *ctx, int v, cl_mem xp, cl_mem w, 
                          KARGS(MOECL_ARG_MEM(w), VIEW_ARGS(wv), MOECL_ARG_INT(filters), MOECL_ARG_INT(k),
                                MOECL_ARG_INT(k), MOECL_ARG_INT(0), MOECL_ARG_MEM(pa)),
                          k, pm, 1));
-    size_t row_panels = (size_t)n * s->oh * (s->ow / var->nr);
+    size_t row_panels = (size_t)n * s->oh * s->ow / var->nr;
     cl_mem bias_or_any = bias ? bias : pa; /* a valid buffer the kernel does not read */
     return run_kernel(ctx, var, var->conv_forward, "conv_direct_forward",
                       KARGS(MOECL_ARG_MEM(xp), MOECL_ARG_MEM(pa), MOECL_ARG_MEM(y),

@@ -122,9 +122,9 @@ typedef struct moecl_product {
 moecl_status moecl_own_product(moecl_ctx *ctx, int v, const moecl_product *p);
 /* Stride-1 convolution straight from the zero-bordered input xp ([n, C,
  * OH+KH-1, OW+KW-1]; conv_direct.cl), variant v: y (NCHW) = w * xp + bias.
- * Needs OW % NR == 0 (moecl_own_conv_direct_fits). conv.c/h/w are the
+ * Needs OW % NR == 0, or 2 * OW == NR and OH even (moecl_own_conv_direct_fits). conv.c/h/w are the
  * input's channels and the rest of s as in moecl_conv_shape. */
-bool moecl_own_conv_direct_fits(const moecl_ctx *ctx, int v, int ow);
+bool moecl_own_conv_direct_fits(const moecl_ctx *ctx, int v, int oh, int ow);
 moecl_status moecl_own_conv_forward(moecl_ctx *ctx, int v, cl_mem xp, cl_mem w, cl_mem bias,
                                     cl_mem y, int filters, const moecl_conv_shape *s, int n);
 /* The partial weight gradients of `chunks` chunks of kc output pixels each,

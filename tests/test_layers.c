@@ -269,6 +269,11 @@ static void test_conv2d(void)
                 3, 3, true, conv_ref, 0);
     check_layer(layer_conv2d("conv3x3_same_w32", 17, 3, 3, 1, 1, true, false), wider, 2, 2, true,
                 conv_ref, 0);
+    /* widths of half a vector (two rows a panel): 8 for 16-float panels, 4 for 8 */
+    check_layer(layer_conv2d("conv3x3_same_w8", 13, 3, 3, 1, 1, true, true), (shape3){3, 6, 8}, 3, 3,
+                true, conv_ref, 0);
+    check_layer(layer_conv2d("conv3x3_same_w4", 5, 3, 3, 1, 1, true, true), (shape3){4, 4, 4}, 3, 3,
+                true, conv_ref, 0);
     /* the split weight gradient, on chunks of 40 columns: 3 x 63 = 189 columns
      * are 4 full chunks and a remainder of 29; and a partial batch whose
      * columns (2 x 63 = 126) split differently from the allocation's */

@@ -14,35 +14,57 @@
  *    (a copy the size of dy, not of the column matrix); K in chunks of kc
  *    per batch t, partial sums added afterwards. */
 
-/* 3-D: (output panel q of NR pixels, filter panel p, 1). OW % NR == 0.
- * xp: [n, C, OH+KH-1, OW+KW-1]; A packed weights [F/MR][C*KH*KW][MR]. */
+/* 3-D: (output panel q of NR pixels, filter panel p, 1). A panel is NR
+ * consecutive pixels of one output row (OW % NR == 0), or two whole rows
+ * (OW * 2 == NR, OH even: 8-wide images with 16-float vectors), read as two
+ * half-vector loads. xp: [n, C, OH+KH-1, OW+KW-1]; A packed weights
+ * [F/MR][C*KH*KW][MR]. */
 __kernel void conv_direct_forward(__global const float *xp, __global const float *pa,
                                   __global float *y, __global const float *bias,
                                   const int use_bias, const int C, const int F, const int KH,
                                   const int KW, const int OH, const int OW, const int n_images)
 {
     const int q = get_global_id(0), p = get_global_id(1);
-    const int row_panels = OW / NR;
-    if (q >= n_images * OH * row_panels || p * MR >= F) return;
-    const int ow0 = q % row_panels * NR, oh = q / row_panels % OH, n = q / (row_panels * OH);
+    const int P = OH * OW, per_image = P / NR;
+    if (q >= n_images * per_image || p * MR >= F) return;
+    const int n = q / per_image, pix = q % per_image * NR, oh = pix / OW, ow0 = pix % OW;
     const int Hp = OH + KH - 1, Wp = OW + KW - 1, K = C * KH * KW;
     __global const float *A = pa + (size_t)p * K * MR;
     __global const float *x = xp + ((size_t)n * C * Hp + oh) * Wp + ow0;
     VEC acc[MR];
     for (int r = 0; r < MR; r++) acc[r] = (VEC)(0.0f);
-    for (int ch = 0; ch < C; ch++)
-        for (int i = 0; i < KH; i++) {
-            __global const float *row = x + ((size_t)ch * Hp + i) * Wp;
-            for (int j = 0; j < KW; j++, A += MR) {
-                const VEC b = VLOAD(0, row + j);
+    if (OW >= NR) {
+        for (int ch = 0; ch < C; ch++)
+            for (int i = 0; i < KH; i++) {
+                __global const float *row = x + ((size_t)ch * Hp + i) * Wp;
+                for (int j = 0; j < KW; j++, A += MR) {
+                    const VEC b = VLOAD(0, row + j);
 #pragma unroll
-                for (int r = 0; r < MR; r++) acc[r] = fma((VEC)(A[r]), b, acc[r]);
+                    for (int r = 0; r < MR; r++) acc[r] = fma((VEC)(A[r]), b, acc[r]);
+                }
             }
-        }
-    const size_t P = (size_t)OH * OW;
-    __global float *out = y + ((size_t)n * F + p * MR) * P + (size_t)oh * OW + ow0;
+    } else {
+#if NR == 16 || NR == 8
+#if NR == 16
+#define VLOAD_HALF vload8
+#else
+#define VLOAD_HALF vload4
+#endif
+        for (int ch = 0; ch < C; ch++)
+            for (int i = 0; i < KH; i++) {
+                __global const float *row = x + ((size_t)ch * Hp + i) * Wp;
+                for (int j = 0; j < KW; j++, A += MR) {
+                    const VEC b = (VEC)(VLOAD_HALF(0, row + j), VLOAD_HALF(0, row + Wp + j));
+#pragma unroll
+                    for (int r = 0; r < MR; r++) acc[r] = fma((VEC)(A[r]), b, acc[r]);
+                }
+            }
+#undef VLOAD_HALF
+#endif
+    }
+    __global float *out = y + ((size_t)n * F + p * MR) * P + pix;
     for (int r = 0; r < MR && p * MR + r < F; r++)
-        VSTORE(acc[r] + (use_bias ? bias[p * MR + r] : 0.0f), 0, out + r * P);
+        VSTORE(acc[r] + (use_bias ? bias[p * MR + r] : 0.0f), 0, out + r * (size_t)P);
 }
 
 /* dy^T packed: 3-D (pixel k of chunk t, filter panel q, chunk t). */

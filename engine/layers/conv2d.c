@@ -230,8 +230,8 @@ static moecl_status run_pass(layer *l, conv_pass pass, const moecl_tensor *x, co
         cand.names[way] = names[way];
         cand.wanted[way] = wanted(ctx, way);
         bool fits = way == 0 || own_fits(l, v, cols);
-        if (direct && pass == PASS_FORWARD) fits = conv_direct_fits(l, v, l->out.w);
-        if (direct && pass == PASS_INPUT) fits = conv_direct_fits(l, v, l->in.w);
+        if (direct && pass == PASS_FORWARD) fits = conv_direct_fits(l, v, l->out.h, l->out.w);
+        if (direct && pass == PASS_INPUT) fits = conv_direct_fits(l, v, l->in.h, l->in.w);
         cand.applicable[way] = fits;
         cand.count = way + 1;
     }

@@ -23,8 +23,7 @@ static moecl_view nchw_as_channels(cl_mem buf, const layer *l)
 static moecl_status add_border(moecl_ctx *ctx, cl_mem src, cl_mem dst, int n, int C, int H, int W,
                                int PH, int PW, int Hp, int Wp)
 {
-    return MOECL_LAUNCH_3D(ctx, "conv_pad_f32", (size_t)Wp, (size_t)C * Hp, (size_t)n,
-                           MOECL_ARG_MEM(src), MOECL_ARG_MEM(dst), MOECL_ARG_INT(n), MOECL_ARG_INT(C),
+    return MOECL_LAUNCH(ctx, "conv_pad_f32", (size_t)n * C * Hp, 0, MOECL_ARG_MEM(src), MOECL_ARG_MEM(dst), MOECL_ARG_INT(n), MOECL_ARG_INT(C),
                            MOECL_ARG_INT(H), MOECL_ARG_INT(W), MOECL_ARG_INT(PH), MOECL_ARG_INT(PW),
                            MOECL_ARG_INT(Hp), MOECL_ARG_INT(Wp));
 }
@@ -38,9 +37,9 @@ static moecl_status bordered_input(layer *l, const moecl_tensor *x, int n)
                       Hp, Wp);
 }
 
-bool conv_direct_fits(const layer *l, int variant, int out_w)
+bool conv_direct_fits(const layer *l, int variant, int out_h, int out_w)
 {
-    return l->cfg.sh == 1 && l->cfg.sw == 1 && moecl_own_conv_direct_fits(l->ctx, variant, out_w);
+    return l->cfg.sh == 1 && l->cfg.sw == 1 && moecl_own_conv_direct_fits(l->ctx, variant, out_h, out_w);
 }
 
 moecl_status conv_packed_forward(layer *l, const moecl_tensor *x, int n, int variant, bool direct)

@@ -3,7 +3,8 @@
  *    product written in NCHW with the bias (no permute kernels);
  *  - direct: no column matrix at all; the input is copied once with its
  *    zero border and read in place (stride 1 for the forward pass and the
- *    input gradient, whose output width must be a multiple of NR).
+ *    input gradient, whose output width must be a multiple of NR or half
+ *    of it).
  * conv2d.c measures which way, and which of our parameter sets or CLBlast,
  * runs each pass. Scratch slots of the layer: 0 the weight gradient's
  * partial sums, 1 the flipped kernel, 2 the bordered input, 3 the
@@ -14,9 +15,9 @@
 #include "../internal.h"
 #include "../layer.h"
 
-/* Whether the direct way can run a pass (the forward pass: out_w is the
- * output's width; the input gradient: the input's). */
-bool conv_direct_fits(const layer *l, int variant, int out_w);
+/* Whether the direct way can run a pass (the forward pass: out_h x out_w
+ * is the output's size; the input gradient: the input's). */
+bool conv_direct_fits(const layer *l, int variant, int out_h, int out_w);
 moecl_status conv_packed_forward(layer *l, const moecl_tensor *x, int n, int variant, bool direct);
 /* dW (in `parts` chunks of `chunk` output pixels summed in scratch 0 when
  * parts > 1) and the bias gradient. */
