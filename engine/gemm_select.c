@@ -20,10 +20,15 @@ const char *moecl_gemm_algorithm_name(const moecl_ctx *ctx, int algorithm)
     return NULL;
 }
 
+/* A name, or "own1".."ownN": the device's i-th parameter set whatever its
+ * tile (so that tests and scripts force the same slot on any device). */
 static int algorithm_by_name(const moecl_ctx *ctx, const char *name)
 {
     for (int i = 0; i < algorithm_count(ctx); i++)
         if (strcmp(moecl_gemm_algorithm_name(ctx, i), name) == 0) return i;
+    if (strncmp(name, "own", 3) == 0 && name[3] >= '1' && name[3] <= '9' && !name[4] &&
+        name[3] - '0' <= ctx->gemm.variant_count)
+        return name[3] - '0';
     return -1;
 }
 
@@ -31,7 +36,7 @@ moecl_status moecl_ctx_set_gemm(moecl_ctx *ctx, const char *spec)
 {
     if (!spec || !*spec) spec = "auto";
     if (strcmp(spec, "auto") != 0 && strcmp(spec, "own") != 0 && algorithm_by_name(ctx, spec) < 0) {
-        char known[200] = "auto, clblast, own";
+        char known[240] = "auto, clblast, own, own1..own4 (by slot)";
         for (int i = 1; i < algorithm_count(ctx); i++) {
             size_t used = strlen(known);
             snprintf(known + used, sizeof known - used, ", %s", moecl_gemm_algorithm_name(ctx, i));
@@ -113,7 +118,7 @@ static bool candidate(const moecl_ctx *ctx, int alg)
     const char *spec = ctx->gemm.spec;
     if (strcmp(spec, "auto") == 0) return true;
     if (strcmp(spec, "own") == 0) return alg > 0;
-    return strcmp(spec, moecl_gemm_algorithm_name(ctx, alg)) == 0;
+    return algorithm_by_name(ctx, spec) == alg;
 }
 
 /* ---- choosing ------------------------------------------------------------ */

@@ -200,8 +200,10 @@ static bool wanted(const moecl_ctx *ctx, int way)
     int v = (way - 1) / 2;
     bool direct = (way - 1) % 2 == 1;
     if (strcmp(conv, "im2col") == 0 && direct) return false; /* "direct": see run_pass */
-    return strcmp(spec, "auto") == 0 || strcmp(spec, "own") == 0 ||
-           strcmp(spec, moecl_gemm_algorithm_name(ctx, v + 1)) == 0;
+    if (strcmp(spec, "auto") == 0 || strcmp(spec, "own") == 0) return true;
+    char slot[8];
+    snprintf(slot, sizeof slot, "own%d", v + 1);
+    return strcmp(spec, moecl_gemm_algorithm_name(ctx, v + 1)) == 0 || strcmp(spec, slot) == 0;
 }
 
 /* Our panels of the largest operand (the column matrix of the forward
