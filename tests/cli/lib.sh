@@ -10,6 +10,10 @@ FAILED=0
 WORK=$(mktemp -d "/tmp/moecl-${TEST_NAME}-XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 export MOECL_CACHE_DIR="$WORK/cache"
+# One way of running products, so that each script's fresh cache does not
+# time every way of every shape of every small model it trains (minutes);
+# gemm_choice.sh and the engine tests cover the measured choice.
+export MOECL_GEMM=${MOECL_GEMM_CLI:-own1}
 
 # run ARGS...: sets $RC, $OUT (stdout) and $ERR (stderr)
 run() {
