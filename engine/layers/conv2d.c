@@ -201,7 +201,7 @@ static bool wanted(const moecl_ctx *ctx, int way)
     bool direct = (way - 1) % 2 == 1;
     if (strcmp(conv, "im2col") == 0 && direct) return false; /* "direct": see run_pass */
     if (strcmp(spec, "auto") == 0 || strcmp(spec, "own") == 0) return true;
-    char slot[8];
+    char slot[16];
     snprintf(slot, sizeof slot, "own%d", v + 1);
     return strcmp(spec, moecl_gemm_algorithm_name(ctx, v + 1)) == 0 || strcmp(spec, slot) == 0;
 }
