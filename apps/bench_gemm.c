@@ -18,6 +18,7 @@ typedef struct gemm_result {
     double gflops;
     int calls;
     const char *algorithm;
+    char profile[1024]; /* --profile: the kernels of one call, a line each */
 } gemm_result;
 
 static moecl_status make_buffer(moecl_ctx *ctx, size_t floats, cl_mem *out)
@@ -41,7 +42,27 @@ static moecl_status make_buffer(moecl_ctx *ctx, size_t floats, cl_mem *out)
     return MOECL_OK;
 }
 
-static moecl_status run_case(moecl_ctx *ctx, const gemm_case *c, double min_time,
+/* One more call with the queue's timestamps: the device time of each
+ * kernel it ran (packing, the tiles, CLBlast's routine). */
+static moecl_status profile_call(moecl_ctx *ctx, const moecl_gemm_args *args, char *out,
+                                 size_t size)
+{
+    size_t at = 0;
+    out[0] = '\0';
+    MOECL_TRY(moecl_profile_start(ctx));
+    moecl_status st = moecl_gemm(ctx, args);
+    moecl_profile_record *r = NULL;
+    int count = 0;
+    if (st == MOECL_OK) st = moecl_profile_stop(ctx, &r, &count);
+    for (int i = 0; st == MOECL_OK && i < count && at < size; i++) {
+        int w = snprintf(out + at, size - at, "    %-40s %9.3f ms\n", r[i].what, r[i].ms);
+        at += w > 0 ? (size_t)w : 0;
+    }
+    moecl_profile_release(ctx);
+    return st;
+}
+
+static moecl_status run_case(moecl_ctx *ctx, const gemm_case *c, double min_time, bool profile,
                              gemm_result *res)
 {
     cl_mem a = NULL, b = NULL, out = NULL;
@@ -66,6 +87,7 @@ static moecl_status run_case(moecl_ctx *ctx, const gemm_case *c, double min_time
         calls++;
         elapsed = moecl_seconds() - start;
     }
+    if (st == MOECL_OK && profile) st = profile_call(ctx, &args, res->profile, sizeof res->profile);
     int alg = st == MOECL_OK ? moecl_gemm_choose(ctx, &args, 0, 0, 0, 1) : -1;
     res->algorithm = alg >= 0 ? moecl_gemm_algorithm_name(ctx, alg) : "?";
     if (a) clReleaseMemObject(a);
@@ -115,7 +137,7 @@ int bench_gemm(const cli_globals *g, int argc, char **argv)
 {
     long max_size = 2048;
     double min_time = 0.5;
-    bool json = false;
+    bool json = false, profile = false;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--max-size") == 0 && i + 1 < argc) {
             if (!cli_parse_long(argv[++i], &max_size) || max_size < 1)
@@ -125,12 +147,17 @@ int bench_gemm(const cli_globals *g, int argc, char **argv)
                 return cli_usage_error("bench gemm: --min-time takes seconds > 0");
         } else if (strcmp(argv[i], "--json") == 0) {
             json = true;
+        } else if (strcmp(argv[i], "--profile") == 0) {
+            profile = true;
         } else {
             return cli_usage_error("bench gemm: unknown option or missing value '%s'", argv[i]);
         }
     }
+    if (json && profile) return cli_usage_error("bench gemm: --profile prints a table, not JSON");
     moecl_ctx *ctx = NULL;
-    int rc = cli_open_device(g, &ctx);
+    cli_globals opened = *g;
+    opened.profiling = profile;
+    int rc = cli_open_device(&opened, &ctx);
     if (rc) return rc;
 
     gemm_case cases[32];
@@ -144,7 +171,7 @@ int bench_gemm(const cli_globals *g, int argc, char **argv)
     for (int i = 0; i < n; i++) {
         const gemm_case *c = &cases[i];
         gemm_result r;
-        moecl_status st = run_case(ctx, c, min_time, &r);
+        moecl_status st = run_case(ctx, c, min_time, profile, &r);
         if (st != MOECL_OK) {
             rc = cli_report(st);
             break;
@@ -159,6 +186,7 @@ int bench_gemm(const cli_globals *g, int argc, char **argv)
             printf("%-22s %6zu %7zu %6zu %2s %2s %10.3f %8.1f  %s\n", c->name, c->m, c->n, c->k,
                    c->ta ? "T" : "-", c->tb ? "T" : "-", r.seconds_per_call * 1e3, r.gflops,
                    r.algorithm);
+        if (profile) fputs(r.profile, stdout);
         fflush(stdout);
     }
     if (json) printf("]\n");

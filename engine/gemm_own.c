@@ -102,10 +102,22 @@ static moecl_status set_args(moecl_ctx *ctx, cl_kernel k, const moecl_karg *args
     return MOECL_OK;
 }
 
+/* The largest divisor of n not above cap (so the grid needs no padding). */
+static size_t divisor_upto(size_t n, size_t cap)
+{
+    for (size_t d = cap < n ? cap : n; d > 1; d--)
+        if (n % d == 0) return d;
+    return 1;
+}
+
 static moecl_status enqueue(moecl_ctx *ctx, const moecl_gemm_variant *v, cl_kernel k,
                             const char *kernel, size_t g0, size_t g1, size_t g2)
 {
     size_t global[3] = {g0, g1, g2};
+    /* Small work-groups of neighbouring tiles: PoCL's own choice of
+     * work-group for these grids measured 30% slower (1024^3: 95 against
+     * 133-147 GFLOPS), its threads waiting on a few large groups. */
+    size_t local[3] = {divisor_upto(g0, 16), divisor_upto(g1, 16), 1};
     cl_event *ev = NULL;
     if (ctx->profile.recording) {
         char what[64];
@@ -113,7 +125,7 @@ static moecl_status enqueue(moecl_ctx *ctx, const moecl_gemm_variant *v, cl_kern
         ev = moecl_profile_event(ctx, what);
     }
     MOECL_CL_CHECK(&ctx->device,
-                   clEnqueueNDRangeKernel(ctx->queue, k, 3, NULL, global, NULL, 0, NULL, ev));
+                   clEnqueueNDRangeKernel(ctx->queue, k, 3, NULL, global, local, 0, NULL, ev));
     return MOECL_OK;
 }
 

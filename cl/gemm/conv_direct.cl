@@ -33,7 +33,20 @@ __kernel void conv_direct_forward(__global const float *xp, __global const float
     __global const float *x = xp + ((size_t)n * C * Hp + oh) * Wp + ow0;
     VEC acc[MR];
     for (int r = 0; r < MR; r++) acc[r] = (VEC)(0.0f);
-    if (OW >= NR) {
+    if (OW >= NR && KW == 3) {
+        /* the common 3-wide window unrolled: three loads, 3 x MR FMAs */
+        for (int ch = 0; ch < C; ch++)
+            for (int i = 0; i < KH; i++, A += 3 * MR) {
+                __global const float *row = x + ((size_t)ch * Hp + i) * Wp;
+                const VEC b0 = VLOAD(0, row), b1 = VLOAD(0, row + 1), b2 = VLOAD(0, row + 2);
+#pragma unroll
+                for (int r = 0; r < MR; r++) acc[r] = fma((VEC)(A[r]), b0, acc[r]);
+#pragma unroll
+                for (int r = 0; r < MR; r++) acc[r] = fma((VEC)(A[MR + r]), b1, acc[r]);
+#pragma unroll
+                for (int r = 0; r < MR; r++) acc[r] = fma((VEC)(A[2 * MR + r]), b2, acc[r]);
+            }
+    } else if (OW >= NR) {
         for (int ch = 0; ch < C; ch++)
             for (int i = 0; i < KH; i++) {
                 __global const float *row = x + ((size_t)ch * Hp + i) * Wp;

@@ -159,6 +159,8 @@ static moecl_status clblast_input_gradient(layer *l, const moecl_tensor *dy, int
 
 typedef enum conv_pass { PASS_FORWARD, PASS_WEIGHTS, PASS_INPUT } conv_pass;
 static const char *const PASS_NAMES[] = {"forward", "weights", "input"};
+/* as the profile shows them (bench train --profile, bench conv) */
+static const char *const PASS_LABELS[] = {"forward", "weight gradient", "input gradient"};
 
 typedef struct pass_work {
     layer *l;
@@ -219,6 +221,7 @@ static moecl_status run_pass(layer *l, conv_pass pass, const moecl_tensor *x, co
                              int n)
 {
     moecl_ctx *ctx = l->ctx;
+    moecl_profile_scope(ctx, l->name, PASS_LABELS[pass]);
     pass_work work = {l, x, dy, n, pass};
     char names[MOECL_CHOICE_MAX][24];
     moecl_candidates cand = {.run = run_way, .user = &work};

@@ -10,6 +10,12 @@ expect_in "$OUT" '"shape": "conv3 32->64 fwd", "m": 64, "n": 32768, "k": 288' "V
 expect_in "$OUT" '"path": "own' "the row names the parameter set that ran"
 rows=$(printf '%s\n' "$OUT" | grep -c '"gflops"')
 [ "$rows" -eq 19 ] && pass || fail "19 rows expected (a square, 6 convolutions x 3 products), got $rows"
+run --gemm own1 bench gemm --max-size 128 --min-time 0.01 --profile
+expect_rc 0 "bench gemm --profile"
+expect_in "$OUT" "gemm_pack_a (own" "the profile names the packing kernel"
+expect_in "$OUT" "gemm_packed (own" "the profile names the tile kernel"
+run bench gemm --json --profile
+expect_rc 2 "--json with --profile"
 run --gemm no-such bench gemm --max-size 128
 expect_rc 2 "an unknown --gemm path"
 expect_in "$ERR" "unknown GEMM path 'no-such'" "the error names the path"
