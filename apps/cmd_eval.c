@@ -53,8 +53,9 @@ static void print_json(const char *path, const eval_result *r)
 {
     printf("{\"checkpoint\": ");
     cli_json_string(stdout, path);
-    printf(", \"count\": %d, \"accuracy\": %.6f, \"loss\": %.6f, \"classes\": [", r->count,
-           r->accuracy, r->loss);
+    printf(", \"count\": %d, \"accuracy\": %.6f, \"loss\": ", r->count, r->accuracy);
+    moecl_json_number(stdout, r->loss, 6); /* null where the weights give NaN */
+    printf(", \"classes\": [");
     for (int k = 0; k < CIFAR_CLASSES; k++)
         printf("%s{\"name\": \"%s\", \"count\": %d, \"accuracy\": %.6f}", k ? ", " : "",
                CIFAR_CLASS_NAMES[k], r->class_count[k], r->class_accuracy[k]);
@@ -106,8 +107,9 @@ static void print_routing_json(const model *m, const eval_result *r)
         for (int k = 0; k < r->n_experts; k++) {
             printf("%s{\"name\": ", k ? ", " : "");
             cli_json_string(stdout, m->parts[m->experts[k]]->name);
-            printf(", \"share\": %.6f, \"mean_gate\": %.6f, \"per_class\": [", r->share[k],
-                   r->mean_gate[k]);
+            printf(", \"share\": %.6f, \"mean_gate\": ", r->share[k]);
+            moecl_json_number(stdout, r->mean_gate[k], 6);
+            printf(", \"per_class\": [");
             for (int c = 0; c < CIFAR_CLASSES; c++) printf("%s%d", c ? ", " : "", r->routed[k][c]);
             printf("]}");
         }

@@ -58,8 +58,10 @@ static void print_json(const model *m, const char *path, int w, int h, const flo
         if (p[c] > p[best]) best = c;
     printf(", \"width\": %d, \"height\": %d, \"class\": \"%s\", \"probabilities\": {", w, h,
            CIFAR_CLASS_NAMES[best]);
-    for (int c = 0; c < CIFAR_CLASSES; c++)
-        printf("%s\"%s\": %.6f", c ? ", " : "", CIFAR_CLASS_NAMES[c], p[c]);
+    for (int c = 0; c < CIFAR_CLASSES; c++) {
+        printf("%s\"%s\": ", c ? ", " : "", CIFAR_CLASS_NAMES[c]);
+        moecl_json_number(stdout, p[c], 6); /* null where the weights give NaN */
+    }
     printf("}");
     if (m->n_experts > 0 && m->head != HEAD_SINGLE) {
         printf(", \"route\": ");
@@ -69,7 +71,8 @@ static void print_json(const model *m, const char *path, int w, int h, const flo
         for (int k = 0; k < m->n_experts; k++) {
             printf("%s", k ? ", " : "");
             cli_json_string(stdout, m->parts[m->experts[k]]->name);
-            printf(": %.6f", gates[k]);
+            printf(": ");
+            moecl_json_number(stdout, gates[k], 6);
         }
         printf("}");
     }

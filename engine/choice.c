@@ -89,6 +89,8 @@ static double *slot(moecl_choice *c, const char *name, bool create)
 /* "key | a=1.5 b=none"; false when it does not parse. */
 static bool parse_line(moecl_ctx *ctx, char *line)
 {
+    size_t len = strlen(line);
+    if (len >= 2 && strcmp(line + len - 2, " |") == 0) return true; /* nothing measured: skipped */
     char *bar = strstr(line, " | ");
     if (!bar || bar == line || (size_t)(bar - line) >= sizeof ctx->choices.list[0].key) return false;
     *bar = '\0';
@@ -151,6 +153,9 @@ static void save(moecl_ctx *ctx)
     used += (size_t)snprintf(text + used, cap - used, "%s\n%s\n", CHOICES_FORMAT, dev);
     for (int i = 0; i < t->count; i++) {
         const moecl_choice *c = &t->list[i];
+        int timed = 0;
+        for (int a = 0; a < c->count; a++) timed += !isnan(c->ms[a]);
+        if (!timed) continue;
         used += (size_t)snprintf(text + used, cap - used, "%s |", c->key);
         for (int a = 0; a < c->count; a++) {
             if (isnan(c->ms[a])) continue;
@@ -195,6 +200,13 @@ moecl_status moecl_choose_by_timing(moecl_ctx *ctx, const char *key, const moecl
                                     int *best)
 {
     if (!ctx->choices.loaded) load(ctx);
+    int only = -1, eligible = 0; /* a single candidate needs no timing, and no entry */
+    for (int i = 0; i < cand->count; i++)
+        if (cand->wanted[i] && cand->applicable[i]) only = i, eligible++;
+    if (eligible == 1) {
+        *best = only;
+        return MOECL_OK;
+    }
     moecl_choice *c = find(ctx, key);
     if (!c) c = add(ctx, key);
     if (!c) return moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of host memory");
@@ -202,13 +214,6 @@ moecl_status moecl_choose_by_timing(moecl_ctx *ctx, const char *key, const moecl
     size_t used = (size_t)snprintf(line, sizeof line, "%s:", key);
     bool measured = false;
     double best_so_far = INFINITY;
-    int only = -1, eligible = 0; /* a single candidate needs no timing */
-    for (int i = 0; i < cand->count; i++)
-        if (cand->wanted[i] && cand->applicable[i]) only = i, eligible++;
-    if (eligible == 1) {
-        *best = only;
-        return MOECL_OK;
-    }
     /* candidate 0 last (CLBlast in the GEMM and convolution choices: timed
      * after ours, it can stop early where it cannot win) */
     for (int o = 0; o < cand->count; o++) {

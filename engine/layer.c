@@ -2,6 +2,7 @@
 #include "layer.h"
 #include "internal.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,6 +121,43 @@ static moecl_status init_params(layer *l, uint64_t *rng)
         MOECL_TRY(st);
     }
     return MOECL_OK;
+}
+
+bool layer_out_shape(const layer *l, shape3 in, shape3 *out, char *why, size_t size)
+{
+    const layer_config *c = &l->cfg;
+    why[0] = '\0';
+    *out = in;
+    switch (l->kind) {
+    case LAYER_CONV2D:
+    case LAYER_CONV2D_MOE:
+    case LAYER_MAXPOOL:
+    {
+        int pad = 0;
+        out->c = l->kind == LAYER_MAXPOOL ? in.c : c->filters;
+        out->h = layer_window_out(in.h, c->kh, c->sh, c->same, &pad);
+        out->w = layer_window_out(in.w, c->kw, c->sw, c->same, &pad);
+        if (out->h < 1 || out->w < 1) {
+            snprintf(why, size, "its %dx%d window is larger than its %dx%dx%d input (padding "
+                     "'valid' takes whole windows only; 'same' pads the border)", c->kh, c->kw,
+                     in.c, in.h, in.w);
+            return false;
+        }
+        break;
+    }
+    case LAYER_DENSE:
+    case LAYER_DENSE_MOE: *out = (shape3){c->units, 1, 1}; break;
+    case LAYER_FLATTEN: *out = (shape3){(int)shape3_size(in), 1, 1}; break;
+    case LAYER_GLOBAL_AVGPOOL: *out = (shape3){in.c, 1, 1}; break;
+    default: break;
+    }
+    /* tensors index with int: a batch of 1 must fit */
+    if (shape3_size(*out) > (size_t)INT_MAX / 2) {
+        snprintf(why, size, "its output %dx%dx%d holds %zu values an image, more than %d", out->c,
+                 out->h, out->w, shape3_size(*out), INT_MAX / 2);
+        return false;
+    }
+    return true;
 }
 
 moecl_status layer_setup(layer *l, moecl_ctx *ctx, shape3 in, int batch, uint64_t *rng)

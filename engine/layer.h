@@ -125,6 +125,10 @@ layer *layer_conv2d_moe(const char *name, int filters, int n_experts, int kh, in
 /* Fixes the shapes for an input shape and batch, allocates the buffers and
  * initialises the parameters (glorot-uniform weights, zero biases, as Keras)
  * from the generator state *rng. */
+/* The output shape for an input shape, without allocating anything; false,
+ * with why, where the layer cannot take that input (a window larger than
+ * its input). The model-file parser checks every part with it. */
+bool layer_out_shape(const layer *l, shape3 in, shape3 *out, char *why, size_t size);
 moecl_status layer_setup(layer *l, moecl_ctx *ctx, shape3 in, int batch, uint64_t *rng);
 void layer_free(layer *l);
 

@@ -146,7 +146,7 @@ static moecl_status parse_mixture(model *m, parse_ctx *p, const cJSON *parts, co
         const char *what = NULL;
         int units = part_units(m, i, &what);
         MOECL_TRY(mf_parse_layers(m->parts[i], p, cJSON_GetObjectItemCaseSensitive(part, "layers"),
-                                  units, what));
+                                  m->input, units, what));
     }
     return MOECL_OK;
 }
@@ -219,8 +219,12 @@ static moecl_status parse_root(model *m, parse_ctx *p, const cJSON *root)
         int v[3];
         for (int i = 0; i < 3; i++) {
             const cJSON *x = cJSON_GetArrayItem(in, i);
-            if (!cJSON_IsNumber(x) || x->valueint < 1)
-                return mf_bad(p, "'%s' must be [channels, height, width]%s", "input", "");
+            if (!cJSON_IsNumber(x) || x->valuedouble != (double)(int)x->valuedouble ||
+                x->valueint < 1 || x->valueint > MF_SIZE_MAX) {
+                char detail[64];
+                snprintf(detail, sizeof detail, " (whole numbers from 1 to %d)", MF_SIZE_MAX);
+                return mf_bad(p, "'%s' must be [channels, height, width]%s", "input", detail);
+            }
             v[i] = x->valueint;
         }
         m->input = (shape3){v[0], v[1], v[2]};
@@ -239,7 +243,7 @@ static moecl_status parse_root(model *m, parse_ctx *p, const cJSON *root)
         return moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of memory");
     m->n_parts = 1;
     m->head = HEAD_SINGLE;
-    MOECL_TRY(mf_parse_layers(m->parts[0], p, layers, m->classes, "one per class"));
+    MOECL_TRY(mf_parse_layers(m->parts[0], p, layers, m->input, m->classes, "one per class"));
     return parse_stages(m, p, cJSON_GetObjectItemCaseSensitive(root, "stages"));
 }
 

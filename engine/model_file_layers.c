@@ -98,7 +98,7 @@ static moecl_status parse_layer(network *net, parse_ctx *p, const cJSON *spec, i
         MOECL_TRY(mf_check_keys(p, spec, keys));
         int filters = 0, kh = 0, kw = 0, sh = 0, sw = 0;
         bool same = false, bias = true;
-        MOECL_TRY(mf_get_int(p, spec, "filters", -1, 1, &filters));
+        MOECL_TRY(mf_get_size(p, spec, "filters", -1, 1, &filters));
         MOECL_TRY(mf_get_pair(p, spec, "kernel_size", 3, &kh, &kw));
         MOECL_TRY(mf_get_pair(p, spec, "strides", 1, &sh, &sw));
         MOECL_TRY(parse_padding(p, spec, &same));
@@ -112,7 +112,7 @@ static moecl_status parse_layer(network *net, parse_ctx *p, const cJSON *spec, i
         MOECL_TRY(mf_check_keys(p, spec, keys));
         int units = 0;
         bool bias = true;
-        MOECL_TRY(mf_get_int(p, spec, "units", -1, 1, &units));
+        MOECL_TRY(mf_get_size(p, spec, "units", -1, 1, &units));
         MOECL_TRY(mf_get_bool(p, spec, "use_bias", true, &bias));
         MOECL_TRY(parse_activation(p, spec, is_last, &relu));
         l = layer_dense(name, units, bias);
@@ -126,8 +126,8 @@ static moecl_status parse_layer(network *net, parse_ctx *p, const cJSON *spec, i
         int units = 0, experts = 0;
         bool ebias = true, gbias = true;
         layer_activation eact = ACT_LINEAR, gact = ACT_SOFTMAX;
-        MOECL_TRY(mf_get_int(p, spec, "units", -1, 1, &units));
-        MOECL_TRY(mf_get_int(p, spec, "n_experts", -1, 1, &experts));
+        MOECL_TRY(mf_get_size(p, spec, "units", -1, 1, &units));
+        MOECL_TRY(mf_get_size(p, spec, "n_experts", -1, 1, &experts));
         if (experts > 64) return mf_bad(p, "'%s' must be at most 64%s", "n_experts", "");
         MOECL_TRY(get_activation(p, spec, "expert_activation", ACT_LINEAR, false, &eact));
         MOECL_TRY(get_activation(p, spec, "gating_activation", ACT_SOFTMAX, true, &gact));
@@ -145,8 +145,8 @@ static moecl_status parse_layer(network *net, parse_ctx *p, const cJSON *spec, i
         int filters = 0, experts = 0, kh = 0, kw = 0, sh = 0, sw = 0;
         bool same = false, ebias = true, gbias = true;
         layer_activation eact = ACT_LINEAR, gact = ACT_SOFTMAX;
-        MOECL_TRY(mf_get_int(p, spec, "filters", -1, 1, &filters));
-        MOECL_TRY(mf_get_int(p, spec, "n_experts", -1, 1, &experts));
+        MOECL_TRY(mf_get_size(p, spec, "filters", -1, 1, &filters));
+        MOECL_TRY(mf_get_size(p, spec, "n_experts", -1, 1, &experts));
         MOECL_TRY(mf_get_pair(p, spec, "kernel_size", 3, &kh, &kw));
         MOECL_TRY(mf_get_pair(p, spec, "strides", 1, &sh, &sw));
         MOECL_TRY(parse_padding(p, spec, &same));
@@ -206,14 +206,35 @@ static moecl_status parse_layer(network *net, parse_ctx *p, const cJSON *spec, i
 
 /* The layers of one part; its last layer must give `units` outputs (dense
  * or dense_moe) when units > 0. */
-moecl_status mf_parse_layers(network *net, parse_ctx *p, const cJSON *layers, int units,
-                             const char *what)
+/* Every layer's output shape from the part's input, so that a layer that
+ * cannot take what reaches it is refused here, named, and not when the
+ * device allocates an empty tensor. */
+static moecl_status check_shapes(const network *net, parse_ctx *p, shape3 input)
+{
+    shape3 s = input;
+    for (int i = 0; i < net->n_layers; i++) {
+        const layer *l = net->layers[i];
+        shape3 out;
+        char why[200];
+        if (!layer_out_shape(l, s, &out, why, sizeof why)) {
+            snprintf(p->where, sizeof p->where, "%s%s%slayer %d (%s)", net->name[0] ? "part " : "",
+                     net->name, net->name[0] ? ", " : "", i, layer_kind_name(l->kind));
+            return mf_bad(p, "%s%s", why, "");
+        }
+        s = out;
+    }
+    return MOECL_OK;
+}
+
+moecl_status mf_parse_layers(network *net, parse_ctx *p, const cJSON *layers, shape3 input,
+                             int units, const char *what)
 {
     if (!cJSON_IsArray(layers) || cJSON_GetArraySize(layers) == 0)
         return mf_bad(p, "'%s' must be a non-empty array of layers%s", "layers", "");
     int count = cJSON_GetArraySize(layers), i = 0;
     for (const cJSON *spec = layers->child; spec; spec = spec->next, i++)
         MOECL_TRY(parse_layer(net, p, spec, i, i == count - 1));
+    MOECL_TRY(check_shapes(net, p, input));
     snprintf(p->where, sizeof p->where, "%s%s", net->name[0] ? "part " : "", net->name);
     layer *last = net->layers[net->n_layers - 1];
     if ((last->kind != LAYER_DENSE && last->kind != LAYER_DENSE_MOE) || last->cfg.units != units) {

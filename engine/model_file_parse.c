@@ -1,6 +1,7 @@
 /* The model-file parser's typed JSON getters (see model_file_parse.h). */
 #include "model_file_parse.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,8 +14,8 @@ moecl_status mf_bad(const parse_ctx *p, const char *fmt, const char *field, cons
                       p->where[0] ? ": " : "", msg);
 }
 
-moecl_status mf_get_int(const parse_ctx *p, const cJSON *obj, const char *key, int def,
-                        int min, int *out)
+moecl_status mf_get_int_range(const parse_ctx *p, const cJSON *obj, const char *key, int def,
+                              int min, int max, int *out)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
     if (!v) {
@@ -22,14 +23,33 @@ moecl_status mf_get_int(const parse_ctx *p, const cJSON *obj, const char *key, i
         *out = def;
         return MOECL_OK;
     }
-    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int)v->valuedouble ||
-        v->valuedouble < min || v->valuedouble > 1e8) {
-        char detail[48];
-        snprintf(detail, sizeof detail, " (a whole number >= %d)", min);
+    char detail[96];
+    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble)) {
+        snprintf(detail, sizeof detail, " (a whole number from %d to %d)", min, max);
         return mf_bad(p, "'%s' must be a whole number%s", key, detail);
     }
-    *out = v->valueint;
+    if (v->valuedouble < min) {
+        snprintf(detail, sizeof detail, "%.0f: it must be at least %d", v->valuedouble, min);
+        return mf_bad(p, "'%s' is %s", key, detail);
+    }
+    if (v->valuedouble > max) {
+        snprintf(detail, sizeof detail, "%.0f: too large, the limit is %d", v->valuedouble, max);
+        return mf_bad(p, "'%s' is %s", key, detail);
+    }
+    *out = (int)v->valuedouble;
     return MOECL_OK;
+}
+
+moecl_status mf_get_int(const parse_ctx *p, const cJSON *obj, const char *key, int def, int min,
+                        int *out)
+{
+    return mf_get_int_range(p, obj, key, def, min, MF_COUNT_MAX, out);
+}
+
+moecl_status mf_get_size(const parse_ctx *p, const cJSON *obj, const char *key, int def, int min,
+                         int *out)
+{
+    return mf_get_int_range(p, obj, key, def, min, MF_SIZE_MAX, out);
 }
 
 /* An int or a pair [h, w]. */
@@ -40,13 +60,18 @@ moecl_status mf_get_pair(const parse_ctx *p, const cJSON *obj, const char *key, 
     if (v && cJSON_IsArray(v)) {
         const cJSON *x = cJSON_GetArrayItem(v, 0), *y = cJSON_GetArrayItem(v, 1);
         if (cJSON_GetArraySize(v) != 2 || !cJSON_IsNumber(x) || !cJSON_IsNumber(y) ||
-            x->valueint < 1 || y->valueint < 1)
-            return mf_bad(p, "'%s' must be a positive number or a pair [h, w]%s", key, "");
+            x->valuedouble != floor(x->valuedouble) || y->valuedouble != floor(y->valuedouble) ||
+            x->valuedouble < 1 || y->valuedouble < 1 || x->valuedouble > MF_SIZE_MAX ||
+            y->valuedouble > MF_SIZE_MAX) {
+            char detail[64];
+            snprintf(detail, sizeof detail, " (each from 1 to %d)", MF_SIZE_MAX);
+            return mf_bad(p, "'%s' must be a whole number or a pair [h, w]%s", key, detail);
+        }
         *a = x->valueint;
         *b = y->valueint;
         return MOECL_OK;
     }
-    MOECL_TRY(mf_get_int(p, obj, key, def, 1, a));
+    MOECL_TRY(mf_get_size(p, obj, key, def, 1, a));
     *b = *a;
     return MOECL_OK;
 }

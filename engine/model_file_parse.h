@@ -18,8 +18,17 @@ typedef struct parse_ctx {
 
 /* An error: fmt takes two strings (field, detail), after the file and place. */
 moecl_status mf_bad(const parse_ctx *p, const char *fmt, const char *field, const char *detail);
+/* Whole numbers: counts (epochs, patience, k) up to MF_COUNT_MAX, sizes
+ * (filters, units, experts, windows, strides) up to MF_SIZE_MAX, and the
+ * message says which limit a value broke. */
+#define MF_COUNT_MAX 100000000
+#define MF_SIZE_MAX 65536
+moecl_status mf_get_int_range(const parse_ctx *p, const cJSON *obj, const char *key, int def,
+                              int min, int max, int *out);
 moecl_status mf_get_int(const parse_ctx *p, const cJSON *obj, const char *key, int def, int min,
                         int *out);
+moecl_status mf_get_size(const parse_ctx *p, const cJSON *obj, const char *key, int def, int min,
+                         int *out);
 moecl_status mf_get_pair(const parse_ctx *p, const cJSON *obj, const char *key, int def, int *a,
                          int *b);
 moecl_status mf_get_float(const parse_ctx *p, const cJSON *obj, const char *key, float def,
@@ -34,9 +43,10 @@ moecl_status mf_get_text(const parse_ctx *p, const cJSON *obj, const char *key, 
                          size_t size, const char **out);
 moecl_status mf_check_keys(const parse_ctx *p, const cJSON *obj, const char *const *allowed);
 
-/* model_file_layers.c: the layers of one part; its last layer must give
- * `units` outputs (dense or dense_moe). */
-moecl_status mf_parse_layers(network *net, parse_ctx *p, const cJSON *layers, int units,
-                             const char *what);
+/* model_file_layers.c: the layers of one part, which takes `input`; every
+ * layer must fit what reaches it, and the last must give `units` outputs
+ * (dense or dense_moe). */
+moecl_status mf_parse_layers(network *net, parse_ctx *p, const cJSON *layers, shape3 input,
+                             int units, const char *what);
 
 #endif

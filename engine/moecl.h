@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -272,6 +273,10 @@ void moecl_profile_scope(moecl_ctx *ctx, const char *layer, const char *pass);
 
 double moecl_seconds(void); /* monotonic clock */
 
+/* Writes v with that many decimals, or null where it is not finite (JSON
+ * has no NaN or Infinity). */
+void moecl_json_number(FILE *out, double v, int decimals);
+
 /* In a sanitizer build (MOECL_SANITIZE), runs LeakSanitizer now and returns
  * true when it found leaks; otherwise false. Called at the end of main,
  * while the OpenCL driver's threads are idle rather than exiting. */
@@ -283,6 +288,13 @@ moecl_status moecl_read_file(const char *path, char **data, size_t *size);
  * that a reader never sees half a file and a crash loses nothing old. */
 moecl_status moecl_write_file_atomic(const char *path, const void *const *parts,
                                      const size_t *sizes, int count);
+/* For the crash tests only: with MOECL_TEST_KILL=POINT[@N] in the
+ * environment, the process kills itself (SIGKILL, as kill -9) the N-th time
+ * (default the first) it reaches POINT: "write:FILE" (FILE's atomic write
+ * half done), "epoch-end:metrics" (the epoch's metrics line written, its
+ * state not yet), "epoch-end:state" (the state written, the checkpoints
+ * not yet). */
+void moecl_test_kill(const char *point);
 
 #ifdef __cplusplus
 }

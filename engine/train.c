@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 volatile int moecl_interrupted = 0;
 
@@ -27,45 +28,110 @@ typedef struct run_state {
     double part_loss;    /* sums of the partial epoch */
     long part_correct, part_seen;
     double part_seconds; /* its seconds before the interrupt, so that metrics count them */
+    long metrics_bytes;  /* metrics.jsonl's length when the state was written (-1: unknown) */
 } run_state;
+
+/* The training state (state.safetensors) is the run's commit point: one
+ * atomic write holds the weights, the optimiser's slots, the counters and
+ * the length of metrics.jsonl at that moment. The checkpoints
+ * (last.safetensors, best.safetensors) are written after it and rebuilt
+ * from it by a resume, so that a run killed anywhere resumes from its last
+ * whole epoch with nothing half-written read and no epoch counted twice. */
+#define STATE_FORMAT "moecl-state-2" /* -1: no weights in it (they were in last) */
 
 static moecl_status save_state(const char *dir, const param_list *pl, const run_state *rs)
 {
-    char path[1200], text[512];
+    char path[1200], text[600];
     snprintf(path, sizeof path, "%s/state.safetensors", dir);
-    snprintf(text, sizeof text, "%d %d %d %ld %.17g %.17g %d %d %.17g %ld %ld %.17g", rs->stage,
+    snprintf(text, sizeof text, "%d %d %d %ld %.17g %.17g %d %d %.17g %ld %ld %.17g %ld", rs->stage,
              rs->epoch, rs->batch_pos, rs->global_step, rs->best_val_loss, rs->best_val_acc, rs->best_epoch,
-             rs->bad_epochs, rs->part_loss, rs->part_correct, rs->part_seen, rs->part_seconds);
-    st_meta meta[] = {{"format", "moecl-state-1"}, {"state", text}};
-    int count = 0;
-    st_tensor *e = state_entries(pl, &count);
-    if (!e) return moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of memory");
-    moecl_status st = safetensors_save(path, e, count, meta, 2);
+             rs->bad_epochs, rs->part_loss, rs->part_correct, rs->part_seen, rs->part_seconds,
+             rs->metrics_bytes);
+    st_meta meta[] = {{"format", STATE_FORMAT}, {"state", text}};
+    int slots = 0;
+    st_tensor *e = state_entries(pl, &slots);
+    st_tensor *all = e ? calloc((size_t)(slots + pl->count + 1), sizeof *all) : NULL;
+    if (!all) {
+        free(e);
+        return moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of memory");
+    }
+    for (int i = 0; i < pl->count; i++) {
+        snprintf(all[i].name, sizeof all[i].name, "%s", pl->e[i].name);
+        all[i].tensor = pl->p[i]->value;
+    }
+    memcpy(all + pl->count, e, (size_t)slots * sizeof *all);
+    moecl_status st = safetensors_save(path, all, pl->count + slots, meta, 2);
     free(e);
+    free(all);
     return st;
 }
 
-static moecl_status load_state(const char *dir, const param_list *pl, run_state *rs)
+/* *with_weights: the state held the weights (format 2), else they are
+ * still to be read from last.safetensors. */
+static moecl_status load_state(const char *dir, const param_list *pl, run_state *rs,
+                               bool *with_weights)
 {
     char path[1200];
     snprintf(path, sizeof path, "%s/state.safetensors", dir);
-    char *text = NULL;
+    char *text = NULL, *format = NULL;
+    MOECL_TRY(safetensors_meta(path, "format", &format));
+    *with_weights = strcmp(format, STATE_FORMAT) == 0;
+    bool known = *with_weights || strcmp(format, "moecl-state-1") == 0;
+    free(format);
+    if (!known) return moecl_fail(MOECL_ERR_FORMAT, "'%s' is not a moecl training state", path);
     MOECL_TRY(safetensors_meta(path, "state", &text));
     rs->part_seconds = 0; /* states written before it was kept have 11 fields */
-    int got = sscanf(text, "%d %d %d %ld %lf %lf %d %d %lf %ld %ld %lf", &rs->stage, &rs->epoch,
+    rs->metrics_bytes = -1; /* and before this, 12 */
+    int got = sscanf(text, "%d %d %d %ld %lf %lf %d %d %lf %ld %ld %lf %ld", &rs->stage, &rs->epoch,
                      &rs->batch_pos,
                      &rs->global_step, &rs->best_val_loss, &rs->best_val_acc, &rs->best_epoch,
-                     &rs->bad_epochs, &rs->part_loss, &rs->part_correct, &rs->part_seen, &rs->part_seconds);
+                     &rs->bad_epochs, &rs->part_loss, &rs->part_correct, &rs->part_seen, &rs->part_seconds,
+                     &rs->metrics_bytes);
     free(text);
-    if ((got != 11 && got != 12) || !(rs->part_seconds >= 0) || rs->stage < 0 || rs->epoch < 0 ||
-        rs->batch_pos < 0 || rs->global_step < 0)
+    if ((got < 11 || got > 13) || !(rs->part_seconds >= 0) || rs->stage < 0 || rs->epoch < 0 ||
+        rs->batch_pos < 0 || rs->global_step < 0 || rs->best_epoch < 0 || rs->best_epoch > rs->epoch ||
+        (got == 13 && rs->metrics_bytes < 0))
         return moecl_fail(MOECL_ERR_FORMAT, "'%s' is not a moecl training state (corrupt)", path);
-    int count = 0;
-    st_tensor *e = state_entries(pl, &count);
-    if (!e) return moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of memory");
-    moecl_status st = safetensors_load(path, e, count);
+    int slots = 0;
+    st_tensor *e = state_entries(pl, &slots);
+    st_tensor *all = e ? calloc((size_t)(slots + pl->count + 1), sizeof *all) : NULL;
+    if (!all) {
+        free(e);
+        return moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of memory");
+    }
+    int n = 0;
+    for (int i = 0; *with_weights && i < pl->count; i++, n++) {
+        snprintf(all[n].name, sizeof all[n].name, "%s", pl->e[i].name);
+        all[n].tensor = pl->p[i]->value;
+    }
+    memcpy(all + n, e, (size_t)slots * sizeof *all);
+    moecl_status st = safetensors_load(path, all, n + slots);
     free(e);
+    free(all);
     return st;
+}
+
+/* After a resume has read the state: metrics.jsonl cut back to the state's
+ * length (a line past it is from an epoch killed before its commit), and
+ * the checkpoints the killed run may not have written rebuilt from it. */
+static moecl_status repair_after_state(const train_options *o, const param_list *pl,
+                                       const char *model_json, const normalizer *norm,
+                                       const run_state *rs)
+{
+    char path[1200];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", o->out_dir);
+    struct stat sb;
+    if (rs->metrics_bytes >= 0 && stat(path, &sb) == 0 && sb.st_size > rs->metrics_bytes &&
+        truncate(path, (off_t)rs->metrics_bytes) != 0)
+        return moecl_fail(MOECL_ERR_IO, "cannot cut '%s' back to its last whole epoch: %s", path,
+                          strerror(errno));
+    snprintf(path, sizeof path, "%s/last.safetensors", o->out_dir);
+    MOECL_TRY(save_weights(path, pl, model_json, norm, rs->epoch));
+    if (rs->batch_pos == 0 && rs->epoch > 0 && rs->best_epoch == rs->epoch) {
+        snprintf(path, sizeof path, "%s/best.safetensors", o->out_dir);
+        MOECL_TRY(save_weights(path, pl, model_json, norm, rs->epoch));
+    }
+    return MOECL_OK;
 }
 
 static uint64_t mix(uint64_t a, uint64_t b)
@@ -134,33 +200,61 @@ static moecl_status make_dir(const char *dir)
             mkdir(tmp, 0755);
             *p = '/';
         }
+    struct stat sb;
+    if (stat(dir, &sb) == 0 && !S_ISDIR(sb.st_mode))
+        return moecl_fail(MOECL_ERR_INVALID_ARG, "the run directory '%s' is a file, not a directory",
+                          dir);
     if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
         return moecl_fail(MOECL_ERR_IO, "cannot create run directory '%s': %s", dir, strerror(errno));
     return MOECL_OK;
 }
 
-static void append_metrics(const char *dir, const char *stage, int epoch, double tl, double ta,
-                           const eval_result *v, double secs, double ips, float lr)
+/* Appends the epoch's line to metrics.jsonl; *bytes is the file's length
+ * after it (kept in the training state: a line past it is from an epoch
+ * that was never committed, and a resume cuts it off). */
+static moecl_status append_metrics(const char *dir, const char *stage, int epoch, double tl,
+                                   double ta, const eval_result *v, double secs, double ips,
+                                   float lr, long *bytes)
 {
     char path[1200];
     snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
     FILE *f = fopen(path, "a");
-    if (!f) return;
+    if (!f) return moecl_fail(MOECL_ERR_IO, "cannot append to '%s': %s", path, strerror(errno));
     fprintf(f, "{");
     if (stage) fprintf(f, "\"stage\": \"%s\", ", stage);
-    fprintf(f, "\"epoch\": %d, \"train_loss\": %.6f, \"train_accuracy\": %.6f, \"val_loss\": %.6f, "
-               "\"val_accuracy\": %.6f, \"seconds\": %.3f, \"images_per_second\": %.1f, "
-               "\"lr\": %.6g", epoch, tl, ta, v->loss, v->accuracy, secs, ips, lr);
+    fprintf(f, "\"epoch\": %d, \"train_loss\": ", epoch);
+    moecl_json_number(f, tl, 6);
+    fprintf(f, ", \"train_accuracy\": ");
+    moecl_json_number(f, ta, 6);
+    fprintf(f, ", \"val_loss\": ");
+    moecl_json_number(f, v->loss, 6);
+    fprintf(f, ", \"val_accuracy\": ");
+    moecl_json_number(f, v->accuracy, 6);
+    fprintf(f, ", \"seconds\": ");
+    moecl_json_number(f, secs, 3);
+    fprintf(f, ", \"images_per_second\": ");
+    moecl_json_number(f, ips, 1);
+    fprintf(f, ", \"lr\": %.6g", isfinite(lr) ? lr : 0.0);
     if (v->n_experts > 0) {
         fprintf(f, ", \"expert_share\": [");
-        for (int k = 0; k < v->n_experts; k++) fprintf(f, "%s%.6f", k ? ", " : "", v->share[k]);
+        for (int k = 0; k < v->n_experts; k++) {
+            fprintf(f, "%s", k ? ", " : "");
+            moecl_json_number(f, v->share[k], 6);
+        }
         fprintf(f, "], \"mean_gate\": [");
-        for (int k = 0; k < v->n_experts; k++) fprintf(f, "%s%.6f", k ? ", " : "", v->mean_gate[k]);
+        for (int k = 0; k < v->n_experts; k++) {
+            fprintf(f, "%s", k ? ", " : "");
+            moecl_json_number(f, v->mean_gate[k], 6);
+        }
         fprintf(f, "], \"dead_expert\": %s, \"collapsed\": %s, \"dropped\": %d",
                 v->dead_expert ? "true" : "false", v->collapsed ? "true" : "false", v->dropped);
     }
     fprintf(f, "}\n");
-    fclose(f);
+    *bytes = ftell(f);
+    bool ok = !ferror(f);
+    if (fclose(f) != 0) ok = false;
+    if (!ok || *bytes < 0) return moecl_fail(MOECL_ERR_IO, "cannot append to '%s'", path);
+    return MOECL_OK;
 }
 
 /* One epoch from batch_pos on; returns MOECL_OK with *stopped set on Ctrl-C. */
@@ -279,6 +373,28 @@ static moecl_status stage_test(trainer *t, int stage, stage_result *r)
     return st;
 }
 
+/* An epoch whose validation loss or weights are not finite ends the run as
+ * a non-finite training loss does: nothing of it is written, and the last
+ * finished epoch's weights stay in last.safetensors. */
+static moecl_status check_finite(trainer *t, const run_state *rs, const eval_result *v)
+{
+    const char *bad = NULL;
+    if (v->count > 0 && !isfinite(v->loss)) bad = isnan(v->loss) ? "the validation loss is NaN" :
+                                                                  "the validation loss is infinite";
+    char name[160];
+    bool finite = true;
+    if (!bad) MOECL_TRY(params_finite(&t->pl, &finite, name, sizeof name));
+    char what[256];
+    if (!finite) snprintf(what, sizeof what, "parameter '%s' holds a NaN or infinite value", name);
+    if (!bad && finite) return MOECL_OK;
+    char saved[1200] = "no epoch had finished, so no weights were saved";
+    if (rs->epoch > 0)
+        snprintf(saved, sizeof saved, "the weights of epoch %d are in %s/last.safetensors", rs->epoch,
+                 t->o->out_dir);
+    return moecl_fail(MOECL_ERR_DIVERGED, "training diverged: %s after epoch %d; %s. Try a lower --lr",
+                      bad ? bad : what, rs->epoch + 1, saved);
+}
+
 /* One stage (stage -1: a model without stages) from the state in *rs. */
 static moecl_status train_stage(trainer *t, int stage, run_state *rs, stage_result *r,
                                 bool *interrupted)
@@ -335,9 +451,9 @@ static moecl_status train_stage(trainer *t, int stage, run_state *rs, stage_resu
         if (st != MOECL_OK) break;
         if (stopped) {
             rs->part_seconds += moecl_seconds() - e0;
+            st = save_state(o->out_dir, &t->pl, rs);
             snprintf(path, sizeof path, "%s/last.safetensors", o->out_dir);
-            st = save_weights(path, &t->pl, t->model_json, &t->d.norm, rs->epoch);
-            if (st == MOECL_OK) st = save_state(o->out_dir, &t->pl, rs);
+            if (st == MOECL_OK) st = save_weights(path, &t->pl, t->model_json, &t->d.norm, rs->epoch);
             *interrupted = true;
             if (t->log) fprintf(t->log, "interrupted in epoch %d after batch %d: state saved; continue "
                                 "with: moecl train --resume %s\n", rs->epoch + 1, rs->batch_pos, o->out_dir);
@@ -346,10 +462,11 @@ static moecl_status train_stage(trainer *t, int stage, run_state *rs, stage_resu
         double since = moecl_seconds() - e0;
         double ips = (rs->part_seen - seen_before) / (since > 0 ? since : 1e-9);
         double secs = since + rs->part_seconds; /* the whole epoch, across an interrupt */
-        rs->part_seconds = 0;
         eval_result v;
         st = evaluate(net, va, &t->d.norm, t->host, &v);
+        if (st == MOECL_OK) st = check_finite(t, rs, &v);
         if (st != MOECL_OK) break;
+        rs->part_seconds = 0;
         rs->epoch++;
         rs->batch_pos = 0;
         double tl = rs->part_loss / rs->part_seen, ta = (double)rs->part_correct / rs->part_seen;
@@ -358,12 +475,20 @@ static moecl_status train_stage(trainer *t, int stage, run_state *rs, stage_resu
         if (improved) {
             rs->best_val_loss = v.loss, rs->best_val_acc = v.accuracy, rs->best_epoch = rs->epoch;
             rs->bad_epochs = 0;
-            snprintf(path, sizeof path, "%s/best.safetensors", o->out_dir);
-            st = save_weights(path, &t->pl, t->model_json, &t->d.norm, rs->epoch);
         } else {
             rs->bad_epochs++;
         }
-        append_metrics(o->out_dir, ms ? ms->name : NULL, rs->epoch, tl, ta, &v, secs, ips, lr);
+        /* the metrics line, then the state (the commit), then the checkpoints */
+        st = append_metrics(o->out_dir, ms ? ms->name : NULL, rs->epoch, tl, ta, &v, secs, ips, lr,
+                            &rs->metrics_bytes);
+        moecl_test_kill("epoch-end:metrics");
+        if (st == MOECL_OK) st = save_state(o->out_dir, &t->pl, rs);
+        moecl_test_kill("epoch-end:state");
+        snprintf(path, sizeof path, "%s/best.safetensors", o->out_dir);
+        if (st == MOECL_OK && improved) st = save_weights(path, &t->pl, t->model_json, &t->d.norm, rs->epoch);
+        snprintf(path, sizeof path, "%s/last.safetensors", o->out_dir);
+        if (st == MOECL_OK) st = save_weights(path, &t->pl, t->model_json, &t->d.norm, rs->epoch);
+        if (st != MOECL_OK) break;
         draw_curves(t);
         if (t->log)
             fprintf(t->log, "%s%sepoch %d/%d: train loss %.4f acc %.2f%% | val loss %.4f acc %.2f%%%s | "
@@ -372,10 +497,6 @@ static moecl_status train_stage(trainer *t, int stage, run_state *rs, stage_resu
         char routing[512];
         eval_routing_summary(net, &v, routing, sizeof routing);
         if (t->log && routing[0]) fprintf(t->log, "  %s\n", routing);
-        snprintf(path, sizeof path, "%s/last.safetensors", o->out_dir);
-        if (st == MOECL_OK) st = save_weights(path, &t->pl, t->model_json, &t->d.norm, rs->epoch);
-        if (st == MOECL_OK) st = save_state(o->out_dir, &t->pl, rs);
-        if (st != MOECL_OK) break;
         if (patience > 0 && rs->bad_epochs >= patience && rs->epoch < epochs) {
             r->early_stopped = true;
             stop = true;
@@ -444,10 +565,14 @@ moecl_status train_run(moecl_ctx *ctx, const train_options *o, bool resume, FILE
     if (st != MOECL_OK) goto done;
     rs.stage = start;
     if (resume) {
+        bool with_weights = false;
         snprintf(path, sizeof path, "%s/last.safetensors", o->out_dir);
-        st = load_weights(path, &t.pl);
-        if (st == MOECL_OK && o->weights[0]) st = read_normalizer(path, &t.d.norm);
-        if (st == MOECL_OK) st = load_state(o->out_dir, &t.pl, &rs);
+        st = load_state(o->out_dir, &t.pl, &rs, &with_weights);
+        if (st == MOECL_OK && !with_weights) st = load_weights(path, &t.pl);
+        /* the normalizer of the run's starting checkpoint (kept in last) */
+        if (st == MOECL_OK && o->weights[0])
+            st = read_normalizer(access(path, R_OK) == 0 ? path : o->weights, &t.d.norm);
+        if (st == MOECL_OK) st = repair_after_state(o, &t.pl, t.model_json, &t.d.norm, &rs);
         if (st != MOECL_OK) goto done;
         if (log) fprintf(log, "resuming %s in stage %d after epoch %d, batch %d\n", o->out_dir,
                          rs.stage + 1, rs.epoch, rs.batch_pos);
@@ -495,7 +620,7 @@ moecl_status train_run(moecl_ctx *ctx, const train_options *o, bool resume, FILE
             continue;
         }
         if (k > rs.stage) {
-            run_state fresh = {.stage = k, .best_val_loss = INFINITY};
+            run_state fresh = {.stage = k, .best_val_loss = INFINITY, .metrics_bytes = rs.metrics_bytes};
             rs = fresh;
         }
         st = train_stage(&t, k, &rs, &s->stages[k], &s->interrupted);
@@ -504,7 +629,7 @@ moecl_status train_run(moecl_ctx *ctx, const train_options *o, bool resume, FILE
         s->epochs_run += s->stages[k].epochs_run;
         if (st == MOECL_OK && !s->interrupted && k + 1 < net->n_stages) {
             /* a resume after this point starts the next stage */
-            run_state next = {.stage = k + 1, .best_val_loss = INFINITY};
+            run_state next = {.stage = k + 1, .best_val_loss = INFINITY, .metrics_bytes = rs.metrics_bytes};
             st = save_state(o->out_dir, &t.pl, &next);
         }
     }

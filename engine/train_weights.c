@@ -2,6 +2,7 @@
 #include "train_weights.h"
 #include "internal.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -75,6 +76,29 @@ moecl_status save_weights(const char *path, const param_list *pl, const char *mo
     if (!e) return moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of memory");
     moecl_status st = safetensors_save(path, e, pl->count, meta, 4);
     free(e);
+    return st;
+}
+
+moecl_status params_finite(const param_list *pl, bool *finite, char *name, size_t size)
+{
+    *finite = true;
+    size_t most = 0;
+    for (int i = 0; i < pl->count; i++)
+        if (pl->p[i]->value->count > most) most = pl->p[i]->value->count;
+    float *host = malloc((most ? most : 1) * sizeof *host);
+    if (!host) return moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of memory");
+    moecl_status st = MOECL_OK;
+    for (int i = 0; i < pl->count && st == MOECL_OK && *finite; i++) {
+        const moecl_tensor *v = pl->p[i]->value;
+        st = moecl_tensor_download(v, host, v->count);
+        for (size_t j = 0; st == MOECL_OK && j < v->count; j++)
+            if (!isfinite(host[j])) {
+                *finite = false;
+                snprintf(name, size, "%s", pl->e[i].name);
+                break;
+            }
+    }
+    free(host);
     return st;
 }
 

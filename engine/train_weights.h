@@ -24,6 +24,9 @@ st_tensor *state_entries(const param_list *pl, int *count);
 
 moecl_status save_weights(const char *path, const param_list *pl, const char *model_json,
                           const normalizer *norm, int epoch);
+/* Whether every weight (and running statistic) is finite; *name: the
+ * first parameter that is not. */
+moecl_status params_finite(const param_list *pl, bool *finite, char *name, size_t size);
 moecl_status load_weights(const char *path, const param_list *pl);
 /* The checkpoint's normaliser. */
 moecl_status read_normalizer(const char *path, normalizer *norm);

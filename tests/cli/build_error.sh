@@ -15,6 +15,6 @@ expect_rc 0 "good source"
 expect_in "$OUT" "good.cl: built, 1 kernel" "a good source builds"
 
 run kernels --source "$WORK/missing.cl"
-expect_rc 1 "missing source"
+expect_rc 2 "missing source (bad input)"
 expect_in "$ERR" "missing.cl" "names the missing file"
 finish

@@ -19,4 +19,12 @@ expect_rc 0 "--gemm clblast"
 run --gemm own9 bench train --model vgg_small --batch 8 --steps 1
 expect_rc 2 "--gemm own9 (no ninth parameter set)"
 expect_in "$ERR" "unknown GEMM path 'own9'" "the error names the path"
+# a strided convolution has one way of its own (no direct kernel): nothing
+# to measure, and no entry that the next run's reader would refuse
+export MOECL_GEMM=own1
+run train --model "$TESTS_DIR/data/tiny.json" --synthetic 300 --epochs 1 --batch 32 --out "$WORK/strided"
+expect_rc 0 "train a model with a strided convolution"
+run train --model "$TESTS_DIR/data/tiny.json" --synthetic 300 --epochs 1 --batch 32 --out "$WORK/strided2"
+expect_rc 0 "and again, from the kept choices"
+expect_not_in "$ERR" "ignored the choice file" "the kept choices read back"
 finish

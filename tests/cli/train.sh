@@ -177,7 +177,7 @@ printf 'not a checkpoint at all' >"$WORK/junk.safetensors"
 run eval --checkpoint "$WORK/junk.safetensors" --synthetic
 expect_rc 2 "junk checkpoint"
 run eval --checkpoint "$WORK/none.safetensors" --synthetic
-expect_rc 1 "missing checkpoint"
+expect_rc 2 "missing checkpoint (bad input)"
 expect_in "$ERR" "none.safetensors" "names the missing checkpoint"
 
 # malformed model files
