@@ -92,12 +92,10 @@ static moecl_gemm_args as_layout(const moecl_gemm_args *a, CLBlastLayout layout)
 static moecl_status ensure_temp(moecl_ctx *ctx, size_t bytes)
 {
     if (bytes <= ctx->gemm_temp_bytes) return MOECL_OK;
-    if (ctx->gemm_temp) clReleaseMemObject(ctx->gemm_temp);
+    moecl_buffer_release(ctx, ctx->gemm_temp, ctx->gemm_temp_bytes);
     ctx->gemm_temp = NULL;
     ctx->gemm_temp_bytes = 0;
-    cl_int err = CL_SUCCESS;
-    ctx->gemm_temp = clCreateBuffer(ctx->context, CL_MEM_READ_WRITE, bytes, NULL, &err);
-    if (err != CL_SUCCESS) return moecl_cl_fail(err, "clCreateBuffer", &ctx->device);
+    MOECL_TRY(moecl_buffer_create(ctx, bytes, "CLBlast's temporary buffer", &ctx->gemm_temp));
     ctx->gemm_temp_bytes = bytes;
     return MOECL_OK;
 }

@@ -85,12 +85,10 @@ static moecl_status ensure_packed(moecl_ctx *ctx, int slot, size_t floats)
     moecl_gemm_state *g = &ctx->gemm;
     size_t bytes = floats * sizeof(float);
     if (bytes <= g->packed_bytes[slot]) return MOECL_OK;
-    if (g->packed[slot]) clReleaseMemObject(g->packed[slot]);
+    moecl_buffer_release(ctx, g->packed[slot], g->packed_bytes[slot]);
     g->packed[slot] = NULL;
     g->packed_bytes[slot] = 0;
-    cl_int err = CL_SUCCESS;
-    g->packed[slot] = clCreateBuffer(ctx->context, CL_MEM_READ_WRITE, bytes, NULL, &err);
-    if (err != CL_SUCCESS) return moecl_cl_fail(err, "clCreateBuffer (GEMM panels)", &ctx->device);
+    MOECL_TRY(moecl_buffer_create(ctx, bytes, "the GEMM's packed panels", &g->packed[slot]));
     g->packed_bytes[slot] = bytes;
     return MOECL_OK;
 }

@@ -139,6 +139,7 @@ typedef struct timing {
     const moecl_gemm_args *a;
     size_t sa, sb, sc, batch;
     cl_mem scratch;
+    size_t scratch_bytes;
 } timing;
 
 static moecl_status timing_run(moecl_ctx *ctx, int alg, void *user)
@@ -146,9 +147,9 @@ static moecl_status timing_run(moecl_ctx *ctx, int alg, void *user)
     timing *t = user;
     if (!t->scratch) {
         size_t floats = extent(t->a->c_offset, t->sc, t->batch, t->a->m, t->a->n, t->a->ldc);
-        cl_int err = CL_SUCCESS;
-        t->scratch = clCreateBuffer(ctx->context, CL_MEM_READ_WRITE, floats * sizeof(float), NULL, &err);
-        if (err != CL_SUCCESS) return moecl_cl_fail(err, "clCreateBuffer (GEMM timing)", &ctx->device);
+        MOECL_TRY(moecl_buffer_create(ctx, floats * sizeof(float), "the GEMM timing's output",
+                                      &t->scratch));
+        t->scratch_bytes = floats * sizeof(float);
         float zero = 0.0f;
         MOECL_CL_CHECK(&ctx->device, clEnqueueFillBuffer(ctx->queue, t->scratch, &zero, sizeof zero, 0,
                                                          floats * sizeof(float), 0, NULL, NULL));
@@ -173,7 +174,7 @@ static moecl_status choose(moecl_ctx *ctx, const moecl_gemm_args *a, size_t sa, 
         *out = alg;
         return MOECL_OK;
     }
-    timing t = {a, sa, sb, sc, batch, NULL};
+    timing t = {a, sa, sb, sc, batch, NULL, 0};
     moecl_candidates cand = {.count = algorithm_count(ctx), .run = timing_run, .user = &t};
     for (int alg = 0; alg < cand.count; alg++) {
         cand.names[alg] = moecl_gemm_algorithm_name(ctx, alg);
@@ -185,7 +186,7 @@ static moecl_status choose(moecl_ctx *ctx, const moecl_gemm_args *a, size_t sa, 
              bucket(a->m), bucket(a->n), bucket(a->k), bucket(batch));
     int best = -1;
     moecl_status st = moecl_choose_by_timing(ctx, key, &cand, &best);
-    if (t.scratch) clReleaseMemObject(t.scratch);
+    moecl_buffer_release(ctx, t.scratch, t.scratch_bytes);
     MOECL_TRY(st);
     *out = best >= 0 ? best : 0; /* none of ours fits: CLBlast */
     return MOECL_OK;

@@ -166,6 +166,13 @@ typedef struct moecl_kernel_entry {
     cl_kernel kernel;
 } moecl_kernel_entry;
 
+/* Every device buffer of moecl: refused with a message saying what was
+ * needed and what the device has when it exceeds the largest allocation
+ * or would bring moecl's buffers past the device's global memory (rather
+ * than a driver's late CL_OUT_OF_RESOURCES in the middle of a step). */
+moecl_status moecl_buffer_create(moecl_ctx *ctx, size_t bytes, const char *what, cl_mem *out);
+void moecl_buffer_release(moecl_ctx *ctx, cl_mem buf, size_t bytes);
+
 struct moecl_ctx {
     moecl_device_info device;
     cl_context context;
@@ -182,6 +189,7 @@ struct moecl_ctx {
 
     cl_mem gemm_temp; /* CLBlast's temporary buffer, grown on demand */
     size_t gemm_temp_bytes;
+    size_t device_bytes; /* all of moecl's buffers on the device (moecl_buffer_create) */
 
     moecl_gemm_state gemm; /* our GEMM kernels and the choices between paths */
     moecl_choices choices; /* measured choices (choice.c) */

@@ -54,18 +54,10 @@ moecl_status moecl_workspace_reserve(moecl_ctx *ctx, int slot, size_t floats)
         return moecl_fail(MOECL_ERR_INVALID_ARG, "workspace slot %d", slot);
     size_t bytes = floats * sizeof(float);
     if (bytes <= ctx->workspace_bytes[slot]) return MOECL_OK;
-    if (bytes > ctx->device.max_alloc_bytes)
-        return moecl_fail(MOECL_ERR_OUT_OF_MEMORY,
-                          "a workspace of %zu MiB exceeds the largest allocation of device %d "
-                          "'%s' (%llu MiB): use a smaller --batch",
-                          bytes >> 20, ctx->device.index, ctx->device.name,
-                          (unsigned long long)(ctx->device.max_alloc_bytes >> 20));
-    if (ctx->workspace[slot]) clReleaseMemObject(ctx->workspace[slot]);
+    moecl_buffer_release(ctx, ctx->workspace[slot], ctx->workspace_bytes[slot]);
     ctx->workspace[slot] = NULL;
     ctx->workspace_bytes[slot] = 0;
-    cl_int err = CL_SUCCESS;
-    ctx->workspace[slot] = clCreateBuffer(ctx->context, CL_MEM_READ_WRITE, bytes, NULL, &err);
-    if (err != CL_SUCCESS) return moecl_cl_fail(err, "clCreateBuffer", &ctx->device);
+    MOECL_TRY(moecl_buffer_create(ctx, bytes, "a workspace", &ctx->workspace[slot]));
     ctx->workspace_bytes[slot] = bytes;
     return MOECL_OK;
 }

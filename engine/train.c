@@ -530,6 +530,22 @@ bool train_at_chance(double best_val_accuracy, int targets)
     return best_val_accuracy <= 1.0 / targets + 0.02;
 }
 
+/* A new run never writes over another: its metrics and checkpoints would
+ * be lost. */
+static moecl_status check_no_run_there(const char *dir)
+{
+    const char *files[] = {"state.safetensors", "metrics.jsonl", "last.safetensors"};
+    char path[1200];
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        if (access(path, F_OK) == 0)
+            return moecl_fail(MOECL_ERR_INVALID_ARG, "'%s' already holds a training run (%s): "
+                              "continue it with 'moecl train --resume %s', or give another --out",
+                              dir, files[i], dir);
+    }
+    return MOECL_OK;
+}
+
 moecl_status train_run(moecl_ctx *ctx, const train_options *o, bool resume, FILE *log,
                        train_summary *s)
 {
@@ -550,6 +566,7 @@ moecl_status train_run(moecl_ctx *ctx, const train_options *o, bool resume, FILE
     if (st == MOECL_OK) st = collect_params(t.net, &t.pl);
     if (st == MOECL_OK) st = optim_prepare(&o->optim, t.pl.p, t.pl.count);
     if (st == MOECL_OK && !resume && o->weights[0]) st = check_weights_outside(o->weights, o->out_dir);
+    if (st == MOECL_OK && !resume) st = check_no_run_there(o->out_dir);
     if (st == MOECL_OK) st = make_dir(o->out_dir);
     if (st != MOECL_OK) goto done;
     model *net = t.net;

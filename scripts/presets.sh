@@ -33,7 +33,7 @@ for p in "${presets[@]}"; do
     echo "presets: $p finished earlier ($dir/result.json)"
     continue
   fi
-  if [ -f "$dir/options.json" ] && [ -f "$dir/last.safetensors" ]; then
+  if [ -f "$dir/options.json" ] && [ -f "$dir/state.safetensors" ]; then
     "$MOECL" train --resume "$dir"
   else
     "$MOECL" train --model "$p" --epochs 10 --patience 2 --augment flip --batch 128 --seed 1 \

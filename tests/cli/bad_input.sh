@@ -89,4 +89,33 @@ expect_rc 2 "--out names a file"
 expect_in "$ERR" "the run directory '$CK' is a file, not a directory" "says so"
 run curves "$CK"
 expect_rc 2 "curves of a file"
+# a new run never writes over another one
+before=$(cat "$WORK/run/metrics.jsonl")
+run train --model "$TINY" --synthetic 300 --epochs 1 --batch 32 --out "$WORK/run"
+expect_rc 2 "a new run into a run directory"
+expect_in "$ERR" "already holds a training run (state.safetensors): continue it with 'moecl train --resume $WORK/run'" \
+    "says how to continue it"
+[ "$(cat "$WORK/run/metrics.jsonl")" = "$before" ] && pass || fail "the earlier run's metrics are intact"
+
+# more than the device has: what was needed and what the device has, exit
+# code 1, no run directory (PoCL's pthread device with a 1 GiB limit)
+cat >"$WORK/wide.json" <<'JSON'
+{"name": "wide", "layers": [{"type": "flatten"},
+ {"type": "dense", "units": 2048, "activation": "relu"}, {"type": "dense", "units": 2048, "activation": "relu"},
+ {"type": "dense", "units": 2048, "activation": "relu"}, {"type": "dense", "units": 2048, "activation": "relu"},
+ {"type": "dense", "units": 2048, "activation": "relu"}, {"type": "dense", "units": 2048, "activation": "relu"},
+ {"type": "dense", "units": 10, "activation": "softmax"}]}
+JSON
+if POCL_MEMORY_LIMIT=1 "$MOECL" devices 2>/dev/null | grep -q "global 1.0 GiB"; then
+    POCL_MEMORY_LIMIT=1 run train --model "$WORK/wide.json" --batch 8192 --synthetic 300 --out "$WORK/oom"
+    expect_rc 1 "a batch too large for the device"
+    expect_in "$ERR" "out of device memory: a tensor of 64.0 MiB would bring moecl's buffers to" "what was needed"
+    expect_in "$ERR" "more than the 1024.0 MiB of device 0" "what the device has"
+    [ ! -e "$WORK/oom" ] && pass || fail "no run directory for a run that cannot start"
+    POCL_MEMORY_LIMIT=1 run train --model "$WORK/wide.json" --batch 8192 --synthetic 300 --out "$WORK/run"
+    expect_rc 1 "the same into an existing run's directory"
+    [ "$(cat "$WORK/run/metrics.jsonl")" = "$before" ] && pass || fail "the existing run is intact"
+else
+    echo "note: the device is not PoCL's with POCL_MEMORY_LIMIT (checked only there)"
+fi
 finish
