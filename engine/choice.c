@@ -35,19 +35,22 @@ void moecl_choices_path(const char *cache_dir, const moecl_device_info *dev, cha
 /* The device line also names the kernels' version (a hash of cl/gemm and
  * cl/conv.cl as embedded): times measured with other kernels, or ways that
  * were not applicable to them, must not decide for these. */
-static void device_line(const moecl_device_info *dev, char *out, size_t size)
+void moecl_choices_device_line(const moecl_device_info *dev, char *out, size_t size)
 {
-    moecl_sha256 h;
-    unsigned char digest[32];
-    char hex[65];
-    moecl_sha256_init(&h);
-    for (int i = 0; i < moecl_embedded_gemm_sources_count; i++)
-        moecl_sha256_update(&h, moecl_embedded_gemm_sources[i].source, moecl_embedded_gemm_sources[i].size);
-    for (int i = 0; i < moecl_embedded_sources_count; i++)
-        if (strcmp(moecl_embedded_sources[i].name, "conv") == 0)
-            moecl_sha256_update(&h, moecl_embedded_sources[i].source, moecl_embedded_sources[i].size);
-    moecl_sha256_final(&h, digest);
-    moecl_sha256_hex(digest, hex);
+    static char hex[65]; /* the kernels' hash, the same for the whole process */
+    if (!hex[0]) {
+        moecl_sha256 h;
+        unsigned char digest[32];
+        moecl_sha256_init(&h);
+        for (int i = 0; i < moecl_embedded_gemm_sources_count; i++)
+            moecl_sha256_update(&h, moecl_embedded_gemm_sources[i].source,
+                                moecl_embedded_gemm_sources[i].size);
+        for (int i = 0; i < moecl_embedded_sources_count; i++)
+            if (strcmp(moecl_embedded_sources[i].name, "conv") == 0)
+                moecl_sha256_update(&h, moecl_embedded_sources[i].source, moecl_embedded_sources[i].size);
+        moecl_sha256_final(&h, digest);
+        moecl_sha256_hex(digest, hex);
+    }
     snprintf(out, size, "device %s | %s | %s | kernels %.16s", dev->name, dev->driver_version,
              dev->platform_version, hex);
 }
@@ -113,7 +116,7 @@ static bool parse_line(moecl_ctx *ctx, char *line)
     return true;
 }
 
-static void load(moecl_ctx *ctx)
+void moecl_choices_load(moecl_ctx *ctx)
 {
     moecl_choices *t = &ctx->choices;
     t->loaded = true;
@@ -121,7 +124,7 @@ static void load(moecl_ctx *ctx)
     FILE *f = fopen(t->path, "r");
     if (!f) return; /* none yet */
     char line[1024], expected[600];
-    device_line(&ctx->device, expected, sizeof expected);
+    moecl_choices_device_line(&ctx->device, expected, sizeof expected);
     const char *problem = NULL;
     int number = 0;
     while (!problem && fgets(line, sizeof line, f)) {
@@ -149,7 +152,7 @@ static void save(moecl_ctx *ctx)
     char *text = malloc(cap);
     if (!text) return;
     char dev[600];
-    device_line(&ctx->device, dev, sizeof dev);
+    moecl_choices_device_line(&ctx->device, dev, sizeof dev);
     used += (size_t)snprintf(text + used, cap - used, "%s\n%s\n", CHOICES_FORMAT, dev);
     for (int i = 0; i < t->count; i++) {
         const moecl_choice *c = &t->list[i];
@@ -199,7 +202,7 @@ static moecl_status time_candidate(moecl_ctx *ctx, const moecl_candidates *cand,
 moecl_status moecl_choose_by_timing(moecl_ctx *ctx, const char *key, const moecl_candidates *cand,
                                     int *best)
 {
-    if (!ctx->choices.loaded) load(ctx);
+    if (!ctx->choices.loaded) moecl_choices_load(ctx);
     int only = -1, eligible = 0; /* a single candidate needs no timing, and no entry */
     for (int i = 0; i < cand->count; i++)
         if (cand->wanted[i] && cand->applicable[i]) only = i, eligible++;

@@ -80,6 +80,11 @@ typedef struct moecl_candidates {
 moecl_status moecl_choose_by_timing(moecl_ctx *ctx, const char *key, const moecl_candidates *cand,
                                     int *best);
 void moecl_choices_path(const char *cache_dir, const moecl_device_info *dev, char *out, size_t size);
+/* Reads the choices file now (otherwise at the first choice); a damaged
+ * file is ignored with a warning naming it. */
+void moecl_choices_load(moecl_ctx *ctx);
+/* The file's second line, which it must match: device, driver, kernels. */
+void moecl_choices_device_line(const moecl_device_info *dev, char *out, size_t size);
 void moecl_choices_init(moecl_ctx *ctx);
 void moecl_choices_release(moecl_ctx *ctx);
 

@@ -124,7 +124,11 @@ bool moecl_cache_load(const char *dir, const char *key, unsigned char **binary, 
               read_u32(header + 8) == MOECL_CACHE_FORMAT_VERSION &&
               memcmp(header + 16, key, 64) == 0;
     uint64_t n = ok ? read_u64(header + 80) : 0;
-    ok = ok && n > 0 && n < ((uint64_t)1 << 32);
+    /* the length must be what the file holds before anything is allocated
+     * for it (a damaged header could claim gigabytes) */
+    struct stat st;
+    ok = ok && n > 0 && fstat(fileno(f), &st) == 0 && st.st_size >= HEADER_SIZE &&
+         n == (uint64_t)st.st_size - HEADER_SIZE;
     if (ok) {
         payload = malloc((size_t)n + 1);
         int extra;

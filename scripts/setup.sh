@@ -14,6 +14,7 @@ PACKAGES=(
   libcjson-dev                       # JSON: model files, checkpoint headers
   curl                               # downloads CIFAR-10 where it is not found
   oclgrind                           # OpenCL device simulator: checks kernels for bad accesses
+  clang libclang-rt-dev              # clang, libFuzzer and its sanitizers (scripts/fuzz.sh)
 )
 
 missing=()

@@ -4,7 +4,9 @@
 #  2. compiles everything with clang too, warnings as errors;
 #  3. runs every test with CTest on PoCL;
 #  4. runs them again built with AddressSanitizer, LeakSanitizer and UBSan
-#     (not the Oclgrind test: a simulator under ASan adds time, not checks).
+#     (not the Oclgrind test: a simulator under ASan adds time, not checks);
+#  5. fuzzes every reader of outside bytes for a short while (scripts/fuzz.sh;
+#     MOECL_FUZZ_SECONDS each, default 10; 0 skips it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -36,3 +38,9 @@ export ASAN_OPTIONS=detect_leaks=1:leak_check_at_exit=0
 export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0:use_tls=0"
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 (cd build-asan && ctest --output-on-failure -LE oclgrind "$@")
+
+FUZZ_SECONDS=${MOECL_FUZZ_SECONDS:-10}
+if [ "$FUZZ_SECONDS" != 0 ]; then
+  echo "== fuzzing, $FUZZ_SECONDS s a reader"
+  bash scripts/fuzz.sh "$FUZZ_SECONDS"
+fi
