@@ -5,7 +5,8 @@
 # clang's libFuzzer under AddressSanitizer and UBSan, SECONDS each (default
 # 60), starting from tests/fuzz/corpus. Usage:
 #   bash scripts/fuzz.sh [SECONDS] [READER...]
-# What a run finds is left in build-fuzz/: the grown corpus in corpus/READER,
+# The readers' own messages are silenced (-close_fd_mask=3; sanitizer reports
+# still show). What a run finds is left in build-fuzz/: the grown corpus in corpus/READER,
 # crashing inputs in crashes/. Fix the reader, then copy the input into
 # tests/fuzz/corpus/READER/ so that the test suite replays it for good.
 set -euo pipefail
@@ -30,7 +31,7 @@ for r in "${readers[@]}"; do
   mkdir -p "build-fuzz/corpus/$r"
   log="build-fuzz/fuzz-$r.log"
   set +e
-  "build-fuzz/tests/fuzz_$r" -max_total_time="$SECS" -print_final_stats=1 -close_fd_mask=1 \
+  "build-fuzz/tests/fuzz_$r" -max_total_time="$SECS" -print_final_stats=1 -close_fd_mask=3 \
     -artifact_prefix="build-fuzz/crashes/$r-" "build-fuzz/corpus/$r" "tests/fuzz/corpus/$r" \
     >"$log" 2>&1
   rc=$?
