@@ -39,6 +39,24 @@ typedef struct run_state {
  * whole epoch with nothing half-written read and no epoch counted twice. */
 #define STATE_FORMAT "moecl-state-2" /* -1: no weights in it (they were in last) */
 
+/* The state's tensors: the weights (where it holds them), then the
+ * optimiser's slots; free() the list. */
+static st_tensor *state_tensors(const param_list *pl, bool with_weights, int *count)
+{
+    int slots = 0;
+    st_tensor *e = state_entries(pl, &slots);
+    st_tensor *all = e ? calloc((size_t)(slots + pl->count + 1), sizeof *all) : NULL;
+    *count = 0;
+    for (int i = 0; all && with_weights && i < pl->count; i++, (*count)++) {
+        snprintf(all[i].name, sizeof all[i].name, "%s", pl->e[i].name);
+        all[i].tensor = pl->p[i]->value;
+    }
+    if (all) memcpy(all + *count, e, (size_t)slots * sizeof *all);
+    *count += slots;
+    free(e);
+    return all;
+}
+
 static moecl_status save_state(const char *dir, const param_list *pl, const run_state *rs)
 {
     char path[1200], text[600];
@@ -48,20 +66,10 @@ static moecl_status save_state(const char *dir, const param_list *pl, const run_
              rs->bad_epochs, rs->part_loss, rs->part_correct, rs->part_seen, rs->part_seconds,
              rs->metrics_bytes);
     st_meta meta[] = {{"format", STATE_FORMAT}, {"state", text}};
-    int slots = 0;
-    st_tensor *e = state_entries(pl, &slots);
-    st_tensor *all = e ? calloc((size_t)(slots + pl->count + 1), sizeof *all) : NULL;
-    if (!all) {
-        free(e);
-        return moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of memory");
-    }
-    for (int i = 0; i < pl->count; i++) {
-        snprintf(all[i].name, sizeof all[i].name, "%s", pl->e[i].name);
-        all[i].tensor = pl->p[i]->value;
-    }
-    memcpy(all + pl->count, e, (size_t)slots * sizeof *all);
-    moecl_status st = safetensors_save(path, all, pl->count + slots, meta, 2);
-    free(e);
+    int count = 0;
+    st_tensor *all = state_tensors(pl, true, &count);
+    if (!all) return moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of memory");
+    moecl_status st = safetensors_save(path, all, count, meta, 2);
     free(all);
     return st;
 }
@@ -92,21 +100,10 @@ static moecl_status load_state(const char *dir, const param_list *pl, run_state 
         rs->batch_pos < 0 || rs->global_step < 0 || rs->best_epoch < 0 || rs->best_epoch > rs->epoch ||
         (got == 13 && rs->metrics_bytes < 0))
         return moecl_fail(MOECL_ERR_FORMAT, "'%s' is not a moecl training state (corrupt)", path);
-    int slots = 0;
-    st_tensor *e = state_entries(pl, &slots);
-    st_tensor *all = e ? calloc((size_t)(slots + pl->count + 1), sizeof *all) : NULL;
-    if (!all) {
-        free(e);
-        return moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of memory");
-    }
-    int n = 0;
-    for (int i = 0; *with_weights && i < pl->count; i++, n++) {
-        snprintf(all[n].name, sizeof all[n].name, "%s", pl->e[i].name);
-        all[n].tensor = pl->p[i]->value;
-    }
-    memcpy(all + n, e, (size_t)slots * sizeof *all);
-    moecl_status st = safetensors_load(path, all, n + slots);
-    free(e);
+    int count = 0;
+    st_tensor *all = state_tensors(pl, *with_weights, &count);
+    if (!all) return moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of memory");
+    moecl_status st = safetensors_load(path, all, count);
     free(all);
     return st;
 }
