@@ -185,12 +185,12 @@ static moecl_status time_candidate(moecl_ctx *ctx, const moecl_candidates *cand,
                                    double best_so_far, double *ms)
 {
     MOECL_TRY(cand->run(ctx, i, cand->user));
-    MOECL_TRY(moecl_ctx_finish(ctx));
+    MOECL_TRY(moecl_queue_finish(ctx));
     double best = INFINITY, spent = 0;
     for (int rep = 0; rep < 3 && (rep == 0 || (spent < 0.25 && best * 1e3 <= 3 * best_so_far)); rep++) {
         double start = moecl_seconds();
         MOECL_TRY(cand->run(ctx, i, cand->user));
-        MOECL_TRY(moecl_ctx_finish(ctx));
+        MOECL_TRY(moecl_queue_finish(ctx));
         double s = moecl_seconds() - start;
         spent += s;
         if (s < best) best = s;

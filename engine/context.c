@@ -195,8 +195,4 @@ cl_kernel moecl_kernel(moecl_ctx *ctx, const char *name)
     return NULL;
 }
 
-moecl_status moecl_ctx_finish(moecl_ctx *ctx)
-{
-    MOECL_CL_CHECK(&ctx->device, clFinish(ctx->queue));
-    return MOECL_OK;
-}
+moecl_status moecl_ctx_finish(moecl_ctx *ctx) { return moecl_queue_finish(ctx); }

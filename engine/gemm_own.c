@@ -267,7 +267,7 @@ moecl_status moecl_own_gemm(moecl_ctx *ctx, int v, const moecl_gemm_args *a, siz
  * a few tile heights, so that MR accumulators, the B vectors and a
  * broadcast fit the register file (16 vector registers with AVX2, 32 with
  * AVX-512). */
-static void choose_variants(moecl_ctx *ctx)
+void moecl_own_variants_choose(moecl_ctx *ctx)
 {
     moecl_gemm_state *g = &ctx->gemm;
     unsigned w = ctx->device.native_float_width;
@@ -283,19 +283,6 @@ static void choose_variants(moecl_ctx *ctx)
         v->nr = set[i][1] ? set[i][1] : nr;
         snprintf(v->name, sizeof v->name, "own%dx%d", v->mr, v->nr);
     }
-}
-
-moecl_status moecl_gemm_state_init(moecl_ctx *ctx, const char *spec, bool progress)
-{
-    choose_variants(ctx);
-    ctx->gemm.progress = progress;
-    const char *conv = getenv("MOECL_CONV");
-    snprintf(ctx->gemm.conv, sizeof ctx->gemm.conv, "%s", conv && *conv ? conv : "auto");
-    if (strcmp(ctx->gemm.conv, "auto") != 0 && strcmp(ctx->gemm.conv, "direct") != 0 &&
-        strcmp(ctx->gemm.conv, "im2col") != 0)
-        return moecl_fail(MOECL_ERR_INVALID_ARG, "MOECL_CONV is '%s': auto, direct or im2col", conv);
-    moecl_choices_init(ctx);
-    return moecl_ctx_set_gemm(ctx, spec);
 }
 
 void moecl_gemm_state_release(moecl_gemm_state *g)

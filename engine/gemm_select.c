@@ -216,3 +216,18 @@ moecl_status moecl_gemm(moecl_ctx *ctx, const moecl_gemm_args *args)
 {
     return moecl_gemm_strided_batched(ctx, args, 0, 0, 0, 1);
 }
+
+/* The products' state at start-up: our parameter sets, the convolution
+ * way (MOECL_CONV), the measured choices, the path asked for. */
+moecl_status moecl_gemm_state_init(moecl_ctx *ctx, const char *spec, bool progress)
+{
+    moecl_own_variants_choose(ctx);
+    ctx->gemm.progress = progress;
+    const char *conv = getenv("MOECL_CONV");
+    snprintf(ctx->gemm.conv, sizeof ctx->gemm.conv, "%s", conv && *conv ? conv : "auto");
+    if (strcmp(ctx->gemm.conv, "auto") != 0 && strcmp(ctx->gemm.conv, "direct") != 0 &&
+        strcmp(ctx->gemm.conv, "im2col") != 0)
+        return moecl_fail(MOECL_ERR_INVALID_ARG, "MOECL_CONV is '%s': auto, direct or im2col", conv);
+    moecl_choices_init(ctx);
+    return moecl_ctx_set_gemm(ctx, spec);
+}

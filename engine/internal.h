@@ -90,7 +90,9 @@ void moecl_choices_release(moecl_ctx *ctx);
 
 /* The parameter sets worth trying on a device (from its native vector
  * width) and the spec; MOECL_ERR_INVALID_ARG for an unknown spec. */
-moecl_status moecl_gemm_state_init(moecl_ctx *ctx, const char *spec, bool progress);
+moecl_status moecl_gemm_state_init(moecl_ctx *ctx, const char *spec, bool progress); /* gemm_select.c */
+/* gemm_own.c: the parameter sets for the device's native vector width. */
+void moecl_own_variants_choose(moecl_ctx *ctx);
 void moecl_gemm_state_release(moecl_gemm_state *g);
 /* A product for our kernels in its general form: matrices seen through
  * views (element (r, c) at offset + t * batch_stride + r * rs +
@@ -204,6 +206,14 @@ struct moecl_ctx {
     cl_mem workspace[MOECL_WORKSPACES]; /* shared layer temporaries */
     size_t workspace_bytes[MOECL_WORKSPACES];
 };
+
+/* Waits for the queue (moecl_ctx_finish, inline so that the files below
+ * the context (profile.c, choice.c) need not call back into context.c). */
+static inline moecl_status moecl_queue_finish(moecl_ctx *ctx)
+{
+    MOECL_CL_CHECK(&ctx->device, clFinish(ctx->queue));
+    return MOECL_OK;
+}
 
 /* ---- program cache (program_cache.c) ---------------------------------- */
 

@@ -1,20 +1,12 @@
-/* Inside the model (model.c, model_soft.c, model_routed.c): the heads that join the
- * parts, and the helpers they share. Not part of the engine's interface. */
+/* Inside the model: the heads that join the parts (model_soft.c,
+ * model_routed.c), which model.c calls. They stand on the parts' interface
+ * (model_parts.h) and never call back into model.c. Not part of the
+ * engine's interface. */
 #ifndef MOECL_MODEL_HEADS_H
 #define MOECL_MODEL_HEADS_H
 
 #include "model.h"
-
-/* Rows of the stacked expert outputs: expert k's lie at k * this. */
-size_t model_stack_stride(const model *m);
-/* n floats from src + src_off to dst + dst_off, on the device. */
-moecl_status model_copy_range(moecl_ctx *ctx, cl_mem src, size_t src_off, cl_mem dst,
-                              size_t dst_off, size_t n);
-/* Whether a part learns in the current stage (not frozen, and trained now). */
-bool model_part_learns(const model *m, int part);
-/* A part's forward on its input; one that does not learn now runs as in
- * evaluation even while the model trains (see model.c). */
-moecl_status model_forward_part(model *m, int part, int n, const layer_run *run);
+#include "model_parts.h"
 
 /* model_soft.c: the soft head, after every part has run forward. */
 moecl_status soft_forward(model *m, int n);

@@ -46,7 +46,7 @@ moecl_status moecl_profile_stop(moecl_ctx *ctx, moecl_profile_record **records, 
 {
     moecl_profile *p = &ctx->profile;
     p->recording = false;
-    MOECL_TRY(moecl_ctx_finish(ctx));
+    MOECL_TRY(moecl_queue_finish(ctx));
     for (int i = 0; i < p->count; i++) {
         moecl_profile_record *r = &p->records[i];
         cl_ulong start = 0, end = 0;

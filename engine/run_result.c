@@ -8,6 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+bool run_at_chance(double best_val_accuracy, int targets)
+{
+    return best_val_accuracy <= 1.0 / targets + 0.02;
+}
+
 moecl_status run_result_from_run(const char *run_dir, const train_summary *s, run_result *r)
 {
     memset(r, 0, sizeof *r);
@@ -45,7 +50,7 @@ moecl_status run_result_from_run(const char *run_dir, const train_summary *s, ru
             o->best_epoch = best >= 0 ? (int)ms[m].epoch[best] : 0;
             o->best_val_accuracy = best >= 0 ? ms[m].val_accuracy[best] : 0;
         }
-        o->at_chance = o->epochs > 0 && o->targets > 0 && train_at_chance(o->best_val_accuracy, o->targets);
+        o->at_chance = o->epochs > 0 && o->targets > 0 && run_at_chance(o->best_val_accuracy, o->targets);
         r->at_chance |= o->at_chance;
     }
     if (r->n_stages > 0) r->best_val_accuracy = r->stages[r->n_stages - 1].best_val_accuracy;

@@ -36,5 +36,8 @@ moecl_status run_result_from_run(const char *run_dir, const train_summary *s, ru
 moecl_status run_result_write(const char *run_dir, const run_result *r);
 /* Reads RUN_DIR/result.json; a missing file says the run has not finished. */
 moecl_status run_result_read(const char *run_dir, run_result *r);
+/* Whether a best validation accuracy is at chance for that many targets
+ * (within 2 points): such a run did not learn. */
+bool run_at_chance(double best_val_accuracy, int targets);
 
 #endif

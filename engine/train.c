@@ -510,7 +510,7 @@ static moecl_status train_stage(trainer *t, int stage, run_state *rs, stage_resu
         r->best_val_loss = rs->best_val_loss;
         r->best_val_accuracy = rs->best_val_acc;
         r->best_epoch = rs->best_epoch;
-        r->stuck_at_chance = train_at_chance(rs->best_val_acc, r->targets);
+        r->stuck_at_chance = run_at_chance(rs->best_val_acc, r->targets);
         if (t->log && ms)
             fprintf(t->log, "stage %s: best epoch %d, val acc %.2f%%, test acc %.2f%% on %d images%s\n",
                     ms->name, r->best_epoch, 100 * r->best_val_accuracy, 100 * r->test.accuracy,
@@ -520,11 +520,6 @@ static moecl_status train_stage(trainer *t, int stage, run_state *rs, stage_resu
     dataset_free(&train);
     dataset_free(&val);
     return st;
-}
-
-bool train_at_chance(double best_val_accuracy, int targets)
-{
-    return best_val_accuracy <= 1.0 / targets + 0.02;
 }
 
 /* A new run never writes over another: its metrics and checkpoints would

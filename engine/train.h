@@ -63,9 +63,6 @@ typedef struct train_summary {
     double train_minutes; /* every epoch of the run, across resumes (result.json) */
 } train_summary;
 
-/* Whether a best validation accuracy is at chance for a task of `targets`
- * classes (within 2 points of 1/targets): the network did not learn. */
-bool train_at_chance(double best_val_accuracy, int targets);
 
 /* Trains as the options say; with resume, continues the run in out_dir
  * from its state.safetensors. log gets the progress line and summaries. */

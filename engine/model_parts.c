@@ -1,0 +1,34 @@
+/* The parts of a model as the heads and the model see them (model_parts.h):
+ * below both, calling neither. */
+#include "model_parts.h"
+#include "internal.h"
+
+bool model_part_learns(const model *m, int part)
+{
+    if (m->stage >= 0) return (m->stages[m->stage].train_parts >> part) & 1u;
+    return !(m->head == HEAD_HIERARCHICAL && part == m->gate); /* a hard gate gets no gradient */
+}
+
+size_t model_stack_stride(const model *m) { return (size_t)m->batch * m->classes; }
+
+moecl_status model_copy_range(moecl_ctx *ctx, cl_mem src, size_t src_off, cl_mem dst,
+                              size_t dst_off, size_t n)
+{
+    return MOECL_LAUNCH(ctx, "copy_range_f32", n, 0, MOECL_ARG_MEM(src), MOECL_ARG_UINT(src_off),
+                        MOECL_ARG_MEM(dst), MOECL_ARG_UINT(dst_off), MOECL_ARG_UINT(n));
+}
+
+/* A frozen part is the function it was trained to be and will be tested as:
+ * no dropout, and batch norm on its running statistics, which stay as they
+ * were (a later stage that trained on a dropped-out baseline would learn to
+ * weigh outputs that the test never sees). */
+moecl_status model_forward_part(model *m, int part, int n, const layer_run *run)
+{
+    layer_run as_evaluated;
+    if (run && run->training && !model_part_learns(m, part)) {
+        as_evaluated = *run;
+        as_evaluated.training = false;
+        run = &as_evaluated;
+    }
+    return network_forward(m->parts[part], n, run);
+}
