@@ -1,20 +1,38 @@
 /* Temporary files and strings for the fuzz harnesses (see fuzz.h). */
 #include "fuzz.h"
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+static char dir[64];
+
+/* The files the harness wrote, and their directory, at exit. */
+static void remove_dir(void)
+{
+    DIR *d = opendir(dir);
+    for (struct dirent *e; d && (e = readdir(d));) {
+        if (e->d_name[0] == '.') continue;
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        unlink(path);
+    }
+    if (d) closedir(d);
+    rmdir(dir);
+}
+
 const char *fuzz_dir(void)
 {
-    static char dir[64];
     if (!dir[0]) {
-        snprintf(dir, sizeof dir, "/tmp/moecl-fuzz-XXXXXX");
+        /* in memory where there is a tmpfs: a file written per input */
+        snprintf(dir, sizeof dir, "%s/moecl-fuzz-XXXXXX", access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
         if (!mkdtemp(dir)) {
             perror("mkdtemp");
             abort();
         }
+        atexit(remove_dir);
     }
     return dir;
 }
