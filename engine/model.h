@@ -11,7 +11,11 @@
 #include "loss.h"
 #include "network.h"
 
-#define MODEL_MAX_PARTS 16
+/* Parts of a model: up to 64 experts, and for the hierarchical head a
+ * sub-gate each, with a gate and a baseline. 64 experts is the routing
+ * kernels' limit (cl/moe.cl keeps a value per expert in private arrays). */
+#define MODEL_MAX_EXPERTS 64
+#define MODEL_MAX_PARTS (2 * MODEL_MAX_EXPERTS + 2)
 
 typedef enum model_head {
     HEAD_SINGLE,
@@ -27,7 +31,7 @@ typedef enum model_head {
  * any other stage trains through the model's head. */
 typedef struct model_stage {
     char name[64];
-    unsigned train_parts;  /* bit per part */
+    bool train_parts[MODEL_MAX_PARTS]; /* which parts learn */
     unsigned classes;      /* bit per class */
     int epochs, patience;  /* 0: the run's options */
     int alone;             /* the part trained alone, or -1 */

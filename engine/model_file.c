@@ -88,7 +88,11 @@ static moecl_status parse_mixture(model *m, parse_ctx *p, const cJSON *parts, co
         return mf_bad(p, "'%s' must be an array of at least two parts%s", "parts", "");
     if (!cJSON_IsObject(mix)) return mf_bad(p, "a model with parts needs a '%s' object%s", "mixture", "");
     for (const cJSON *part = parts->child; part; part = part->next) {
-        if (m->n_parts == MODEL_MAX_PARTS) return mf_bad(p, "more than %s parts%s", "16", "");
+        if (m->n_parts == MODEL_MAX_PARTS) {
+            char limit[16];
+            snprintf(limit, sizeof limit, "%d", MODEL_MAX_PARTS);
+            return mf_bad(p, "more than %s parts%s", limit, "");
+        }
         snprintf(p->where, sizeof p->where, "part %d", m->n_parts + 1);
         if (!cJSON_IsObject(part)) return mf_bad(p, "each of '%s' must be an object%s", "parts", "");
         static const char *const keys[] = {"name", "layers", NULL};
@@ -119,6 +123,12 @@ static moecl_status parse_mixture(model *m, parse_ctx *p, const cJSON *parts, co
     MOECL_TRY(named_part(m, p, cJSON_GetObjectItemCaseSensitive(mix, "gate"), "gate", &m->gate));
     MOECL_TRY(named_parts(m, p, cJSON_GetObjectItemCaseSensitive(mix, "experts"), "experts",
                           m->experts, &m->n_experts));
+    if (m->n_experts > MODEL_MAX_EXPERTS) {
+        char detail[96];
+        snprintf(detail, sizeof detail, " (%d here; the routing kernels hold at most %d)", m->n_experts,
+                 MODEL_MAX_EXPERTS);
+        return mf_bad(p, "too many '%s'%s", "experts", detail);
+    }
     for (int k = 0; k < m->n_experts; k++)
         if (m->experts[k] == m->gate) return mf_bad(p, "the gate cannot be an %s%s", "expert", "");
     m->head = HEAD_SOFT_MIXTURE;
@@ -175,11 +185,11 @@ static moecl_status parse_stages(model *m, parse_ctx *p, const cJSON *stages)
         else snprintf(s->name, sizeof s->name, "stage_%d", m->n_stages);
         int idx[MODEL_MAX_PARTS], n = 0;
         MOECL_TRY(named_parts(m, p, cJSON_GetObjectItemCaseSensitive(st, "train"), "train", idx, &n));
-        for (int i = 0; i < n; i++) s->train_parts |= 1u << idx[i];
+        for (int i = 0; i < n; i++) s->train_parts[idx[i]] = true;
         MOECL_TRY(mf_get_int(p, st, "epochs", 0, 0, &s->epochs));
         MOECL_TRY(mf_get_int(p, st, "patience", -1, -1, &s->patience));
         const cJSON *classes = cJSON_GetObjectItemCaseSensitive(st, "classes");
-        if (!classes) s->classes = (1u << m->classes) - 1;
+        if (!classes) s->classes = m->classes >= 32 ? ~0u : (1u << m->classes) - 1;
         else if (!cJSON_IsArray(classes) || cJSON_GetArraySize(classes) < 2)
             return mf_bad(p, "'%s' must be an array of at least two classes%s", "classes", "");
         for (const cJSON *c = classes ? classes->child : NULL; c; c = c->next) {

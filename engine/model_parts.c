@@ -5,7 +5,7 @@
 
 bool model_part_learns(const model *m, int part)
 {
-    if (m->stage >= 0) return (m->stages[m->stage].train_parts >> part) & 1u;
+    if (m->stage >= 0) return m->stages[m->stage].train_parts[part];
     return !(m->head == HEAD_HIERARCHICAL && part == m->gate); /* a hard gate gets no gradient */
 }
 

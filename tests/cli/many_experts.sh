@@ -1,0 +1,34 @@
+# Mixtures of many experts: 64 (the routing kernels' limit) train, with
+# switch and noisy top-k routing and a soft gate; 65 are refused, saying why.
+. "$(dirname "$0")/lib.sh"
+
+many() { # many TYPE COUNT > file: COUNT small experts and a gate
+    local type=$1 count=$2 k parts=""
+    for k in $(seq 1 "$count"); do
+        parts="$parts{\"name\": \"e$k\", \"layers\": [{\"type\": \"maxpool\", \"pool_size\": 4},
+          {\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 10}]},"
+    done
+    local names
+    names=$(seq 1 "$count" | sed 's/^/"e/; s/$/"/' | paste -sd,)
+    local extra=""
+    [ "$type" = topk ] && extra=', "k": 2'
+    printf '{"name": "%s%d", "parts": [%s {"name": "gate", "layers": [{"type": "global_avgpool"},
+      {"type": "dense", "units": %d}]}], "mixture": {"type": "%s", "gate": "gate", "experts": [%s]%s}}' \
+        "$type" "$count" "$parts" "$([ "$type" = topk ] && echo $((2 * count)) || echo "$count")" \
+        "$type" "$names" "$extra"
+}
+
+for type in switch topk soft; do
+    many "$type" 64 >"$WORK/$type-64.json"
+    run info --model "$WORK/$type-64.json"
+    expect_rc 0 "$type of 64 experts: info"
+    expect_in "$OUT" "64 experts" "$type: the head has 64 experts"
+    run train --model "$WORK/$type-64.json" --synthetic 256 --batch 64 --epochs 2 --out "$WORK/$type-run"
+    [ "$RC" -eq 0 ] || [ "$RC" -eq 3 ] && pass || fail "$type of 64 experts trains: exit code $RC"
+    expect_in "$(cat "$WORK/$type-run/metrics.jsonl" 2>/dev/null)" '"expert_share": [' "$type: the routing is in the metrics"
+done
+many switch 65 >"$WORK/switch-65.json"
+run info --model "$WORK/switch-65.json"
+expect_rc 2 "65 experts"
+expect_in "$ERR" "too many 'experts' (65 here; the routing kernels hold at most 64)" "says the limit"
+finish
