@@ -10,6 +10,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 MOECL=${MOECL:-./build/moecl}
 ARGS=("$@")
+# Every routed expert keeps buffers for a whole batch: 32 and 64 experts at
+# batch 128 need more than the 5 GiB PoCL reports on a 24 GiB machine, so
+# let moecl fill three quarters of the host's memory (a CPU device's own).
+if [ -z "${MOECL_DEVICE_MEMORY_MB:-}" ] && [ -r /proc/meminfo ]; then
+  export MOECL_DEVICE_MEMORY_MB=$(awk '/MemTotal/ { print int($2 / 1024 * 3 / 4) }' /proc/meminfo)
+fi
 [ ${#ARGS[@]} -gt 0 ] || ARGS=(--batch 128 --steps 3 --capacity-factor 4)
 dir=$(mktemp -d /tmp/moecl-experts-XXXXXX)
 trap 'rm -rf "$dir"' EXIT

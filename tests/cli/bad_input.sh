@@ -111,7 +111,11 @@ if POCL_MEMORY_LIMIT=1 "$MOECL" devices 2>/dev/null | grep -q "global 1.0 GiB"; 
     expect_rc 1 "a batch too large for the device"
     expect_in "$ERR" "out of device memory: a tensor of 64.0 MiB would bring moecl's buffers to" "what was needed"
     expect_in "$ERR" "more than the 1024.0 MiB of device 0" "what the device has"
+    expect_in "$ERR" "MOECL_DEVICE_MEMORY_MB sets the limit" "names the way to raise the limit"
     [ ! -e "$WORK/oom" ] && pass || fail "no run directory for a run that cannot start"
+    MOECL_DEVICE_MEMORY_MB=4096 POCL_MEMORY_LIMIT=1 run train --model "$WORK/wide.json" --batch 8192 \
+        --synthetic 300 --epochs 1 --out "$WORK/oom_allowed"
+    [ "$RC" -eq 0 ] || [ "$RC" -eq 3 ] && pass || fail "MOECL_DEVICE_MEMORY_MB=4096 lets it start: exit code $RC"
     POCL_MEMORY_LIMIT=1 run train --model "$WORK/wide.json" --batch 8192 --synthetic 300 --out "$WORK/run"
     expect_rc 1 "the same into an existing run's directory"
     [ "$(cat "$WORK/run/metrics.jsonl")" = "$before" ] && pass || fail "the existing run is intact"
