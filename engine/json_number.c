@@ -4,6 +4,7 @@
  * value that is not finite is written as null: "no number". */
 #include "moecl.h"
 
+#include <limits.h>
 #include <math.h>
 
 void moecl_json_number(FILE *out, double v, int decimals)
@@ -12,4 +13,12 @@ void moecl_json_number(FILE *out, double v, int decimals)
         fprintf(out, "%.*f", decimals, v);
     else
         fputs("null", out);
+}
+
+int moecl_int_of(double v)
+{
+    if (isnan(v)) return 0;
+    if (v >= (double)INT_MAX) return INT_MAX;
+    if (v <= (double)INT_MIN) return INT_MIN;
+    return (int)v;
 }

@@ -229,8 +229,8 @@ static moecl_status parse_root(model *m, parse_ctx *p, const cJSON *root)
         int v[3];
         for (int i = 0; i < 3; i++) {
             const cJSON *x = cJSON_GetArrayItem(in, i);
-            if (!cJSON_IsNumber(x) || x->valuedouble != (double)(int)x->valuedouble ||
-                x->valueint < 1 || x->valueint > MF_SIZE_MAX) {
+            if (!cJSON_IsNumber(x) || !(x->valuedouble >= 1 && x->valuedouble <= MF_SIZE_MAX) ||
+                x->valuedouble != (double)(int)x->valuedouble) {
                 char detail[64];
                 snprintf(detail, sizeof detail, " (whole numbers from 1 to %d)", MF_SIZE_MAX);
                 return mf_bad(p, "'%s' must be [channels, height, width]%s", "input", detail);

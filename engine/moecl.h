@@ -276,6 +276,9 @@ double moecl_seconds(void); /* monotonic clock */
 /* Writes v with that many decimals, or null where it is not finite (JSON
  * has no NaN or Infinity). */
 void moecl_json_number(FILE *out, double v, int decimals);
+/* A number read from a file as an int: saturated at INT_MIN and INT_MAX,
+ * NaN as 0 (a plain cast of a value out of range is undefined). */
+int moecl_int_of(double v);
 
 /* In a sanitizer build (MOECL_SANITIZE), runs LeakSanitizer now and returns
  * true when it found leaks; otherwise false. Called at the end of main,

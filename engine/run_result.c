@@ -47,7 +47,7 @@ moecl_status run_result_from_run(const char *run_dir, const train_summary *s, ru
             if (strcmp(ms[m].name, sr->name) != 0) continue;
             int best = metrics_best(&ms[m]);
             o->epochs = ms[m].n;
-            o->best_epoch = best >= 0 ? (int)ms[m].epoch[best] : 0;
+            o->best_epoch = best >= 0 ? moecl_int_of(ms[m].epoch[best]) : 0;
             o->best_val_accuracy = best >= 0 ? ms[m].val_accuracy[best] : 0;
         }
         o->at_chance = o->epochs > 0 && o->targets > 0 && run_at_chance(o->best_val_accuracy, o->targets);
@@ -137,8 +137,8 @@ static moecl_status parse_stage(const char *file, int k, const cJSON *o, run_sta
     MOECL_TRY(get_number(path, o, "test_accuracy", &s->test_accuracy));
     MOECL_TRY(get_number(path, o, "test_images", &images));
     MOECL_TRY(get_number(path, o, "targets", &targets));
-    s->epochs = (int)epochs, s->best_epoch = (int)best;
-    s->test_images = (int)images, s->targets = (int)targets;
+    s->epochs = moecl_int_of(epochs), s->best_epoch = moecl_int_of(best);
+    s->test_images = moecl_int_of(images), s->targets = moecl_int_of(targets);
     s->at_chance = get_bool(o, "at_chance");
     s->from_weights = get_bool(o, "from_weights");
     return MOECL_OK;
@@ -157,7 +157,7 @@ static moecl_status parse(const char *path, const cJSON *root, run_result *r)
     MOECL_TRY(get_number(path, root, "best_val_accuracy", &r->best_val_accuracy));
     MOECL_TRY(get_number(path, root, "test_accuracy", &r->test_accuracy));
     MOECL_TRY(get_number(path, root, "test_images", &images));
-    r->epochs = (int)epochs, r->test_images = (int)images;
+    r->epochs = moecl_int_of(epochs), r->test_images = moecl_int_of(images);
     r->at_chance = get_bool(root, "at_chance");
     const cJSON *stages = cJSON_GetObjectItemCaseSensitive(root, "stages");
     if (!cJSON_IsArray(stages))

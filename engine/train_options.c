@@ -94,14 +94,14 @@ moecl_status train_options_load(train_options *o, const char *path)
     str(j, "model", o->model_path, sizeof o->model_path);
     str(j, "data", o->data_dir, sizeof o->data_dir);
     o->synthetic = flag(j, "synthetic", false);
-    o->synthetic_count = (int)num(j, "synthetic_count", o->synthetic_count);
-    o->epochs = (int)num(j, "epochs", o->epochs);
-    o->batch = (int)num(j, "batch", o->batch);
-    o->train_examples = (int)num(j, "train_examples", 0);
-    o->test_examples = (int)num(j, "test_examples", 0);
-    o->val = (int)num(j, "val", -1);
+    o->synthetic_count = moecl_int_of(num(j, "synthetic_count", o->synthetic_count));
+    o->epochs = moecl_int_of(num(j, "epochs", o->epochs));
+    o->batch = moecl_int_of(num(j, "batch", o->batch));
+    o->train_examples = moecl_int_of(num(j, "train_examples", 0));
+    o->test_examples = moecl_int_of(num(j, "test_examples", 0));
+    o->val = moecl_int_of(num(j, "val", -1));
     o->seed = (uint64_t)num(j, "seed", 1);
-    o->patience = (int)num(j, "patience", 2);
+    o->patience = moecl_int_of(num(j, "patience", 2));
     o->aug.crop = flag(j, "augment_crop", false);
     o->aug.flip = flag(j, "augment_flip", false);
     o->no_frozen_cache = !flag(j, "frozen_cache", true);
@@ -120,7 +120,7 @@ moecl_status train_options_load(train_options *o, const char *path)
     snprintf(name, sizeof name, "constant");
     str(j, "schedule", name, sizeof name);
     lr_schedule_parse(name, &o->optim.schedule);
-    o->optim.step_epochs = (int)num(j, "step_epochs", 10);
+    o->optim.step_epochs = moecl_int_of(num(j, "step_epochs", 10));
     o->optim.step_gamma = (float)num(j, "step_gamma", 0.1);
     cJSON_Delete(j);
     if (!o->model_path[0] || o->batch < 1 || o->epochs < 1)
