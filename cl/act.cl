@@ -1,17 +1,28 @@
 /* Activations and dropout (random numbers from cl/lib/random.cl). */
 
+/* Streaming (cl/lib/stream.cl). A NaN input stays NaN, so training sees it. */
 __kernel void relu_forward_f32(__global const float *x, __global float *y, const int n)
 {
-    const int i = get_global_id(0);
-    if (i < n) y[i] = fmax(x[i], 0.0f) + (isnan(x[i]) ? x[i] : 0.0f);
+    const int i0 = get_global_id(0) * STREAM_CHUNK;
+    if (i0 + STREAM_CHUNK <= n) {
+        const float16 v = vload16(0, x + i0);
+        vstore16(select(fmax(v, 0.0f), v, isnan(v)), 0, y + i0);
+        return;
+    }
+    for (int i = i0; i < n; i++) y[i] = isnan(x[i]) ? x[i] : fmax(x[i], 0.0f);
 }
 
-/* dx = dy where the output was positive. */
+/* dx = dy where the output was positive. Streaming. */
 __kernel void relu_backward_f32(__global const float *y, __global const float *dy,
                                 __global float *dx, const int n)
 {
-    const int i = get_global_id(0);
-    if (i < n) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+    const int i0 = get_global_id(0) * STREAM_CHUNK;
+    if (i0 + STREAM_CHUNK <= n) {
+        const float16 v = vload16(0, y + i0), g = vload16(0, dy + i0);
+        vstore16(select((float16)(0.0f), g, v > 0.0f), 0, dx + i0);
+        return;
+    }
+    for (int i = i0; i < n; i++) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
 }
 
 /* Inverted dropout: kept units are scaled by 1/(1-rate); the mask holds the
@@ -27,9 +38,14 @@ __kernel void dropout_forward_f32(__global const float *x, __global float *y,
     y[i] = x[i] * m;
 }
 
+/* Streaming. */
 __kernel void mul_f32(__global const float *a, __global const float *b, __global float *out,
                       const int n)
 {
-    const int i = get_global_id(0);
-    if (i < n) out[i] = a[i] * b[i];
+    const int i0 = get_global_id(0) * STREAM_CHUNK;
+    if (i0 + STREAM_CHUNK <= n) {
+        vstore16(vload16(0, a + i0) * vload16(0, b + i0), 0, out + i0);
+        return;
+    }
+    for (int i = i0; i < n; i++) out[i] = a[i] * b[i];
 }

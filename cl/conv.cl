@@ -108,7 +108,7 @@ __kernel void flip_weights_f32(__global const float *w, __global float *wt, cons
 /* xp[n, c, h, w] = x[n, c, h - PH, w - PW], zero outside the image: the
  * input of conv_direct_* (cl/gemm/conv_direct.cl) with its border, Hp x Wp.
  * 1-D over the B*C*Hp output rows: a work-item copies one row, so the
- * index arithmetic is paid once a row. */
+ * index arithmetic is paid once a row, and copies it as float16s. */
 __kernel void conv_pad_f32(__global const float *x, __global float *xp, const int B, const int C,
                            const int H, const int W, const int PH, const int PW, const int Hp,
                            const int Wp)
@@ -117,13 +117,14 @@ __kernel void conv_pad_f32(__global const float *x, __global float *xp, const in
     if (row >= B * C * Hp) return;
     const int h = row % Hp, bc = row / Hp, sh = h - PH;
     __global float *dst = xp + (size_t)row * Wp;
-    if (sh < 0 || sh >= H) {
-        for (int w = 0; w < Wp; w++) dst[w] = 0.0f;
-        return;
-    }
+    /* the source row's part inside the border (all of it unless the
+     * windows stop short of the right edge) */
+    const int copy = sh < 0 || sh >= H ? 0 : max(0, min(W, Wp - PW));
     __global const float *src = x + ((size_t)bc * H + sh) * W;
-    for (int w = 0; w < Wp; w++) {
-        const int sw = w - PW;
-        dst[w] = sw >= 0 && sw < W ? src[sw] : 0.0f;
-    }
+    int w = 0;
+    for (; w < PW && w < Wp; w++) dst[w] = 0.0f;
+    int j = 0;
+    for (; j + 16 <= copy; j += 16) vstore16(vload16(0, src + j), 0, dst + w + j);
+    for (; j < copy; j++) dst[w + j] = src[j];
+    for (w += copy; w < Wp; w++) dst[w] = 0.0f;
 }

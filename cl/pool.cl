@@ -64,61 +64,90 @@ __kernel void maxpool_backward_f32(__global const float *dy, __global const int 
 }
 
 /* The common case, 2x2 windows at stride 2 over an even-sized input with no
- * padding, in straight-line code: the general kernels' bounds-checked loops
- * keep PoCL from vectorising them, and pooling then costs as much as a
- * convolution's GEMM in small networks. Same results as the general
- * kernels: the first maximum in row-major order, a NaN wins. 3-D launch
- * (ow, c * OH + oh, b). */
-#define POOL2_TAKE(v, i)                                      \
-    if ((v) > best || isnan(v)) {                            \
-        best = (v);                                           \
-        best_idx = (i);                                       \
+ * padding, in straight-line vector code: the general kernels' bounds-checked
+ * loops keep CPU drivers from vectorising them, and pooling then costs as
+ * much as a convolution in small networks. A work item takes one output row
+ * (the batch's B*C*OH rows, 1-D), eight outputs at a time from two float16
+ * loads of its two input rows (even lanes the windows' left column, odd
+ * lanes the right), the row's tail one by one. Same results as the general
+ * kernels: the first maximum in row-major order, a NaN wins. */
+
+/* Takes v (and its flat index i) where it beats the best so far. */
+#define POOL2_TAKE8(v, i)                                \
+    {                                                    \
+        const int8 take = isgreater((v), best) | isnan(v); \
+        best = select(best, (v), take);                  \
+        idx = select(idx, (i), take);                    \
+    }
+#define POOL2_TAKE(v, i)          \
+    if ((v) > b || isnan(v)) {    \
+        b = (v);                  \
+        bi = (i);                 \
     }
 
-/* This work item's output index o and the index i0 of its window's top-left
- * input; false outside the launch's range. */
-static bool pool2_window(const int B, const int C, const int OH, const int OW, int *o, int *i0)
-{
-    const int ow = get_global_id(0), co = get_global_id(1), b = get_global_id(2);
-    if (ow >= OW || co >= C * OH || b >= B) return false;
-    const int c = co / OH, oh = co - c * OH, bc = b * C + c;
-    *o = (bc * OH + oh) * OW + ow;
-    *i0 = (bc * 2 * OH + 2 * oh) * (2 * OW) + 2 * ow;
-    return true;
-}
-
 __kernel void maxpool2x2_forward_f32(__global const float *x, __global float *y,
-                                     __global int *argmax, const int B, const int C,
-                                     const int OH, const int OW)
+                                     __global int *argmax, const int rows, const int OW)
 {
-    int o, i0;
-    if (!pool2_window(B, C, OH, OW, &o, &i0)) return;
-    const int i1 = i0 + 2 * OW;
-    float best = x[i0];
-    int best_idx = i0;
-    const float v1 = x[i0 + 1], v2 = x[i1], v3 = x[i1 + 1];
-    POOL2_TAKE(v1, i0 + 1)
-    POOL2_TAKE(v2, i1)
-    POOL2_TAKE(v3, i1 + 1)
-    y[o] = best;
-    argmax[o] = best_idx;
+    const int r = get_global_id(0);
+    if (r >= rows) return;
+    const int W = 2 * OW, top = r * 2 * W; /* row r's windows start on input row 2r */
+    __global float *yr = y + (size_t)r * OW;
+    __global int *ar = argmax + (size_t)r * OW;
+    int ow = 0;
+    for (; ow + 8 <= OW; ow += 8) {
+        const int i0 = top + 2 * ow;
+        const float16 a = vload16(0, x + i0), c = vload16(0, x + i0 + W);
+        const int8 left = (int8)(i0) + (int8)(0, 2, 4, 6, 8, 10, 12, 14);
+        float8 best = a.even;
+        int8 idx = left;
+        POOL2_TAKE8(a.odd, left + 1)
+        POOL2_TAKE8(c.even, left + W)
+        POOL2_TAKE8(c.odd, left + W + 1)
+        vstore8(best, 0, yr + ow);
+        vstore8(idx, 0, ar + ow);
+    }
+    for (; ow < OW; ow++) {
+        const int i0 = top + 2 * ow, i1 = i0 + W;
+        float b = x[i0];
+        int bi = i0;
+        const float v1 = x[i0 + 1], v2 = x[i1], v3 = x[i1 + 1];
+        POOL2_TAKE(v1, i0 + 1)
+        POOL2_TAKE(v2, i1)
+        POOL2_TAKE(v3, i1 + 1)
+        yr[ow] = b;
+        ar[ow] = bi;
+    }
 }
 
 /* Windows do not overlap and cover the input, so each output scatters its
- * gradient to its window's four inputs, zeros where it was not the maximum. */
+ * gradient to its window's four inputs, zeros where it was not the maximum.
+ * One output row per work item, as the forward pass: eight outputs' gradients
+ * and maxima duplicated into the 16 lanes of each input row. */
 __kernel void maxpool2x2_backward_f32(__global const float *dy, __global const int *argmax,
-                                      __global float *dx, const int B, const int C,
-                                      const int OH, const int OW)
+                                      __global float *dx, const int rows, const int OW)
 {
-    int o, i0;
-    if (!pool2_window(B, C, OH, OW, &o, &i0)) return;
-    const int i1 = i0 + 2 * OW;
-    const int a = argmax[o];
-    const float g = dy[o];
-    dx[i0] = a == i0 ? g : 0.0f;
-    dx[i0 + 1] = a == i0 + 1 ? g : 0.0f;
-    dx[i1] = a == i1 ? g : 0.0f;
-    dx[i1 + 1] = a == i1 + 1 ? g : 0.0f;
+    const int r = get_global_id(0);
+    if (r >= rows) return;
+    const int W = 2 * OW, top = r * 2 * W;
+    __global const float *gr = dy + (size_t)r * OW;
+    __global const int *ar = argmax + (size_t)r * OW;
+    int ow = 0;
+    for (; ow + 8 <= OW; ow += 8) {
+        const int i0 = top + 2 * ow;
+        const float16 g = vload8(0, gr + ow).s0011223344556677;
+        const int16 a = vload8(0, ar + ow).s0011223344556677;
+        const int16 at = (int16)(i0) + (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        vstore16(select((float16)(0.0f), g, a == at), 0, dx + i0);
+        vstore16(select((float16)(0.0f), g, a == at + W), 0, dx + i0 + W);
+    }
+    for (; ow < OW; ow++) {
+        const int i0 = top + 2 * ow, i1 = i0 + W, a = ar[ow];
+        const float g = gr[ow];
+        dx[i0] = a == i0 ? g : 0.0f;
+        dx[i0 + 1] = a == i0 + 1 ? g : 0.0f;
+        dx[i1] = a == i1 ? g : 0.0f;
+        dx[i1 + 1] = a == i1 + 1 ? g : 0.0f;
+    }
 }
 
 __kernel void global_avgpool_forward_f32(__global const float *x, __global float *y,

@@ -110,3 +110,26 @@ void channel_sum_f32(__global const float *x, __global float *out, const int B, 
     }
     if (lid == 0 && c < C) out[c] = part[0];
 }
+
+/* channel_sum_f32 shaped for a CPU driver: a work item per channel adds its
+ * B rows of P floats into a float16 (a CPU runs a work-group's items as a
+ * loop, so the group-per-channel form above gets no vectors there). */
+__kernel void channel_sum_rows_f32(__global const float *x, __global float *out, const int B,
+                                   const int C, const int P)
+{
+    const int c = get_global_id(0);
+    if (c >= C) return;
+    float16 acc = (float16)(0.0f);
+    float s = 0.0f;
+    for (int b = 0; b < B; b++) {
+        __global const float *row = x + ((size_t)b * C + c) * P;
+        int p = 0;
+        for (; p + 16 <= P; p += 16) acc += vload16(0, row + p);
+        for (; p < P; p++) s += row[p];
+    }
+    const float8 h8 = acc.lo + acc.hi;
+    const float4 h4 = h8.lo + h8.hi;
+    const float2 h2 = h4.lo + h4.hi;
+    out[c] = s + h2.x + h2.y;
+}
+

@@ -128,6 +128,8 @@ moecl_status moecl_ctx_create(const moecl_device_info *device, const moecl_ctx_o
         goto fail;
     }
     ctx->profiling = options->profiling;
+    const char *shape = getenv("MOECL_KERNEL_SHAPE");
+    ctx->cpu_shaped = shape && *shape ? strcmp(shape, "gpu") != 0 : !device->is_gpu;
     cl_command_queue_properties qprops = options->profiling ? CL_QUEUE_PROFILING_ENABLE : 0;
     ctx->queue = clCreateCommandQueue(ctx->context, device->id, qprops, &err);
     if (err != CL_SUCCESS) {

@@ -201,6 +201,11 @@ struct moecl_ctx {
     moecl_gemm_state gemm; /* our GEMM kernels and the choices between paths */
     moecl_choices choices; /* measured choices (choice.c) */
     bool profiling;        /* the queue records timestamps */
+    /* Element-wise, pooling and reduction kernels shaped for a CPU driver (a
+     * vector's worth of work per item, small groups) rather than for a GPU
+     * (an item per element, coalesced): the device's type, or
+     * MOECL_KERNEL_SHAPE=cpu|gpu (tests run both shapes on one device). */
+    bool cpu_shaped;
     moecl_profile profile;
 
     cl_mem workspace[MOECL_WORKSPACES]; /* shared layer temporaries */

@@ -41,6 +41,17 @@ moecl_status moecl_launch(moecl_ctx *ctx, const char *name, size_t global, size_
     return launch_nd(ctx, name, 1, &global, local ? &local : NULL, args, nargs);
 }
 
+/* Streaming kernels (cl/lib/stream.cl) take MOECL_STREAM_CHUNK elements a
+ * work item. Shaped for a CPU, small groups: PoCL then spreads them over its
+ * threads evenly, where a group of its own choosing can be thousands of
+ * items (measured: 64 beat its choice by 2x on a 4M-element ReLU). */
+moecl_status moecl_launch_stream(moecl_ctx *ctx, const char *name, size_t count,
+                                 const moecl_karg *args, int nargs)
+{
+    size_t items = (count + MOECL_STREAM_CHUNK - 1) / MOECL_STREAM_CHUNK;
+    return moecl_launch(ctx, name, items, ctx->cpu_shaped ? 64 : 0, args, nargs);
+}
+
 moecl_status moecl_launch_3d(moecl_ctx *ctx, const char *name, size_t global0, size_t global1,
                              size_t global2, const moecl_karg *args, int nargs)
 {

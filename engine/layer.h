@@ -97,6 +97,11 @@ struct layer {
     moecl_tensor *scratch[LAYER_MAX_SCRATCH];
     uint64_t flops_per_image; /* forward multiply-adds x 2 */
     layer *inner;             /* a layer this one is built on (Conv2DMoE's convolution) */
+    /* conv2d: scratch 2 holds this input with its zero border, copied by the
+     * forward pass for bordered_n images, so the weight gradient need not
+     * copy it again (NULL: nothing reusable; every forward resets it). */
+    const moecl_tensor *bordered_of;
+    int bordered_n;
 };
 
 /* Constructors record the config; nothing is allocated yet. */

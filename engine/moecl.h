@@ -234,6 +234,15 @@ moecl_status moecl_launch(moecl_ctx *ctx, const char *kernel, size_t global, siz
     moecl_launch((ctx), (kernel), (global), (local), (moecl_karg[]){__VA_ARGS__},   \
                  (int)(sizeof((moecl_karg[]){__VA_ARGS__}) / sizeof(moecl_karg)))
 
+/* An element-wise kernel over `count` floats that takes MOECL_STREAM_CHUNK
+ * consecutive elements per work item (cl/lib/stream.cl's STREAM_CHUNK). */
+#define MOECL_STREAM_CHUNK 16
+moecl_status moecl_launch_stream(moecl_ctx *ctx, const char *kernel, size_t count,
+                                 const moecl_karg *args, int nargs);
+#define MOECL_LAUNCH_STREAM(ctx, kernel, count, ...)                                  \
+    moecl_launch_stream((ctx), (kernel), (count), (moecl_karg[]){__VA_ARGS__},        \
+                        (int)(sizeof((moecl_karg[]){__VA_ARGS__}) / sizeof(moecl_karg)))
+
 /* A three-dimensional launch, global0 x global1 x global2 work items, the
  * work-group size left to the driver. Dimension 0 runs along contiguous
  * memory, so that GPUs coalesce it; each index comes from its own dimension,

@@ -80,7 +80,7 @@ moecl_status optim_update(const optim_config *c, moecl_ctx *ctx, moecl_param *co
             MOECL_TRY(ensure_slots(p, 2));
             double b1t = pow(c->beta1, (double)step), b2t = pow(c->beta2, (double)step);
             float alpha = (float)(lr * sqrt(1.0 - b2t) / (1.0 - b1t));
-            MOECL_TRY(MOECL_LAUNCH(ctx, "adam_step_f32", n, 0, MOECL_ARG_MEM(p->value->buf),
+            MOECL_TRY(MOECL_LAUNCH_STREAM(ctx, "adam_step_f32", n, MOECL_ARG_MEM(p->value->buf),
                                    MOECL_ARG_MEM(p->grad->buf), MOECL_ARG_MEM(p->slot[0]->buf),
                                    MOECL_ARG_MEM(p->slot[1]->buf), MOECL_ARG_FLOAT(alpha),
                                    MOECL_ARG_FLOAT(c->beta1), MOECL_ARG_FLOAT(c->beta2),
@@ -88,7 +88,7 @@ moecl_status optim_update(const optim_config *c, moecl_ctx *ctx, moecl_param *co
                                    MOECL_ARG_INT(n)));
         } else {
             MOECL_TRY(ensure_slots(p, 1));
-            MOECL_TRY(MOECL_LAUNCH(ctx, "sgd_step_f32", n, 0, MOECL_ARG_MEM(p->value->buf),
+            MOECL_TRY(MOECL_LAUNCH_STREAM(ctx, "sgd_step_f32", n, MOECL_ARG_MEM(p->value->buf),
                                    MOECL_ARG_MEM(p->grad->buf), MOECL_ARG_MEM(p->slot[0]->buf),
                                    MOECL_ARG_FLOAT(lr), MOECL_ARG_FLOAT(c->momentum),
                                    MOECL_ARG_INT(c->nesterov), MOECL_ARG_FLOAT(c->weight_decay),

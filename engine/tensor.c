@@ -81,7 +81,7 @@ moecl_status moecl_tensor_download(const moecl_tensor *t, float *host, size_t co
 
 moecl_status moecl_tensor_fill(moecl_tensor *t, float value)
 {
-    return MOECL_LAUNCH(t->ctx, "fill_f32", t->count, 0, MOECL_ARG_MEM(t->buf),
+    return MOECL_LAUNCH_STREAM(t->ctx, "fill_f32", t->count, MOECL_ARG_MEM(t->buf),
                         MOECL_ARG_FLOAT(value), MOECL_ARG_UINT(t->count));
 }
 
@@ -90,7 +90,7 @@ moecl_status moecl_tensor_copy(const moecl_tensor *src, moecl_tensor *dst, size_
     if (count > src->count || count > dst->count)
         return moecl_fail(MOECL_ERR_INVALID_ARG, "copy of %zu floats between tensors of %zu and %zu",
                           count, src->count, dst->count);
-    return MOECL_LAUNCH(src->ctx, "copy_f32", count, 0, MOECL_ARG_MEM(src->buf),
+    return MOECL_LAUNCH_STREAM(src->ctx, "copy_f32", count, MOECL_ARG_MEM(src->buf),
                         MOECL_ARG_MEM(dst->buf), MOECL_ARG_UINT(count));
 }
 

@@ -340,6 +340,10 @@ static void test_pooling(void)
                 INPUT_DISTINCT);
     check_layer(layer_maxpool("pool2x2_even_same", 2, 2, 2, 2, true), even, 3, 3, true,
                 maxpool_ref, INPUT_DISTINCT);
+    /* rows of 11 outputs: eight at a time as vectors, then a tail of three */
+    shape3 wide = {3, 4, 22};
+    check_layer(layer_maxpool("pool2x2_wide", 2, 2, 2, 2, false), wide, 3, 3, true, maxpool_ref,
+                INPUT_DISTINCT);
 }
 
 /* Ties and NaN, where a max's gradient has a choice to make: both pooling
@@ -357,12 +361,14 @@ static void check_maxpool_choice(shape3 in, const float *x, const float *want_y,
     moecl_tensor_create(ctx, 2, xs, &xt);
     moecl_tensor_create(ctx, 2, ys, &dyt);
     moecl_tensor_upload(xt, x, in_count);
-    float dy[2] = {10.0f, 20.0f};
+    float dy[8];
+    for (size_t i = 0; i < out_count; i++) dy[i] = 10.0f * (float)(i + 1);
     moecl_tensor_upload(dyt, dy, out_count);
     layer_run run = {.training = true};
     CHECK(layer_forward(l, xt, 1, &run) == MOECL_OK, "forward: %s", moecl_last_error());
     CHECK(layer_backward(l, xt, dyt, 1, true) == MOECL_OK, "backward: %s", moecl_last_error());
-    float y[2], dx[12];
+    float y[8], dx[32];
+    CHECK(out_count <= 8 && in_count <= 32, "pool choice: a test shape too large");
     moecl_tensor_download(l->output, y, out_count);
     moecl_tensor_download(l->grad_input, dx, in_count);
     for (size_t i = 0; i < out_count; i++)
@@ -386,6 +392,15 @@ static void test_maxpool_ties_and_nan(void)
     const float x_odd[12] = {1, 1, 0, NAN, 1, 1, 3, 2, 9, 9, 9, 9};
     const float dx_odd[12] = {10, 0, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0};
     check_maxpool_choice((shape3){1, 3, 4}, x_odd, y_even, dx_odd);
+    /* 2x16: eight windows, one vector of the 2x2 kernel: ties, a NaN in each
+     * corner, a maximum in each corner */
+    const float x_wide[32] = {1, 1, NAN, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0,
+                              1, 1, 0,   0, NAN, 0, 0, NAN, 0, 0, 7, 0, 0, 7, 5, 5};
+    const float y_wide[8] = {1, NAN, NAN, NAN, 7, 7, 7, 5};
+    float dx_wide[32] = {0};
+    dx_wide[0] = 10, dx_wide[2] = 20, dx_wide[20] = 30, dx_wide[23] = 40;
+    dx_wide[9] = 50, dx_wide[26] = 60, dx_wide[29] = 70, dx_wide[30] = 80;
+    check_maxpool_choice((shape3){1, 2, 16}, x_wide, y_wide, dx_wide);
 }
 
 static void test_elementwise(void)

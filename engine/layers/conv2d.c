@@ -261,6 +261,7 @@ static moecl_status run_pass(layer *l, conv_pass pass, const moecl_tensor *x, co
 static moecl_status conv_forward(layer *l, const moecl_tensor *x, int n, const layer_run *run)
 {
     (void)run;
+    l->bordered_of = NULL; /* the input is new: its bordered copy must be made again */
     return run_pass(l, PASS_FORWARD, x, NULL, n);
 }
 

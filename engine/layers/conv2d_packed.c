@@ -23,14 +23,19 @@ static moecl_view nchw_as_channels(cl_mem buf, const layer *l)
 static moecl_status add_border(moecl_ctx *ctx, cl_mem src, cl_mem dst, int n, int C, int H, int W,
                                int PH, int PW, int Hp, int Wp)
 {
-    return MOECL_LAUNCH(ctx, "conv_pad_f32", (size_t)n * C * Hp, 0, MOECL_ARG_MEM(src), MOECL_ARG_MEM(dst), MOECL_ARG_INT(n), MOECL_ARG_INT(C),
-                           MOECL_ARG_INT(H), MOECL_ARG_INT(W), MOECL_ARG_INT(PH), MOECL_ARG_INT(PW),
-                           MOECL_ARG_INT(Hp), MOECL_ARG_INT(Wp));
+    return MOECL_LAUNCH(ctx, "conv_pad_f32", (size_t)n * C * Hp, ctx->cpu_shaped ? 16 : 0,
+                        MOECL_ARG_MEM(src), MOECL_ARG_MEM(dst), MOECL_ARG_INT(n), MOECL_ARG_INT(C),
+                        MOECL_ARG_INT(H), MOECL_ARG_INT(W), MOECL_ARG_INT(PH), MOECL_ARG_INT(PW),
+                        MOECL_ARG_INT(Hp), MOECL_ARG_INT(Wp));
 }
 
-/* The input with the border every output pixel's window needs (scratch 2). */
-static moecl_status bordered_input(layer *l, const moecl_tensor *x, int n)
+/* The input with the border every output pixel's window needs (scratch 2);
+ * the backward pass reuses the forward pass's copy of the same input. */
+static moecl_status bordered_input(layer *l, const moecl_tensor *x, int n, bool reuse)
 {
+    if (reuse && l->bordered_of == x && l->bordered_n == n) return MOECL_OK;
+    l->bordered_of = x;
+    l->bordered_n = n;
     const layer_config *c = &l->cfg;
     int Hp = (l->out.h - 1) * c->sh + c->kh, Wp = (l->out.w - 1) * c->sw + c->kw;
     return add_border(l->ctx, x->buf, l->scratch[2]->buf, n, l->in.c, l->in.h, l->in.w, c->ph, c->pw,
@@ -47,7 +52,7 @@ moecl_status conv_packed_forward(layer *l, const moecl_tensor *x, int n, int var
     cl_mem bias = l->cfg.use_bias ? l->params[1].value->buf : NULL;
     if (direct) {
         moecl_conv_shape s = conv_shape(l);
-        MOECL_TRY(bordered_input(l, x, n));
+        MOECL_TRY(bordered_input(l, x, n, false));
         return moecl_own_conv_forward(l->ctx, variant, l->scratch[2]->buf, l->params[0].value->buf,
                                       bias, l->output->buf, l->out.c, &s, n);
     }
@@ -66,14 +71,15 @@ moecl_status conv_packed_weight_gradient(layer *l, const moecl_tensor *x, const 
     moecl_ctx *ctx = l->ctx;
     size_t m = (size_t)l->out.c, k = patch(l), cols = (size_t)n * pixels(l);
     if (l->cfg.use_bias)
-        MOECL_TRY(MOECL_LAUNCH(ctx, "channel_sum_f32", m * 64, 64, MOECL_ARG_MEM(dy->buf),
-                               MOECL_ARG_MEM(l->params[1].grad->buf), MOECL_ARG_INT(n),
-                               MOECL_ARG_INT(l->out.c), MOECL_ARG_INT(pixels(l))));
+        MOECL_TRY(MOECL_LAUNCH(ctx, ctx->cpu_shaped ? "channel_sum_rows_f32" : "channel_sum_f32",
+                               ctx->cpu_shaped ? m : m * 64, ctx->cpu_shaped ? 1 : 64,
+                               MOECL_ARG_MEM(dy->buf), MOECL_ARG_MEM(l->params[1].grad->buf),
+                               MOECL_ARG_INT(n), MOECL_ARG_INT(l->out.c), MOECL_ARG_INT(pixels(l))));
     cl_mem dw = parts > 1 ? l->scratch[0]->buf : l->params[0].grad->buf;
     if (parts == 1) chunk = cols;
     if (direct) {
         moecl_conv_shape s = conv_shape(l);
-        MOECL_TRY(bordered_input(l, x, n));
+        MOECL_TRY(bordered_input(l, x, n, true));
         MOECL_TRY(moecl_own_conv_weight_grad(ctx, variant, l->scratch[2]->buf, dy->buf, dw, l->out.c,
                                              &s, n, chunk, parts));
     } else {

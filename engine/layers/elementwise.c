@@ -14,7 +14,7 @@ static moecl_status relu_forward(layer *l, const moecl_tensor *x, int n, const l
 {
     (void)run;
     size_t count = (size_t)n * shape3_size(l->in);
-    return MOECL_LAUNCH(l->ctx, "relu_forward_f32", count, 0, MOECL_ARG_MEM(x->buf),
+    return MOECL_LAUNCH_STREAM(l->ctx, "relu_forward_f32", count, MOECL_ARG_MEM(x->buf),
                         MOECL_ARG_MEM(l->output->buf), MOECL_ARG_INT(count));
 }
 
@@ -24,7 +24,7 @@ static moecl_status relu_backward(layer *l, const moecl_tensor *x, const moecl_t
     (void)x;
     if (!need_dx) return MOECL_OK;
     size_t count = (size_t)n * shape3_size(l->in);
-    return MOECL_LAUNCH(l->ctx, "relu_backward_f32", count, 0, MOECL_ARG_MEM(l->output->buf),
+    return MOECL_LAUNCH_STREAM(l->ctx, "relu_backward_f32", count, MOECL_ARG_MEM(l->output->buf),
                         MOECL_ARG_MEM(dy->buf), MOECL_ARG_MEM(l->grad_input->buf),
                         MOECL_ARG_INT(count));
 }
@@ -86,7 +86,7 @@ static moecl_status dropout_backward(layer *l, const moecl_tensor *x, const moec
     if (!need_dx) return MOECL_OK;
     size_t count = (size_t)n * shape3_size(l->in);
     if (!l->masked) return moecl_tensor_copy(dy, l->grad_input, count);
-    return MOECL_LAUNCH(l->ctx, "mul_f32", count, 0, MOECL_ARG_MEM(dy->buf),
+    return MOECL_LAUNCH_STREAM(l->ctx, "mul_f32", count, MOECL_ARG_MEM(dy->buf),
                         MOECL_ARG_MEM(l->scratch[0]->buf), MOECL_ARG_MEM(l->grad_input->buf),
                         MOECL_ARG_INT(count));
 }

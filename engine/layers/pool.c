@@ -29,17 +29,19 @@ static bool maxpool_is_2x2_tiling(const layer *l)
            l->in.h == 2 * l->out.h && l->in.w == 2 * l->out.w;
 }
 
-#define ARGS_2X2(l, n) \
-    MOECL_ARG_INT(n), MOECL_ARG_INT((l)->in.c), MOECL_ARG_INT((l)->out.h), MOECL_ARG_INT((l)->out.w)
+/* The 2x2 kernels take a work item per output row, in small groups where
+ * kernels are shaped for a CPU (as streaming kernels, engine/launch.c). */
+#define ROWS_2X2(l, n) ((size_t)(n) * (l)->out.c * (l)->out.h)
+#define LOCAL_2X2(l) ((l)->ctx->cpu_shaped ? 16 : 0)
+#define ARGS_2X2(l, n) MOECL_ARG_INT(ROWS_2X2(l, n)), MOECL_ARG_INT((l)->out.w)
 
 static moecl_status maxpool_forward(layer *l, const moecl_tensor *x, int n, const layer_run *run)
 {
     (void)run;
     if (maxpool_is_2x2_tiling(l))
-        return MOECL_LAUNCH_3D(l->ctx, "maxpool2x2_forward_f32", (size_t)l->out.w,
-                               (size_t)l->out.c * l->out.h, (size_t)n, MOECL_ARG_MEM(x->buf),
-                               MOECL_ARG_MEM(l->output->buf), MOECL_ARG_MEM(l->scratch[0]->buf),
-                               ARGS_2X2(l, n));
+        return MOECL_LAUNCH(l->ctx, "maxpool2x2_forward_f32", ROWS_2X2(l, n), LOCAL_2X2(l),
+                            MOECL_ARG_MEM(x->buf), MOECL_ARG_MEM(l->output->buf),
+                            MOECL_ARG_MEM(l->scratch[0]->buf), ARGS_2X2(l, n));
     return MOECL_LAUNCH_3D(l->ctx, "maxpool_forward_f32", (size_t)l->out.w,
                            (size_t)l->out.c * l->out.h, (size_t)n, MOECL_ARG_MEM(x->buf),
                            MOECL_ARG_MEM(l->output->buf), MOECL_ARG_MEM(l->scratch[0]->buf),
@@ -52,10 +54,9 @@ static moecl_status maxpool_backward(layer *l, const moecl_tensor *x, const moec
     (void)x;
     if (!need_dx) return MOECL_OK;
     if (maxpool_is_2x2_tiling(l))
-        return MOECL_LAUNCH_3D(l->ctx, "maxpool2x2_backward_f32", (size_t)l->out.w,
-                               (size_t)l->out.c * l->out.h, (size_t)n, MOECL_ARG_MEM(dy->buf),
-                               MOECL_ARG_MEM(l->scratch[0]->buf),
-                               MOECL_ARG_MEM(l->grad_input->buf), ARGS_2X2(l, n));
+        return MOECL_LAUNCH(l->ctx, "maxpool2x2_backward_f32", ROWS_2X2(l, n), LOCAL_2X2(l),
+                            MOECL_ARG_MEM(dy->buf), MOECL_ARG_MEM(l->scratch[0]->buf),
+                            MOECL_ARG_MEM(l->grad_input->buf), ARGS_2X2(l, n));
     return MOECL_LAUNCH_3D(l->ctx, "maxpool_backward_f32", (size_t)l->in.w,
                            (size_t)l->in.c * l->in.h, (size_t)n, MOECL_ARG_MEM(dy->buf),
                            MOECL_ARG_MEM(l->scratch[0]->buf), MOECL_ARG_MEM(l->grad_input->buf),
