@@ -70,16 +70,17 @@ __kernel void col2im_f32(__global const float *cols, __global float *dx,
     dx[(((size_t)b * C + c) * H + h) * W + w] = sum;
 }
 
-/* [C, B*P] -> [B, C, P], adding a per-channel bias (bias may be unused).
- * 3-D: (p, c, b). */
+/* [C, B*P] -> [B, C, P], adding a per-channel bias (bias may be unused),
+ * then max(0, .) with relu (a NaN kept). 3-D: (p, c, b). */
 __kernel void cbp_to_bcp_bias_f32(__global const float *src, __global const float *bias,
                                   __global float *dst, const int B, const int C, const int P,
-                                  const int use_bias)
+                                  const int use_bias, const int relu)
 {
     const int p = get_global_id(0), c = get_global_id(1), b = get_global_id(2);
     if (p >= P || c >= C || b >= B) return;
     float v = src[(size_t)c * B * P + (size_t)b * P + p];
     if (use_bias) v += bias[c];
+    if (relu && !isnan(v)) v = fmax(v, 0.0f);
     dst[((size_t)b * C + c) * P + p] = v;
 }
 

@@ -190,7 +190,7 @@ moecl_status moecl_own_product(moecl_ctx *ctx, int v, const moecl_product *p)
                             MOECL_ARG_INT(p->m), MOECL_ARG_INT(p->n), MOECL_ARG_INT(p->k),
                             MOECL_ARG_INT(kc), MOECL_ARG_INT(split), MOECL_ARG_FLOAT(p->alpha),
                             MOECL_ARG_FLOAT(p->beta), MOECL_ARG_MEM(bias),
-                            MOECL_ARG_INT(p->bias ? p->bias_mode : 0)),
+                            MOECL_ARG_INT(p->bias ? p->bias_mode : 0), MOECL_ARG_INT(p->relu)),
                       pm, pn, p->batch);
 }
 
@@ -201,7 +201,8 @@ bool moecl_own_conv_direct_fits(const moecl_ctx *ctx, int v, int oh, int ow)
 }
 
 moecl_status moecl_own_conv_forward(moecl_ctx *ctx, int v, cl_mem xp, cl_mem w, cl_mem bias,
-                                    cl_mem y, int filters, const moecl_conv_shape *s, int n)
+                                    bool relu, cl_mem y, int filters, const moecl_conv_shape *s,
+                                    int n)
 {
     moecl_gemm_variant *var = &ctx->gemm.variants[v];
     MOECL_TRY(variant_build(ctx, var));
@@ -218,7 +219,7 @@ moecl_status moecl_own_conv_forward(moecl_ctx *ctx, int v, cl_mem xp, cl_mem w, 
     return run_kernel(ctx, var, var->conv_forward, "conv_direct_forward",
                       KARGS(MOECL_ARG_MEM(xp), MOECL_ARG_MEM(pa), MOECL_ARG_MEM(y),
                             MOECL_ARG_MEM(bias_or_any), MOECL_ARG_INT(bias != NULL),
-                            MOECL_ARG_INT(s->c), MOECL_ARG_INT(filters), MOECL_ARG_INT(s->kh),
+                            MOECL_ARG_INT(relu), MOECL_ARG_INT(s->c), MOECL_ARG_INT(filters), MOECL_ARG_INT(s->kh),
                             MOECL_ARG_INT(s->kw), MOECL_ARG_INT(s->oh), MOECL_ARG_INT(s->ow),
                             MOECL_ARG_INT(n)),
                       row_panels, pm, 1);

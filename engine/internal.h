@@ -123,17 +123,20 @@ typedef struct moecl_product {
     moecl_conv_shape conv;
     cl_mem bias;   /* NULL: none */
     int bias_mode; /* 1: bias[row], 2: bias[column] */
+    bool relu;     /* C = max(0, C) after the bias (a fused ReLU) */
 } moecl_product;
 
 /* Runs a product with our variant v (index into ctx->gemm.variants). */
 moecl_status moecl_own_product(moecl_ctx *ctx, int v, const moecl_product *p);
 /* Stride-1 convolution straight from the zero-bordered input xp ([n, C,
- * OH+KH-1, OW+KW-1]; conv_direct.cl), variant v: y (NCHW) = w * xp + bias.
+ * OH+KH-1, OW+KW-1]; conv_direct.cl), variant v: y (NCHW) = w * xp + bias,
+ * through max(0, .) with relu.
  * Needs OW % NR == 0, or 2 * OW == NR and OH even (moecl_own_conv_direct_fits). conv.c/h/w are the
  * input's channels and the rest of s as in moecl_conv_shape. */
 bool moecl_own_conv_direct_fits(const moecl_ctx *ctx, int v, int oh, int ow);
 moecl_status moecl_own_conv_forward(moecl_ctx *ctx, int v, cl_mem xp, cl_mem w, cl_mem bias,
-                                    cl_mem y, int filters, const moecl_conv_shape *s, int n);
+                                    bool relu, cl_mem y, int filters, const moecl_conv_shape *s,
+                                    int n);
 /* The partial weight gradients of `chunks` chunks of kc output pixels each,
  * [chunks][F][C*KH*KW] into part, from the bordered input xp ([n, C,
  * (OH-1)*SH+KH, (OW-1)*SW+KW]) and dy (NCHW). */

@@ -183,10 +183,22 @@ moecl_status layer_setup(layer *l, moecl_ctx *ctx, shape3 in, int batch, uint64_
     return init_params(l, rng);
 }
 
+bool layer_fuse_relu(layer *l, layer *relu)
+{
+    if (l->kind != LAYER_CONV2D || relu->kind != LAYER_RELU || l->fused_relu ||
+        relu->output_shared || !l->output || l->batch != relu->batch)
+        return false;
+    moecl_tensor_destroy(relu->output);
+    relu->output = l->output;
+    relu->output_shared = true;
+    l->fused_relu = true;
+    return true;
+}
+
 void layer_free(layer *l)
 {
     if (!l) return;
-    moecl_tensor_destroy(l->output);
+    if (!l->output_shared) moecl_tensor_destroy(l->output);
     moecl_tensor_destroy(l->grad_input);
     layer_free(l->inner);
     for (int i = 0; i < l->n_params; i++) {

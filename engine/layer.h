@@ -102,6 +102,10 @@ struct layer {
      * copy it again (NULL: nothing reusable; every forward resets it). */
     const moecl_tensor *bordered_of;
     int bordered_n;
+    /* A ReLU fused into the convolution before it (layer_fuse_relu): the
+     * convolution stores max(0, .) and the ReLU layer shares its output. */
+    bool fused_relu;    /* conv2d: applies the ReLU that follows it */
+    bool output_shared; /* relu: output is the convolution's (not freed here) */
 };
 
 /* Constructors record the config; nothing is allocated yet. */
@@ -166,5 +170,10 @@ int layer_window_out(int in, int k, int stride, bool same, int *pad_before);
 /* splitmix64: small, seedable, good enough for initialisation and shuffles. */
 uint64_t moecl_rng_next(uint64_t *state);
 float moecl_rng_uniform(uint64_t *state); /* [0, 1) */
+
+/* Fuses `relu`, the layer right after `l`, into l's forward pass when l can
+ * apply it (conv2d): saves a pass over the activations. The ReLU's backward
+ * pass is unchanged (it reads the shared output). False if not fusable. */
+bool layer_fuse_relu(layer *l, layer *relu);
 
 #endif

@@ -32,6 +32,15 @@ void network_free(network *net)
     free(net);
 }
 
+/* A ReLU right after a convolution is applied in the convolution's
+ * epilogue (MOECL_FUSE=0 keeps every layer on its own, for comparisons). */
+static void fuse_layers(network *net)
+{
+    const char *fuse = getenv("MOECL_FUSE");
+    if (fuse && strcmp(fuse, "0") == 0) return;
+    for (int i = 1; i < net->n_layers; i++) layer_fuse_relu(net->layers[i - 1], net->layers[i]);
+}
+
 moecl_status network_setup(network *net, moecl_ctx *ctx, shape3 input, int batch, uint64_t *rng,
                            const moecl_tensor *input_tensor)
 {
@@ -44,6 +53,7 @@ moecl_status network_setup(network *net, moecl_ctx *ctx, shape3 input, int batch
         MOECL_TRY(layer_setup(net->layers[i], ctx, s, batch, rng));
         s = net->layers[i]->out;
     }
+    fuse_layers(net);
     return MOECL_OK;
 }
 

@@ -21,7 +21,7 @@
  * [F/MR][C*KH*KW][MR]. */
 __kernel void conv_direct_forward(__global const float *xp, __global const float *pa,
                                   __global float *y, __global const float *bias,
-                                  const int use_bias, const int C, const int F, const int KH,
+                                  const int use_bias, const int relu, const int C, const int F, const int KH,
                                   const int KW, const int OH, const int OW, const int n_images)
 {
     const int q = get_global_id(0), p = get_global_id(1);
@@ -76,8 +76,11 @@ __kernel void conv_direct_forward(__global const float *xp, __global const float
 #endif
     }
     __global float *out = y + ((size_t)n * F + p * MR) * P + pix;
-    for (int r = 0; r < MR && p * MR + r < F; r++)
-        VSTORE(acc[r] + (use_bias ? bias[p * MR + r] : 0.0f), 0, out + r * (size_t)P);
+    for (int r = 0; r < MR && p * MR + r < F; r++) {
+        VEC v = acc[r] + (use_bias ? bias[p * MR + r] : 0.0f);
+        if (relu) v = RELU_KEEP_NAN(v);
+        VSTORE(v, 0, out + r * (size_t)P);
+    }
 }
 
 /* dy^T packed: 3-D (pixel k of chunk t, filter panel q, chunk t). */

@@ -189,14 +189,17 @@ __kernel void gemm_pack_b_im2col_t(__global const float *x, const int C, const i
     for (int r = 0; r < rows; r++) VSTORE(VLOAD(0, tile[r]), 0, dst + (size_t)r * NR);
 }
 
+/* max(0, v), a NaN kept (so that training sees it): a fused ReLU. */
+#define RELU_KEEP_NAN(v) select(fmax((v), 0.0f), (v), isnan(v))
+
 /* 3-D: (A panel, B panel, batch). C = alpha * tile + beta * C (+ bias[row]
- * or bias[column] with bias_mode 1 or 2). C is not read when beta is 0, as
- * BLAS does, so it may hold anything. */
+ * or bias[column] with bias_mode 1 or 2), then max(0, C) with relu. C is not
+ * read when beta is 0, as BLAS does, so it may hold anything. */
 __kernel void gemm_packed(__global const float *pa, __global const float *pb, __global float *c,
                           const int offset, const int batch_stride, const int rs, const int group,
                           const int gs, const int M, const int N, const int K, const int kc,
                           const int split, const float alpha, const float beta,
-                          __global const float *bias, const int bias_mode)
+                          __global const float *bias, const int bias_mode, const int relu)
 {
     const int p = get_global_id(0), q = get_global_id(1), t = get_global_id(2);
     const int a_panels = (M + MR - 1) / MR, b_panels = (N + NR - 1) / NR;
@@ -226,13 +229,15 @@ __kernel void gemm_packed(__global const float *pa, __global const float *pb, __
         if (fast) {
             __global float *row = C + view_at(i0 + r, j0, rs, 1, group, gs);
             if (beta != 0.0f) v += beta * VLOAD(0, row);
+            if (relu) v = RELU_KEEP_NAN(v);
             VSTORE(v, 0, row);
         } else {
             float tmp[NR];
             VSTORE(v, 0, tmp);
             for (int j = 0; j < NR && j0 + j < N; j++) {
                 __global float *e = C + view_at(i0 + r, j0 + j, rs, 1, group, gs);
-                *e = beta != 0.0f ? tmp[j] + beta * *e : tmp[j];
+                const float s = beta != 0.0f ? tmp[j] + beta * *e : tmp[j];
+                *e = relu && !isnan(s) ? fmax(s, 0.0f) : s;
             }
         }
     }

@@ -90,7 +90,7 @@ static moecl_status clblast_forward(layer *l, const moecl_tensor *x, int n)
     return MOECL_LAUNCH_3D(ctx, "cbp_to_bcp_bias_f32", out_pixels(l), (size_t)l->out.c, (size_t)n,
                            MOECL_ARG_MEM(tmp), MOECL_ARG_MEM(bias), MOECL_ARG_MEM(l->output->buf),
                            MOECL_ARG_INT(n), MOECL_ARG_INT(l->out.c), MOECL_ARG_INT(out_pixels(l)),
-                           MOECL_ARG_INT(l->cfg.use_bias));
+                           MOECL_ARG_INT(l->cfg.use_bias), MOECL_ARG_INT(l->fused_relu));
 }
 
 /* dy ([n, F, P]) as [F, n*P] in workspace 1, for CLBlast. */

@@ -54,13 +54,14 @@ moecl_status conv_packed_forward(layer *l, const moecl_tensor *x, int n, int var
         moecl_conv_shape s = conv_shape(l);
         MOECL_TRY(bordered_input(l, x, n, false));
         return moecl_own_conv_forward(l->ctx, variant, l->scratch[2]->buf, l->params[0].value->buf,
-                                      bias, l->output->buf, l->out.c, &s, n);
+                                      bias, l->fused_relu, l->output->buf, l->out.c, &s, n);
     }
     moecl_product p = {
         .m = (size_t)l->out.c, .n = (size_t)n * pixels(l), .k = patch(l), .batch = 1, .alpha = 1,
         .a = {.buf = l->params[0].value->buf, .rs = patch(l), .cs = 1},
         .b = {.buf = x->buf}, .b_source = MOECL_B_IM2COL, .conv = conv_shape(l),
         .c = nchw_as_channels(l->output->buf, l), .bias = bias, .bias_mode = 1,
+        .relu = l->fused_relu,
     };
     return moecl_own_product(l->ctx, variant, &p);
 }
@@ -117,7 +118,8 @@ static moecl_status input_gradient_as_convolution(layer *l, const moecl_tensor *
         MOECL_TRY(add_border(ctx, dy->buf, l->scratch[3]->buf, n, F, l->out.h, l->out.w, s.ph, s.pw,
                              l->in.h + c->kh - 1, l->in.w + c->kw - 1));
         s.ph = s.pw = 0;
-        return moecl_own_conv_forward(ctx, variant, l->scratch[3]->buf, wt, NULL, l->grad_input->buf, C,
+        return moecl_own_conv_forward(ctx, variant, l->scratch[3]->buf, wt, NULL, false,
+                                      l->grad_input->buf, C,
                                       &s, n);
     }
     size_t k = (size_t)F * c->kh * c->kw, P = (size_t)l->in.h * l->in.w;

@@ -13,6 +13,7 @@ static moecl_status same_shape_setup(layer *l, moecl_ctx *ctx)
 static moecl_status relu_forward(layer *l, const moecl_tensor *x, int n, const layer_run *run)
 {
     (void)run;
+    if (l->output_shared) return MOECL_OK; /* the convolution before stored max(0, .) */
     size_t count = (size_t)n * shape3_size(l->in);
     return MOECL_LAUNCH_STREAM(l->ctx, "relu_forward_f32", count, MOECL_ARG_MEM(x->buf),
                         MOECL_ARG_MEM(l->output->buf), MOECL_ARG_INT(count));
