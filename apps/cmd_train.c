@@ -1,5 +1,6 @@
 /* moecl train: trains a model file on CIFAR-10 (or synthetic data). */
 #include "cli.h"
+#include "dist.h"
 #include "train.h"
 
 #include <signal.h>
@@ -132,7 +133,44 @@ static bool model_given(int argc, char **argv)
     return false;
 }
 
+static int train_command(const cli_globals *g, int argc, char **argv);
+
+/* Under mpirun every rank runs this: rank 0 reports and writes the run;
+ * each rank opens the device of its place on its host (its local rank,
+ * modulo the devices) unless --device or MOECL_DEVICE names one. A rank
+ * that fails stops all of them. */
 int cmd_train(const cli_globals *g, int argc, char **argv)
+{
+    moecl_status st = dist_init(&argc, &argv);
+    if (st != MOECL_OK) return cli_report(st);
+    cli_globals mine = *g;
+    char spec[32];
+    if (dist_size() > 1) {
+        if (dist_rank() > 0) mine.quiet = true;
+        if (!mine.device_spec) {
+            moecl_device_info *devices = NULL;
+            int count = 0;
+            if (moecl_devices_list(&devices, &count) == MOECL_OK && count > 0) {
+                snprintf(spec, sizeof spec, "%d", dist_local_rank() % count);
+                mine.device_spec = spec;
+            }
+            free(devices);
+        }
+        if (!mine.quiet)
+            fprintf(stderr, "moecl: data parallel over %d ranks (MPI): each takes its share of "
+                            "every batch\n", dist_size());
+    }
+    int rc = train_command(&mine, argc, argv);
+    if (rc != 0 && rc != 130 && dist_size() > 1) {
+        fprintf(stderr, "moecl: rank %d of %d failed (exit code %d): stopping every rank\n",
+                dist_rank(), dist_size(), rc);
+        dist_abort(rc);
+    }
+    dist_finalize();
+    return rc;
+}
+
+static int train_command(const cli_globals *g, int argc, char **argv)
 {
     train_options o;
     train_options_defaults(&o);
@@ -187,6 +225,7 @@ int cmd_train(const cli_globals *g, int argc, char **argv)
     moecl_ctx_destroy(ctx);
     if (st != MOECL_OK) return cli_report(st);
     if (s.interrupted) return 130;
+    if (dist_rank() > 0) return 0; /* rank 0 reports */
     for (int k = 0; k < s.n_stages; k++) {
         const stage_result *r = &s.stages[k];
         if (r->from_weights) {

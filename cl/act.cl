@@ -26,14 +26,16 @@ __kernel void relu_backward_f32(__global const float *y, __global const float *d
 }
 
 /* Inverted dropout: kept units are scaled by 1/(1-rate); the mask holds the
- * scale (0 or 1/(1-rate)) for the backward pass. */
+ * scale (0 or 1/(1-rate)) for the backward pass. Element i draws number
+ * base + i: base places this batch in the global batch (data parallel), so
+ * a split batch gets the masks the whole batch would. */
 __kernel void dropout_forward_f32(__global const float *x, __global float *y,
                                   __global float *mask, const float rate, const uint seed,
-                                  const uint step, const int n)
+                                  const uint step, const uint base, const int n)
 {
     const int i = get_global_id(0);
     if (i >= n) return;
-    const float m = rng_uniform(seed, step, (uint)i) >= rate ? 1.0f / (1.0f - rate) : 0.0f;
+    const float m = rng_uniform(seed, step, base + (uint)i) >= rate ? 1.0f / (1.0f - rate) : 0.0f;
     mask[i] = m;
     y[i] = x[i] * m;
 }

@@ -433,7 +433,7 @@ __kernel void topk_route_f32(__global const float *gate, __global float *Uout,
                              __global float *G, __global float *P, __global int *index,
                              __global int *counts, const int N, const int E, const int K,
                              const int noisy, const int add_noise, const uint seed,
-                             const uint step)
+                             const uint step, const int image_offset)
 {
     if (get_global_id(0) != 0) return;
     const int W = noisy ? 2 * E : E;
@@ -441,7 +441,7 @@ __kernel void topk_route_f32(__global const float *gate, __global float *Uout,
     for (int n = 0; n < N; n++) {
         float H[64];
         for (int i = 0; i < E; i++) {
-            eps_out[n * E + i] = noisy && add_noise ? rng_normal(seed, step, (uint)(n * E + i)) : 0.0f;
+            eps_out[n * E + i] = noisy && add_noise ? rng_normal(seed, step, (uint)((image_offset + n) * E + i)) : 0.0f;
             Uout[n * E + i] = 0.0f;
         }
         noisy_logits(gate + n * W, eps_out + n * E, E, noisy, H);

@@ -52,6 +52,8 @@ typedef struct layer_run {
     bool training;     /* dropout active, batch statistics in batch norm */
     uint32_t seed;     /* dropout's generator: same seed and step, same mask */
     uint32_t step;
+    int image_offset;  /* the batch's first image in the global batch (data parallel:
+                        * random numbers are drawn by the image's global place) */
 } layer_run;
 
 typedef enum layer_activation { ACT_LINEAR, ACT_RELU, ACT_SOFTMAX } layer_activation;

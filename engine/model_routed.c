@@ -144,7 +144,8 @@ moecl_status topk_forward(model *m, int n, const layer_run *run)
                            MOECL_ARG_MEM(m->index->buf), MOECL_ARG_MEM(m->counts->buf),
                            MOECL_ARG_INT(n), MOECL_ARG_INT(E), MOECL_ARG_INT(K),
                            MOECL_ARG_INT(m->noisy), MOECL_ARG_INT(noisy),
-                           MOECL_ARG_UINT(run ? run->seed : 0), MOECL_ARG_UINT(run ? run->step : 0)));
+                           MOECL_ARG_UINT(run ? run->seed : 0), MOECL_ARG_UINT(run ? run->step : 0),
+                           MOECL_ARG_INT(run ? run->image_offset : 0)));
     MOECL_TRY(run_routed_experts(m, n, E, run));
     MOECL_TRY(MOECL_LAUNCH(m->ctx, "topk_combine_f32", (size_t)n * C, 0,
                            MOECL_ARG_MEM(m->stacked->buf), MOECL_ARG_MEM(m->kroute->buf),

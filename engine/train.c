@@ -1,6 +1,7 @@
 /* The training loop (see train.h). */
 #include "train.h"
 #include "frozen_cache.h"
+#include "train_dist.h"
 #include "train_weights.h"
 #include "draw/curves.h"
 #include "internal.h"
@@ -254,11 +255,16 @@ static moecl_status append_metrics(const char *dir, const char *stage, int epoch
     return MOECL_OK;
 }
 
-/* One epoch from batch_pos on; returns MOECL_OK with *stopped set on Ctrl-C. */
+/* One epoch from batch_pos on; returns MOECL_OK with *stopped set on Ctrl-C.
+ * Data parallel (dist.h): every rank makes the whole global batch on the
+ * host (the same augmentation as one process would), runs its share, and
+ * the gradients and the step's counts are summed across ranks, so that
+ * every rank takes the same step, stops at the same step, and fails at the
+ * same step. */
 static moecl_status run_epoch(model *net, const train_options *o, const dataset *train,
                               const normalizer *norm, uint64_t seed, param_list *pl, run_state *rs,
                               float *host, int *labels, int *idx, float *loss, int *pred,
-                              long total_steps, FILE *log, bool *stopped)
+                              long total_steps, grad_exchange *gx, FILE *log, bool *stopped)
 {
     int B = o->batch, n_train = train->count;
     int batches = (n_train + B - 1) / B;
@@ -273,42 +279,61 @@ static moecl_status run_epoch(model *net, const train_options *o, const dataset 
         int start = b * B, n = n_train - start < B ? n_train - start : B;
         uint64_t aug_rng = mix(mix(seed, (uint64_t)rs->epoch), (uint64_t)b + 1);
         dataset_make_batch(train, idx + start, n, norm, &o->aug, &aug_rng, host, labels, flipped);
-        MOECL_TRY(moecl_tensor_upload_part(net->images, host, (size_t)n * CIFAR_IMAGE_BYTES));
-        MOECL_TRY(model_set_labels(net, labels, n));
+        int first = 0, mine = n; /* this rank's share: images first .. first + mine - 1 */
+        dist_share(n, &first, &mine);
         run.step = (uint32_t)rs->global_step;
-        if (net->cache)
-            for (int i = 0; i < n; i++) rows[i] = frozen_cache_row(net->cache, idx[start + i], flipped[i]);
-        net->cache_rows = net->cache ? rows : NULL; /* this step only, not evaluation */
-        moecl_status fst = model_forward(net, n, &run);
-        net->cache_rows = NULL;
-        MOECL_TRY(fst);
-        MOECL_TRY(model_backward(net, n));
+        run.image_offset = first;
+        /* the step's loss sum, correct count, non-finite losses, Ctrl-C */
+        double loss_sum = 0;
+        float counts[4] = {0, 0, 0, 0};
+        if (mine > 0) {
+            MOECL_TRY(moecl_tensor_upload_part(net->images, host + (size_t)first * CIFAR_IMAGE_BYTES,
+                                               (size_t)mine * CIFAR_IMAGE_BYTES));
+            MOECL_TRY(model_set_labels(net, labels + first, mine));
+            if (net->cache)
+                for (int i = 0; i < mine; i++)
+                    rows[i] = frozen_cache_row(net->cache, idx[start + first + i], flipped[first + i]);
+            net->cache_rows = net->cache ? rows : NULL; /* this step only, not evaluation */
+            moecl_status fst = model_forward(net, mine, &run);
+            net->cache_rows = NULL;
+            MOECL_TRY(fst);
+            MOECL_TRY(model_backward(net, mine));
+            MOECL_TRY(model_read(net, mine, loss, pred));
+            for (int i = 0; i < mine; i++) {
+                loss_sum += loss[i];
+                counts[1] += pred[i] == model_target(net, labels[first + i]);
+                counts[2] += !isfinite(loss[i]);
+            }
+        } else { /* more ranks than images: this rank adds nothing */
+            for (int i = 0; i < pl->n_active; i++)
+                if (pl->active[i]->grad) MOECL_TRY(moecl_tensor_fill(pl->active[i]->grad, 0.0f));
+        }
+        counts[0] = (float)loss_sum;
+        counts[3] = moecl_interrupted != 0;
+        MOECL_TRY(exchange_gradients(gx, pl, (float)mine / (float)n, counts, 4));
+        if (dist_size() > 1) loss_sum = counts[0];
         rs->global_step++;
         float lr = optim_lr_at(&o->optim, rs->global_step - 1, batches, total_steps);
-        MOECL_TRY(optim_update(&o->optim, net->ctx, pl->active, pl->n_active, lr, rs->global_step));
-        MOECL_TRY(model_read(net, n, loss, pred));
-        for (int i = 0; i < n; i++) {
-            if (!isfinite(loss[i])) {
-                char saved[1200] = "no epoch had finished, so no weights were saved";
-                if (rs->epoch > 0)
-                    snprintf(saved, sizeof saved, "the weights of epoch %d are in "
-                             "%s/last.safetensors", rs->epoch, o->out_dir);
-                return moecl_fail(MOECL_ERR_DIVERGED,
-                                  "training diverged: the loss is %s at epoch %d, batch %d "
-                                  "(learning rate %g); %s. Try a lower --lr",
-                                  isnan(loss[i]) ? "NaN" : "infinite", rs->epoch + 1, b + 1, lr,
-                                  saved);
-            }
-            rs->part_loss += loss[i];
-            rs->part_correct += pred[i] == model_target(net, labels[i]);
+        if (counts[2] > 0) {
+            char saved[1200] = "no epoch had finished, so no weights were saved";
+            if (rs->epoch > 0)
+                snprintf(saved, sizeof saved, "the weights of epoch %d are in "
+                         "%s/last.safetensors", rs->epoch, o->out_dir);
+            return moecl_fail(MOECL_ERR_DIVERGED,
+                              "training diverged: the loss is %s at epoch %d, batch %d "
+                              "(learning rate %g); %s. Try a lower --lr",
+                              isnan(loss_sum) ? "NaN" : "infinite", rs->epoch + 1, b + 1, lr, saved);
         }
+        MOECL_TRY(optim_update(&o->optim, net->ctx, pl->active, pl->n_active, lr, rs->global_step));
+        rs->part_loss += loss_sum;
+        rs->part_correct += (long)counts[1];
         rs->part_seen += n;
         rs->batch_pos = b + 1;
         char extra[96];
         snprintf(extra, sizeof extra, "loss %.4f acc %.2f%%", rs->part_loss / rs->part_seen,
                  100.0 * rs->part_correct / rs->part_seen);
         progress_update(&bar, (long)(start + n), extra);
-        if (moecl_interrupted) {
+        if (counts[3] > 0) {
             *stopped = true;
             break;
         }
@@ -328,12 +353,15 @@ typedef struct trainer {
     float *host, *loss;
     int *labels, *idx, *pred;
     bool curves_warned;
+    bool writer;     /* writes the run directory: rank 0 of a data-parallel run */
+    grad_exchange gx; /* data parallel: the step's exchange buffer */
 } trainer;
 
 /* RUN_DIR/curves.png, redrawn from metrics.jsonl after every epoch; a
  * picture that cannot be written is a warning, never a lost run. */
 static void draw_curves(trainer *t)
 {
+    if (!t->writer) return;
     char metrics[1200], png[1200], title[200];
     snprintf(metrics, sizeof metrics, "%s/metrics.jsonl", t->o->out_dir);
     snprintf(png, sizeof png, "%s/curves.png", t->o->out_dir);
@@ -365,8 +393,10 @@ static moecl_status stage_test(trainer *t, int stage, stage_result *r)
     MOECL_TRY(model_set_stage(net, stage));
     dataset test = {0};
     moecl_status st = ms ? dataset_subset(&t->d.test, ms->classes, &test) : MOECL_OK;
-    if (st == MOECL_OK) st = evaluate(net, ms ? &test : &t->d.test, &t->d.norm, t->host, &r->test);
+    if (st == MOECL_OK && t->writer)
+        st = evaluate(net, ms ? &test : &t->d.test, &t->d.norm, t->host, &r->test);
     dataset_free(&test);
+    if (st == MOECL_OK) st = dist_broadcast_bytes(&r->test, sizeof r->test);
     return st;
 }
 
@@ -444,13 +474,14 @@ static moecl_status train_stage(trainer *t, int stage, run_state *rs, stage_resu
         }
         if (!stopped)
             st = run_epoch(net, o, tr, &t->d.norm, seed, &t->pl, rs, t->host, t->labels, t->idx,
-                           t->loss, t->pred, total_steps, t->log, &stopped);
+                           t->loss, t->pred, total_steps, &t->gx, t->log, &stopped);
         if (st != MOECL_OK) break;
         if (stopped) {
             rs->part_seconds += moecl_seconds() - e0;
-            st = save_state(o->out_dir, &t->pl, rs);
+            st = t->writer ? save_state(o->out_dir, &t->pl, rs) : MOECL_OK;
             snprintf(path, sizeof path, "%s/last.safetensors", o->out_dir);
-            if (st == MOECL_OK) st = save_weights(path, &t->pl, t->model_json, &t->d.norm, rs->epoch);
+            if (st == MOECL_OK && t->writer)
+                st = save_weights(path, &t->pl, t->model_json, &t->d.norm, rs->epoch);
             *interrupted = true;
             if (t->log) fprintf(t->log, "interrupted in epoch %d after batch %d: state saved; continue "
                                 "with: moecl train --resume %s\n", rs->epoch + 1, rs->batch_pos, o->out_dir);
@@ -459,8 +490,13 @@ static moecl_status train_stage(trainer *t, int stage, run_state *rs, stage_resu
         double since = moecl_seconds() - e0;
         double ips = (rs->part_seen - seen_before) / (since > 0 ? since : 1e-9);
         double secs = since + rs->part_seconds; /* the whole epoch, across an interrupt */
+        /* rank 0's running statistics and evaluation, so that every rank
+         * decides alike (best epoch, early stop, divergence) */
         eval_result v;
-        st = evaluate(net, va, &t->d.norm, t->host, &v);
+        memset(&v, 0, sizeof v);
+        st = sync_params(&t->gx, &t->pl);
+        if (st == MOECL_OK && t->writer) st = evaluate(net, va, &t->d.norm, t->host, &v);
+        if (st == MOECL_OK) st = dist_broadcast_bytes(&v, sizeof v);
         if (st == MOECL_OK) st = check_finite(t, rs, &v);
         if (st != MOECL_OK) break;
         rs->part_seconds = 0;
@@ -476,15 +512,18 @@ static moecl_status train_stage(trainer *t, int stage, run_state *rs, stage_resu
             rs->bad_epochs++;
         }
         /* the metrics line, then the state (the commit), then the checkpoints */
-        st = append_metrics(o->out_dir, ms ? ms->name : NULL, rs->epoch, tl, ta, &v, secs, ips, lr,
-                            &rs->metrics_bytes);
-        moecl_test_kill("epoch-end:metrics");
-        if (st == MOECL_OK) st = save_state(o->out_dir, &t->pl, rs);
-        moecl_test_kill("epoch-end:state");
-        snprintf(path, sizeof path, "%s/best.safetensors", o->out_dir);
-        if (st == MOECL_OK && improved) st = save_weights(path, &t->pl, t->model_json, &t->d.norm, rs->epoch);
-        snprintf(path, sizeof path, "%s/last.safetensors", o->out_dir);
-        if (st == MOECL_OK) st = save_weights(path, &t->pl, t->model_json, &t->d.norm, rs->epoch);
+        if (t->writer) {
+            st = append_metrics(o->out_dir, ms ? ms->name : NULL, rs->epoch, tl, ta, &v, secs, ips,
+                                lr, &rs->metrics_bytes);
+            moecl_test_kill("epoch-end:metrics");
+            if (st == MOECL_OK) st = save_state(o->out_dir, &t->pl, rs);
+            moecl_test_kill("epoch-end:state");
+            snprintf(path, sizeof path, "%s/best.safetensors", o->out_dir);
+            if (st == MOECL_OK && improved)
+                st = save_weights(path, &t->pl, t->model_json, &t->d.norm, rs->epoch);
+            snprintf(path, sizeof path, "%s/last.safetensors", o->out_dir);
+            if (st == MOECL_OK) st = save_weights(path, &t->pl, t->model_json, &t->d.norm, rs->epoch);
+        }
         if (st != MOECL_OK) break;
         draw_curves(t);
         if (t->log)
@@ -504,7 +543,8 @@ static moecl_status train_stage(trainer *t, int stage, run_state *rs, stage_resu
     if (st == MOECL_OK && !*interrupted) {
         /* The stage's best weights, and its own task on the test set. */
         snprintf(path, sizeof path, "%s/best.safetensors", o->out_dir);
-        if (rs->best_epoch > 0) st = load_weights(path, &t->pl);
+        if (rs->best_epoch > 0 && t->writer) st = load_weights(path, &t->pl);
+        if (st == MOECL_OK) st = sync_params(&t->gx, &t->pl);
         if (st == MOECL_OK) st = stage_test(t, stage, r);
         r->epochs_run = rs->epoch;
         r->best_val_loss = rs->best_val_loss;
@@ -547,6 +587,7 @@ moecl_status train_run(moecl_ctx *ctx, const train_options *o, bool resume, FILE
     memset(&t, 0, sizeof t);
     t.o = o;
     t.log = log;
+    t.writer = dist_rank() == 0;
     char path[1200];
     run_state rs = {.best_val_loss = INFINITY};
 
@@ -558,8 +599,8 @@ moecl_status train_run(moecl_ctx *ctx, const train_options *o, bool resume, FILE
     if (st == MOECL_OK) st = collect_params(t.net, &t.pl);
     if (st == MOECL_OK) st = optim_prepare(&o->optim, t.pl.p, t.pl.count);
     if (st == MOECL_OK && !resume && o->weights[0]) st = check_weights_outside(o->weights, o->out_dir);
-    if (st == MOECL_OK && !resume) st = check_no_run_there(o->out_dir);
-    if (st == MOECL_OK) st = make_dir(o->out_dir);
+    if (st == MOECL_OK && !resume && t.writer) st = check_no_run_there(o->out_dir);
+    if (st == MOECL_OK && t.writer) st = make_dir(o->out_dir);
     if (st != MOECL_OK) goto done;
     model *net = t.net;
     snprintf(s->model_name, sizeof s->model_name, "%s", net->name);
@@ -581,19 +622,21 @@ moecl_status train_run(moecl_ctx *ctx, const train_options *o, bool resume, FILE
         /* the normalizer of the run's starting checkpoint (kept in last) */
         if (st == MOECL_OK && o->weights[0])
             st = read_normalizer(access(path, R_OK) == 0 ? path : o->weights, &t.d.norm);
-        if (st == MOECL_OK) st = repair_after_state(o, &t.pl, t.model_json, &t.d.norm, &rs);
+        if (st == MOECL_OK && t.writer) st = repair_after_state(o, &t.pl, t.model_json, &t.d.norm, &rs);
         if (st != MOECL_OK) goto done;
         if (log) fprintf(log, "resuming %s in stage %d after epoch %d, batch %d\n", o->out_dir,
                          rs.stage + 1, rs.epoch, rs.batch_pos);
     } else {
-        snprintf(path, sizeof path, "%s/model.json", o->out_dir);
-        const void *parts[1] = {t.model_json};
-        size_t sizes[1] = {strlen(t.model_json)};
-        st = moecl_write_file_atomic(path, parts, sizes, 1);
-        snprintf(path, sizeof path, "%s/options.json", o->out_dir);
-        if (st == MOECL_OK) st = train_options_save(o, path);
-        snprintf(path, sizeof path, "%s/metrics.jsonl", o->out_dir);
-        remove(path);
+        if (t.writer) {
+            snprintf(path, sizeof path, "%s/model.json", o->out_dir);
+            const void *parts[1] = {t.model_json};
+            size_t sizes[1] = {strlen(t.model_json)};
+            st = moecl_write_file_atomic(path, parts, sizes, 1);
+            snprintf(path, sizeof path, "%s/options.json", o->out_dir);
+            if (st == MOECL_OK) st = train_options_save(o, path);
+            snprintf(path, sizeof path, "%s/metrics.jsonl", o->out_dir);
+            remove(path);
+        }
         if (st == MOECL_OK && o->weights[0])
             st = start_from_weights(net, &t.pl, o->weights, start, o->start_stage[0] != '\0',
                                     &t.d.norm, log);
@@ -608,6 +651,8 @@ moecl_status train_run(moecl_ctx *ctx, const train_options *o, bool resume, FILE
         st = moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of host memory");
         goto done;
     }
+    st = sync_params(&t.gx, &t.pl); /* every rank starts from rank 0's weights */
+    if (st != MOECL_OK) goto done;
     if (net->n_stages == 0) {
         stage_result r;
         st = train_stage(&t, -1, &rs, &r, &s->interrupted);
@@ -639,19 +684,20 @@ moecl_status train_run(moecl_ctx *ctx, const train_options *o, bool resume, FILE
         if (st == MOECL_OK && !s->interrupted && k + 1 < net->n_stages) {
             /* a resume after this point starts the next stage */
             run_state next = {.stage = k + 1, .best_val_loss = INFINITY, .metrics_bytes = rs.metrics_bytes};
-            st = save_state(o->out_dir, &t.pl, &next);
+            if (t.writer) st = save_state(o->out_dir, &t.pl, &next);
         }
     }
     if (st == MOECL_OK && !s->interrupted) {
         /* the whole model on the test set */
         st = model_set_stage(net, -1);
-        if (st == MOECL_OK) st = evaluate(net, &t.d.test, &t.d.norm, t.host, &s->test);
+        if (st == MOECL_OK && t.writer) st = evaluate(net, &t.d.test, &t.d.norm, t.host, &s->test);
+        if (st == MOECL_OK) st = dist_broadcast_bytes(&s->test, sizeof s->test);
         s->best_epoch = s->stages[net->n_stages - 1].best_epoch;
         s->best_val_loss = s->stages[net->n_stages - 1].best_val_loss;
         s->best_val_accuracy = s->stages[net->n_stages - 1].best_val_accuracy;
     }
 finished:
-    if (st == MOECL_OK && !s->interrupted) {
+    if (st == MOECL_OK && !s->interrupted && t.writer) {
         run_result r;
         st = run_result_from_run(o->out_dir, s, &r);
         if (st == MOECL_OK) st = run_result_write(o->out_dir, &r);
@@ -663,6 +709,7 @@ done:
     s->seconds = moecl_seconds() - t0;
     free(t.host), free(t.labels), free(t.pred), free(t.loss), free(t.idx);
     free_params(&t.pl);
+    grad_exchange_free(&t.gx);
     free_data(&t.d);
     model_free(t.net);
     free(t.model_json);

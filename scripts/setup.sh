@@ -15,6 +15,7 @@ PACKAGES=(
   curl                               # downloads CIFAR-10 where it is not found
   oclgrind                           # OpenCL device simulator: checks kernels for bad accesses
   clang libclang-rt-dev              # clang, libFuzzer and its sanitizers (scripts/fuzz.sh)
+  libopenmpi-dev openmpi-bin         # Open MPI: data-parallel training, mpirun -np N moecl train
 )
 
 missing=()

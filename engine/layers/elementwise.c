@@ -76,7 +76,9 @@ static moecl_status dropout_forward(layer *l, const moecl_tensor *x, int n, cons
     return MOECL_LAUNCH(l->ctx, "dropout_forward_f32", count, 0, MOECL_ARG_MEM(x->buf),
                         MOECL_ARG_MEM(l->output->buf), MOECL_ARG_MEM(l->scratch[0]->buf),
                         MOECL_ARG_FLOAT(l->cfg.rate), MOECL_ARG_UINT(seed),
-                        MOECL_ARG_UINT(run->step), MOECL_ARG_INT(count));
+                        MOECL_ARG_UINT(run->step),
+                        MOECL_ARG_UINT((size_t)run->image_offset * shape3_size(l->in)),
+                        MOECL_ARG_INT(count));
 }
 
 /* After an eval-mode forward (no mask) the gradient passes through. */

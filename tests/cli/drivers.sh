@@ -10,30 +10,7 @@
 TOL=1e-4
 PNG="$TESTS_DIR/../assets/pictures/hier-gates.png"
 
-# largest relative difference of train_loss and val_loss, line by line;
-# fails where the files have different numbers of lines
-compare_metrics() {
-    awk -v tol="$TOL" '
-        function val(line, key,   i) { i = index(line, "\"" key "\": "); return i ? substr(line, i + length(key) + 4) + 0 : "none" }
-        FNR == NR { a[FNR] = $0; n = FNR; next }
-        { m = FNR
-          for (k = 1; k <= 2; k++) {
-              key = k == 1 ? "train_loss" : "val_loss"; x = val(a[FNR], key); y = val($0, key)
-              if (x == "none" || y == "none") { bad = 1; continue }
-              d = x - y; d = d < 0 ? -d : d; r = d / (x < 0 ? -x : x)
-              if (r > worst) { worst = r; at = "step " FNR " " key " " x " against " y }
-          } }
-        END { printf "%d steps, largest relative difference %.2g %s\n", n, worst, at
-              exit !(n == m && n > 0 && !bad && worst <= tol) }' "$1" "$2"
-}
-# every number in two outputs, in order, within a relative TOL (or 1e-6 absolute)
-compare_numbers() {
-    paste <(printf '%s\n' "$1" | grep -oE -- '-?[0-9]+\.[0-9]+(e-?[0-9]+)?') \
-          <(printf '%s\n' "$2" | grep -oE -- '-?[0-9]+\.[0-9]+(e-?[0-9]+)?') |
-        awk -v tol="$TOL" '{ n++; d = $1 - $2; d = d < 0 ? -d : d; s = $1 < 0 ? -$1 : $1
-                             if ($2 == "" || (d > 1e-6 && d > tol * s)) bad++ }
-                           END { printf "%d numbers, %d differ\n", n, bad; exit !(n > 0 && !bad) }'
-}
+. "$(dirname "$0")/compare.sh"
 
 train_on() { # train_on DEVICES MODEL STEPS BATCH OUT [wrapper...]
     local devices=$1 model=$2 steps=$3 batch=$4 out=$5

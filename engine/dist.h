@@ -1,0 +1,35 @@
+/* Data-parallel training over processes (MPI ranks, engine/dist.c).
+ *
+ * `mpirun -np N moecl train ...` starts N copies; each trains on its share
+ * of every global batch, the gradients are summed across ranks in one call
+ * per step, and every rank takes the same optimiser step. Without MPI (a
+ * build without Open MPI, or a run outside mpirun) there is one rank and
+ * every call here is a no-op. */
+#ifndef MOECL_DIST_H
+#define MOECL_DIST_H
+
+#include "moecl.h"
+
+/* Starts MPI when this process was launched by mpirun (Open MPI's
+ * environment says so); a build without MPI launched by mpirun with more
+ * than one process is an error that says so. */
+moecl_status dist_init(int *argc, char ***argv);
+void dist_finalize(void);
+/* Whether this process started MPI (sanitizer builds skip their leak check
+ * then: Open MPI unloads its plugins at MPI_Finalize and leaves blocks
+ * LeakSanitizer cannot attribute to any library; the same code paths run
+ * leak-checked in one process). */
+bool dist_used(void);
+int dist_rank(void);
+int dist_size(void);
+/* This rank's place among the ranks on its host (picks its device). */
+int dist_local_rank(void);
+/* Sums n floats across ranks, in place (every rank gets the sum). */
+moecl_status dist_sum(float *values, size_t n);
+/* Rank 0's n floats (or bytes) to every rank. */
+moecl_status dist_broadcast(float *values, size_t n);
+moecl_status dist_broadcast_bytes(void *bytes, size_t n);
+/* Stops every rank (a rank that cannot go on alone). */
+void dist_abort(int code);
+
+#endif

@@ -1,0 +1,95 @@
+/* Data-parallel steps: the gradients of all active parameters go through
+ * one host buffer and one MPI_Allreduce per step (not one per tensor). */
+#include "train_dist.h"
+#include "internal.h"
+
+#include <stdlib.h>
+
+void dist_share(int n, int *first, int *count)
+{
+    int ranks = dist_size(), r = dist_rank();
+    int base = n / ranks, extra = n % ranks;
+    *count = base + (r < extra);
+    *first = r * base + (r < extra ? r : extra);
+}
+
+static moecl_status reserve(grad_exchange *g, size_t floats)
+{
+    if (floats <= g->capacity) return MOECL_OK;
+    float *grown = realloc(g->flat, floats * sizeof *grown);
+    if (!grown) return moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of host memory (%zu floats "
+                                  "to exchange between ranks)", floats);
+    g->flat = grown;
+    g->capacity = floats;
+    return MOECL_OK;
+}
+
+moecl_status exchange_gradients(grad_exchange *g, const param_list *pl, float weight,
+                                float *extra, int n_extra)
+{
+    if (dist_size() == 1) return MOECL_OK;
+    size_t total = (size_t)n_extra;
+    for (int i = 0; i < pl->n_active; i++)
+        if (pl->active[i]->grad) total += pl->active[i]->grad->count;
+    MOECL_TRY(reserve(g, total));
+    size_t at = 0;
+    for (int i = 0; i < pl->n_active; i++) {
+        moecl_tensor *t = pl->active[i]->grad;
+        if (!t) continue;
+        MOECL_TRY(moecl_tensor_download(t, g->flat + at, t->count));
+        for (size_t j = 0; j < t->count; j++) g->flat[at + j] *= weight;
+        at += t->count;
+    }
+    for (int j = 0; j < n_extra; j++) g->flat[at + j] = extra[j];
+    MOECL_TRY(dist_sum(g->flat, total));
+    at = 0;
+    for (int i = 0; i < pl->n_active; i++) {
+        moecl_tensor *t = pl->active[i]->grad;
+        if (!t) continue;
+        MOECL_TRY(moecl_tensor_upload(t, g->flat + at, t->count));
+        at += t->count;
+    }
+    for (int j = 0; j < n_extra; j++) extra[j] = g->flat[at + j];
+    return MOECL_OK;
+}
+
+/* Every tensor of parameter i: its value, then its optimiser slots. */
+static moecl_tensor *param_tensor(const moecl_param *p, int k)
+{
+    return k == 0 ? p->value : p->slot[k - 1];
+}
+
+moecl_status sync_params(grad_exchange *g, const param_list *pl)
+{
+    if (dist_size() == 1) return MOECL_OK;
+    size_t total = 0;
+    for (int i = 0; i < pl->count; i++)
+        for (int k = 0; k < 3; k++)
+            if (param_tensor(pl->p[i], k)) total += param_tensor(pl->p[i], k)->count;
+    MOECL_TRY(reserve(g, total));
+    size_t at = 0;
+    for (int i = 0; i < pl->count; i++)
+        for (int k = 0; k < 3; k++) {
+            moecl_tensor *t = param_tensor(pl->p[i], k);
+            if (!t) continue;
+            if (dist_rank() == 0) MOECL_TRY(moecl_tensor_download(t, g->flat + at, t->count));
+            at += t->count;
+        }
+    MOECL_TRY(dist_broadcast(g->flat, total));
+    at = 0;
+    for (int i = 0; i < pl->count; i++)
+        for (int k = 0; k < 3; k++) {
+            moecl_tensor *t = param_tensor(pl->p[i], k);
+            if (!t) continue;
+            if (dist_rank() != 0) MOECL_TRY(moecl_tensor_upload(t, g->flat + at, t->count));
+            at += t->count;
+        }
+    return MOECL_OK;
+}
+
+void grad_exchange_free(grad_exchange *g)
+{
+    free(g->flat);
+    g->flat = NULL;
+    g->capacity = 0;
+}

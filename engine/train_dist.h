@@ -1,0 +1,30 @@
+/* The training loop's side of data parallelism (dist.h): a step's
+ * gradients summed across ranks, and rank 0's weights to every rank. */
+#ifndef MOECL_TRAIN_DIST_H
+#define MOECL_TRAIN_DIST_H
+
+#include "dist.h"
+#include "train_weights.h"
+
+/* A flat host buffer for the exchange, grown on demand. */
+typedef struct grad_exchange {
+    float *flat;
+    size_t capacity;
+} grad_exchange;
+
+/* The first image of this rank's share of a global batch of n images, and
+ * how many it takes (equal shares, the first ranks one more). */
+void dist_share(int n, int *first, int *count);
+
+/* Sums the active parameters' gradients across ranks in one call, each
+ * rank's scaled by `weight` (its share of the global batch, so that the sum
+ * is the gradient of the global batch's mean loss), followed by `extra`
+ * floats summed as they are (the step's loss sum, correct count, flags). */
+moecl_status exchange_gradients(grad_exchange *g, const param_list *pl, float weight,
+                                float *extra, int n_extra);
+/* Rank 0's values of every parameter, running statistics and optimiser
+ * slots to every rank. */
+moecl_status sync_params(grad_exchange *g, const param_list *pl);
+void grad_exchange_free(grad_exchange *g);
+
+#endif

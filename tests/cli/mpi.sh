@@ -1,0 +1,76 @@
+# Data-parallel training over MPI ranks gives the run one process would:
+# the same model, seed and global batch trained for 20 steps by one
+# process and by `mpirun -np 2` (and 3, whose shares of a 47-image batch
+# are unequal) give every step's training and validation loss within a
+# relative 1e-4, and their checkpoints the same eval outputs; a run resumed
+# with another number of ranks ends where the uninterrupted run ends; rank
+# 0 alone writes the run directory. One PoCL thread a rank. The model has
+# dropout (masks drawn by each image's place in the global batch) and no
+# batch norm (its statistics are per rank).
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/compare.sh"
+TOL=1e-4
+command -v mpirun >/dev/null || { echo "mpi: no mpirun (scripts/setup.sh installs Open MPI)"; exit 77; }
+export POCL_DEVICES=pthread POCL_MAX_PTHREAD_COUNT=1
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+MODEL="$TESTS_DIR/data/dist_soft.json"
+
+train() { # train RANKS IMAGES EPOCHS OUT [more options]
+    local ranks=$1 images=$2 epochs=$3 out=$4
+    shift 4
+    local launcher=()
+    [ "$ranks" -gt 1 ] && launcher=(mpirun -np "$ranks")
+    "${launcher[@]}" "$MOECL" train --model "$MODEL" --synthetic "$images" --batch "$images" \
+        --val "$images" --test-examples 40 --epochs "$epochs" --patience 0 --seed 7 --out "$out" \
+        "$@" >"$WORK/out" 2>"$WORK/err" </dev/null
+    RC=$?
+    OUT=$(cat "$WORK/out")
+    ERR=$(cat "$WORK/err")
+}
+
+train 1 48 20 "$WORK/one"
+expect_rc 0 "20 steps in one process"
+train 2 48 20 "$WORK/two"
+if [ "$RC" -ne 0 ] && printf '%s' "$ERR" | grep -q "built without MPI"; then
+    echo "mpi: this moecl was built without MPI"
+    exit 77
+fi
+expect_rc 0 "20 steps on 2 ranks"
+expect_in "$ERR" "data parallel over 2 ranks" "rank 0 says how it trains"
+[ "$(printf '%s\n' "$OUT" | grep -c "test acc")" -eq 1 ] && pass || fail "rank 0 alone reports: $OUT"
+msg=$(compare_metrics "$WORK/one/metrics.jsonl" "$WORK/two/metrics.jsonl") && pass ||
+    fail "2 ranks against one process: $msg"
+echo "2 ranks against one process: $msg"
+
+train 1 47 20 "$WORK/one47"
+expect_rc 0 "47 images a batch in one process"
+train 3 47 20 "$WORK/three47"
+expect_rc 0 "47 images a batch on 3 ranks (16, 16 and 15 each)"
+msg=$(compare_metrics "$WORK/one47/metrics.jsonl" "$WORK/three47/metrics.jsonl") && pass ||
+    fail "3 ranks against one process: $msg"
+echo "3 ranks, unequal shares, against one process: $msg"
+
+# the checkpoints: eval of each on the same images
+evals=()
+for dir in one two; do
+    run eval --checkpoint "$WORK/$dir/last.safetensors" --synthetic --test-examples 40 --json
+    expect_rc 0 "eval of the $dir run's checkpoint"
+    evals+=("$OUT")
+done
+msg=$(compare_numbers "${evals[0]}" "${evals[1]}") && pass || fail "the checkpoints differ: $msg"
+echo "eval --json of the checkpoints: $msg"
+
+# 10 epochs on 2 ranks, resumed to 20 on one process: the 20-step run's end
+train 2 48 10 "$WORK/resumed"
+expect_rc 0 "10 steps on 2 ranks"
+"$MOECL" train --resume "$WORK/resumed" --epochs 20 >"$WORK/out" 2>"$WORK/err" </dev/null
+RC=$?
+ERR=$(cat "$WORK/err")
+expect_rc 0 "resumed to 20 steps in one process"
+msg=$(compare_metrics "$WORK/one/metrics.jsonl" "$WORK/resumed/metrics.jsonl") && pass ||
+    fail "2 ranks then one process against one process throughout: $msg"
+echo "2 ranks resumed on one process: $msg"
+
+# rank 0 alone writes: the run directory holds one run's files, nothing per rank
+[ "$(wc -l <"$WORK/two/metrics.jsonl")" -eq 20 ] && pass || fail "metrics.jsonl has $(wc -l <"$WORK/two/metrics.jsonl") lines, not 20"
+finish
