@@ -13,6 +13,7 @@ typedef struct cli_globals {
     bool no_cache;           /* --no-cache */
     bool no_tuning;          /* --no-tuning: CLBlast's default GEMM parameters */
     bool quiet;              /* --quiet: no device line, no progress */
+    bool log_off;            /* no progress or results (a data-parallel rank other than 0) */
     bool profiling;          /* set by commands that profile (bench train --profile) */
     const char *gemm;        /* --gemm auto|clblast|own|VARIANT, else $MOECL_GEMM */
 } cli_globals;

@@ -1,13 +1,75 @@
-/* MPI behind the calls of dist.h; one rank when built without it. */
+/* The ranks of dist.h: threads of this process, one per device (--device
+ * 0,1), or MPI processes (mpirun); one rank otherwise. */
 #include "dist.h"
 #include "internal.h"
 
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #ifdef MOECL_HAVE_MPI
 #include <mpi.h>
+#endif
 
+/* ---- ranks as threads ------------------------------------------------------
+ * Collectives meet at a barrier: every rank publishes its buffer, rank 0
+ * combines or copies, the others take the result. */
+static struct {
+    int size;
+    pthread_barrier_t barrier;
+    void *bufs[DIST_MAX_THREADS];
+} group;
+static _Thread_local int thread_rank = -1;
+
+moecl_status dist_threads_start(int size)
+{
+    if (size < 1 || size > DIST_MAX_THREADS)
+        return moecl_fail(MOECL_ERR_INVALID_ARG, "%d devices: between 1 and %d", size,
+                          DIST_MAX_THREADS);
+    if (pthread_barrier_init(&group.barrier, NULL, (unsigned)size) != 0)
+        return moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "cannot make a barrier for %d threads", size);
+    group.size = size;
+    return MOECL_OK;
+}
+
+void dist_threads_join_rank(int rank) { thread_rank = rank; }
+
+void dist_threads_stop(void)
+{
+    if (group.size) pthread_barrier_destroy(&group.barrier);
+    group.size = 0;
+}
+
+static bool in_threads(void) { return group.size > 1 && thread_rank >= 0; }
+
+static void meet(void) { pthread_barrier_wait(&group.barrier); }
+
+static void threads_sum(float *values, size_t n)
+{
+    group.bufs[thread_rank] = values;
+    meet();
+    if (thread_rank == 0)
+        for (int r = 1; r < group.size; r++) {
+            const float *other = group.bufs[r];
+            for (size_t i = 0; i < n; i++) values[i] += other[i];
+        }
+    meet();
+    if (thread_rank != 0) memcpy(values, group.bufs[0], n * sizeof *values);
+    meet(); /* rank 0's buffer is read until here */
+}
+
+static void threads_broadcast(void *bytes, size_t n)
+{
+    if (thread_rank == 0) group.bufs[0] = bytes;
+    meet();
+    if (thread_rank != 0) memcpy(bytes, group.bufs[0], n);
+    meet();
+}
+
+/* ---- ranks as MPI processes ------------------------------------------------ */
+#ifdef MOECL_HAVE_MPI
 static bool started, used;
 
 bool dist_used(void) { return used; }
@@ -31,24 +93,18 @@ void dist_finalize(void)
     started = false;
 }
 
-int dist_rank(void)
+static int mpi_rank(void)
 {
     int r = 0;
     if (started) MPI_Comm_rank(MPI_COMM_WORLD, &r);
     return r;
 }
 
-int dist_size(void)
+static int mpi_size(void)
 {
     int n = 1;
     if (started) MPI_Comm_size(MPI_COMM_WORLD, &n);
     return n;
-}
-
-int dist_local_rank(void)
-{
-    const char *s = getenv("OMPI_COMM_WORLD_LOCAL_RANK");
-    return started && s ? atoi(s) : 0;
 }
 
 static moecl_status mpi_check(int err, const char *what)
@@ -57,40 +113,32 @@ static moecl_status mpi_check(int err, const char *what)
     char text[MPI_MAX_ERROR_STRING] = "";
     int len = 0;
     MPI_Error_string(err, text, &len);
-    return moecl_fail(MOECL_ERR_OPENCL, "%s failed on rank %d: %s", what, dist_rank(), text);
+    return moecl_fail(MOECL_ERR_OPENCL, "%s failed on rank %d: %s", what, mpi_rank(), text);
 }
 
-moecl_status dist_sum(float *values, size_t n)
+static moecl_status mpi_sum(float *values, size_t n)
 {
-    if (!started || dist_size() == 1) return MOECL_OK;
-    if (n > (size_t)2147483647)
-        return moecl_fail(MOECL_ERR_INVALID_ARG, "%zu floats to sum across ranks", n);
     return mpi_check(MPI_Allreduce(MPI_IN_PLACE, values, (int)n, MPI_FLOAT, MPI_SUM,
                                    MPI_COMM_WORLD), "MPI_Allreduce");
 }
 
-moecl_status dist_broadcast(float *values, size_t n)
+static moecl_status mpi_broadcast(void *bytes, size_t n)
 {
-    if (!started || dist_size() == 1) return MOECL_OK;
-    if (n > (size_t)2147483647)
-        return moecl_fail(MOECL_ERR_INVALID_ARG, "%zu floats to broadcast", n);
-    return mpi_check(MPI_Bcast(values, (int)n, MPI_FLOAT, 0, MPI_COMM_WORLD), "MPI_Bcast");
-}
-
-moecl_status dist_broadcast_bytes(void *bytes, size_t n)
-{
-    if (!started || dist_size() == 1) return MOECL_OK;
-    if (n > (size_t)2147483647)
-        return moecl_fail(MOECL_ERR_INVALID_ARG, "%zu bytes to broadcast", n);
     return mpi_check(MPI_Bcast(bytes, (int)n, MPI_BYTE, 0, MPI_COMM_WORLD), "MPI_Bcast");
 }
 
-void dist_abort(int code)
+static void mpi_abort(int code)
 {
     if (started) MPI_Abort(MPI_COMM_WORLD, code);
 }
 
-#else /* built without MPI */
+int dist_local_rank(void)
+{
+    const char *s = getenv("OMPI_COMM_WORLD_LOCAL_RANK");
+    return started && s ? atoi(s) : 0;
+}
+
+#else /* built without MPI: the MPI side is one rank */
 
 moecl_status dist_init(int *argc, char ***argv)
 {
@@ -105,24 +153,63 @@ moecl_status dist_init(int *argc, char ***argv)
 }
 void dist_finalize(void) {}
 bool dist_used(void) { return false; }
-int dist_rank(void) { return 0; }
-int dist_size(void) { return 1; }
-int dist_local_rank(void) { return 0; }
-moecl_status dist_sum(float *values, size_t n)
+static int mpi_rank(void) { return 0; }
+static int mpi_size(void) { return 1; }
+static moecl_status mpi_sum(float *values, size_t n)
 {
     (void)values, (void)n;
     return MOECL_OK;
 }
-moecl_status dist_broadcast(float *values, size_t n)
-{
-    (void)values, (void)n;
-    return MOECL_OK;
-}
-moecl_status dist_broadcast_bytes(void *bytes, size_t n)
+static moecl_status mpi_broadcast(void *bytes, size_t n)
 {
     (void)bytes, (void)n;
     return MOECL_OK;
 }
-void dist_abort(int code) { (void)code; }
+static void mpi_abort(int code) { (void)code; }
+int dist_local_rank(void) { return 0; }
 
 #endif
+
+/* ---- the calls, whichever the ranks are ------------------------------------ */
+
+int dist_rank(void) { return in_threads() ? thread_rank : mpi_rank(); }
+
+int dist_size(void) { return in_threads() ? group.size : mpi_size(); }
+
+moecl_status dist_sum(float *values, size_t n)
+{
+    if (dist_size() == 1) return MOECL_OK;
+    if (n > (size_t)2147483647)
+        return moecl_fail(MOECL_ERR_INVALID_ARG, "%zu floats to sum across ranks", n);
+    if (in_threads()) {
+        threads_sum(values, n);
+        return MOECL_OK;
+    }
+    return mpi_sum(values, n);
+}
+
+moecl_status dist_broadcast_bytes(void *bytes, size_t n)
+{
+    if (dist_size() == 1) return MOECL_OK;
+    if (n > (size_t)2147483647)
+        return moecl_fail(MOECL_ERR_INVALID_ARG, "%zu bytes to broadcast", n);
+    if (in_threads()) {
+        threads_broadcast(bytes, n);
+        return MOECL_OK;
+    }
+    return mpi_broadcast(bytes, n);
+}
+
+moecl_status dist_broadcast(float *values, size_t n)
+{
+    return dist_broadcast_bytes(values, n * sizeof *values);
+}
+
+void dist_abort(int code)
+{
+    if (in_threads()) { /* the other threads wait at a barrier: end the process */
+        fflush(NULL);
+        _exit(code);
+    }
+    mpi_abort(code);
+}

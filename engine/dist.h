@@ -1,14 +1,21 @@
-/* Data-parallel training over processes (MPI ranks, engine/dist.c).
- *
- * `mpirun -np N moecl train ...` starts N copies; each trains on its share
- * of every global batch, the gradients are summed across ranks in one call
- * per step, and every rank takes the same optimiser step. Without MPI (a
- * build without Open MPI, or a run outside mpirun) there is one rank and
- * every call here is a no-op. */
+/* Data-parallel training over ranks (engine/dist.c): threads of one
+ * process, one per device (`moecl --device 0,1 train`), or processes
+ * (`mpirun -np N moecl train`). Each rank trains on its share of every
+ * global batch, the gradients are summed across ranks in one call per
+ * step, and every rank takes the same optimiser step. With one device and
+ * no mpirun there is one rank and every call here is a no-op. */
 #ifndef MOECL_DIST_H
 #define MOECL_DIST_H
 
 #include "moecl.h"
+
+/* Ranks as threads: dist_threads_start(size) before the threads run, each
+ * thread calls dist_threads_join_rank(its rank) first; stop after joining
+ * them. */
+#define DIST_MAX_THREADS 16
+moecl_status dist_threads_start(int size);
+void dist_threads_join_rank(int rank);
+void dist_threads_stop(void);
 
 /* Starts MPI when this process was launched by mpirun (Open MPI's
  * environment says so); a build without MPI launched by mpirun with more

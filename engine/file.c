@@ -2,6 +2,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <signal.h>
@@ -71,13 +72,18 @@ moecl_status moecl_read_file(const char *path, char **data, size_t *size)
     return MOECL_OK;
 }
 
+void moecl_temp_name(const char *path, char *out, size_t size)
+{
+    snprintf(out, size, "%s.tmp.%ld.%lx", path, (long)getpid(), (unsigned long)pthread_self());
+}
+
 moecl_status moecl_write_file_atomic(const char *path, const void *const *parts,
                                      const size_t *sizes, int count)
 {
     if (is_directory(path))
         return moecl_fail(MOECL_ERR_INVALID_ARG, "'%s' is a directory, not a file: name a file to write", path);
     char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    moecl_temp_name(path, tmp, sizeof tmp);
     const char *base = strrchr(path, '/');
     char point[300];
     snprintf(point, sizeof point, "write:%s", base ? base + 1 : path);

@@ -300,6 +300,9 @@ moecl_status moecl_read_file(const char *path, char **data, size_t *size);
  * that a reader never sees half a file and a crash loses nothing old. */
 moecl_status moecl_write_file_atomic(const char *path, const void *const *parts,
                                      const size_t *sizes, int count);
+/* The temporary name for an atomic write of path: unique to this process
+ * and thread (threads train on several devices at once). */
+void moecl_temp_name(const char *path, char *out, size_t size);
 /* For the crash tests only: with MOECL_TEST_KILL=POINT[@N] in the
  * environment, the process kills itself (SIGKILL, as kill -9) the N-th time
  * (default the first) it reaches POINT: "write:FILE" (FILE's atomic write

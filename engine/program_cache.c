@@ -158,7 +158,7 @@ void moecl_cache_store(const char *dir, const char *key, const unsigned char *bi
 {
     char path[1200], tmp[1300];
     moecl_cache_path(dir, key, path, sizeof path);
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    moecl_temp_name(path, tmp, sizeof tmp);
 
     unsigned char header[HEADER_SIZE];
     memset(header, 0, sizeof header);

@@ -494,6 +494,10 @@ static moecl_status train_stage(trainer *t, int stage, run_state *rs, stage_resu
          * decides alike (best epoch, early stop, divergence) */
         eval_result v;
         memset(&v, 0, sizeof v);
+#ifndef NDEBUG
+        st = check_replicas_equal(&t->gx, &t->pl);
+        if (st != MOECL_OK) break;
+#endif
         st = sync_params(&t->gx, &t->pl);
         if (st == MOECL_OK && t->writer) st = evaluate(net, va, &t->d.norm, t->host, &v);
         if (st == MOECL_OK) st = dist_broadcast_bytes(&v, sizeof v);

@@ -3,6 +3,7 @@
 #include "train_dist.h"
 #include "internal.h"
 
+#include <math.h>
 #include <stdlib.h>
 
 void dist_share(int n, int *first, int *count)
@@ -84,6 +85,27 @@ moecl_status sync_params(grad_exchange *g, const param_list *pl)
             if (dist_rank() != 0) MOECL_TRY(moecl_tensor_upload(t, g->flat + at, t->count));
             at += t->count;
         }
+    return MOECL_OK;
+}
+
+moecl_status check_replicas_equal(grad_exchange *g, const param_list *pl)
+{
+    if (dist_size() == 1) return MOECL_OK;
+    double sum = 0;
+    size_t at = 0;
+    for (int i = 0; i < pl->count; i++) {
+        moecl_tensor *t = pl->p[i]->value;
+        if (!pl->p[i]->grad) continue; /* running statistics are per rank */
+        MOECL_TRY(reserve(g, t->count));
+        MOECL_TRY(moecl_tensor_download(t, g->flat, t->count));
+        for (size_t j = 0; j < t->count; j++, at++) sum += g->flat[j] * (double)(1 + at % 7);
+    }
+    double first = sum;
+    MOECL_TRY(dist_broadcast_bytes(&first, sizeof first));
+    if (fabs(sum - first) > 1e-6 * (fabs(first) + 1))
+        return moecl_fail(MOECL_ERR_DIVERGED, "data parallel: rank %d's weights differ from rank "
+                          "0's (checksum %.9g against %.9g) although every rank took the same "
+                          "steps", dist_rank(), sum, first);
     return MOECL_OK;
 }
 

@@ -25,6 +25,10 @@ moecl_status exchange_gradients(grad_exchange *g, const param_list *pl, float we
 /* Rank 0's values of every parameter, running statistics and optimiser
  * slots to every rank. */
 moecl_status sync_params(grad_exchange *g, const param_list *pl);
+/* Whether every rank holds rank 0's trainable weights (to a relative 1e-6
+ * of a position-weighted checksum): the replicas take the same steps, so
+ * they must; checked at each epoch's end in debug builds. */
+moecl_status check_replicas_equal(grad_exchange *g, const param_list *pl);
 void grad_exchange_free(grad_exchange *g);
 
 #endif

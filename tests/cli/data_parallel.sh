@@ -1,16 +1,16 @@
-# Data-parallel training over MPI ranks gives the run one process would:
-# the same model, seed and global batch trained for 20 steps by one
-# process and by `mpirun -np 2` (and 3, whose shares of a 47-image batch
-# are unequal) give every step's training and validation loss within a
-# relative 1e-4, and their checkpoints the same eval outputs; a run resumed
-# with another number of ranks ends where the uninterrupted run ends; rank
-# 0 alone writes the run directory. One PoCL thread a rank. The model has
-# dropout (masks drawn by each image's place in the global batch) and no
-# batch norm (its statistics are per rank).
+# Data-parallel training gives the run one device would: the same model,
+# seed and global batch trained for 20 steps on one device, on two devices
+# of one process (--device 0,1 with PoCL's "pthread pthread"), and by
+# `mpirun -np 2` (and 3, whose shares of a 47-image batch are unequal) give
+# every step's training and validation loss within a relative 1e-4, and
+# their checkpoints the same eval outputs; a run resumed with another
+# number of ranks ends where the uninterrupted run ends; rank 0 alone
+# writes the run directory. One PoCL thread a device. The model has dropout
+# (masks drawn by each image's place in the global batch) and no batch norm
+# (its statistics are per rank).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/compare.sh"
 TOL=1e-4
-command -v mpirun >/dev/null || { echo "mpi: no mpirun (scripts/setup.sh installs Open MPI)"; exit 77; }
 export POCL_DEVICES=pthread POCL_MAX_PTHREAD_COUNT=1
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 MODEL="$TESTS_DIR/data/dist_soft.json"
@@ -30,10 +30,29 @@ train() { # train RANKS IMAGES EPOCHS OUT [more options]
 
 train 1 48 20 "$WORK/one"
 expect_rc 0 "20 steps in one process"
+
+# two devices in one process: a thread each
+POCL_DEVICES="pthread pthread" train 1 48 20 "$WORK/devices" --device 0,1
+expect_rc 0 "20 steps on 2 devices"
+expect_in "$ERR" "data parallel over 2 devices" "says how it trains"
+[ "$(printf '%s\n' "$ERR" | grep -c "moecl: device")" -eq 2 ] && pass || fail "each device named once: $ERR"
+msg=$(compare_metrics "$WORK/one/metrics.jsonl" "$WORK/devices/metrics.jsonl") && pass ||
+    fail "2 devices against one: $msg"
+echo "2 devices in one process against one device: $msg"
+POCL_DEVICES="pthread pthread" train 1 48 2 "$WORK/nodevice" --device 0,7
+expect_rc 2 "a list naming a device that is not there"
+expect_in "$ERR" "7" "the error names it"
+
+if ! command -v mpirun >/dev/null; then
+    echo "data_parallel: no mpirun (scripts/setup.sh installs Open MPI): the MPI part is not run"
+    finish
+    exit
+fi
 train 2 48 20 "$WORK/two"
 if [ "$RC" -ne 0 ] && printf '%s' "$ERR" | grep -q "built without MPI"; then
-    echo "mpi: this moecl was built without MPI"
-    exit 77
+    echo "data_parallel: this moecl was built without MPI: the MPI part is not run"
+    finish
+    exit
 fi
 expect_rc 0 "20 steps on 2 ranks"
 expect_in "$ERR" "data parallel over 2 ranks" "rank 0 says how it trains"
