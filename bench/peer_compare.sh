@@ -15,7 +15,8 @@ presets=("$@")
 figure() { sed -n "s/^$1: *\([0-9.]*\) images.*/\1/p"; }
 printf '%-8s %10s %10s %7s %10s %10s %7s\n' preset "moecl trn" "torch trn" ratio "moecl inf" "torch inf" ratio
 for p in "${presets[@]}"; do
-  "$MOECL" --quiet bench train --model "$p" --batch "$BATCH" --steps 2 >/dev/null # warm: choices measured
+  # warm: choices measured (routed experts see a new batch size now and then: 10 steps)
+  "$MOECL" --quiet bench train --model "$p" --batch "$BATCH" --steps 10 >/dev/null
   m=$("$MOECL" --quiet bench train --model "$p" --batch "$BATCH" --steps "$STEPS")
   t=$(/usr/bin/python3 bench/pytorch_peer.py --model "$p" --batch "$BATCH" --steps "$STEPS")
   mt=$(figure training <<<"$m"); mi=$(figure inference <<<"$m")
