@@ -7,9 +7,11 @@
 
 /* One step as the training loop runs it: forward, then for training the
  * backward pass and Adam's update (t: its step number), each enqueue
- * attributed to its layer for profiling. */
+ * attributed to its layer for profiling. With lazy_list (the parameters'
+ * model_param entries), experts that got no image take no update. */
 moecl_status bench_step(model *net, const layer_run *run, const optim_config *adam,
-                        moecl_param **params, int nparams, bool training, int t);
+                        moecl_param **params, int nparams, const model_param *lazy_list,
+                        bool training, int t);
 
 /* bench train --profile: one training step's device time per kernel and
  * per layer, sorted, with each one's share (bench_profile.c). */

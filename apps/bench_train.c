@@ -11,21 +11,31 @@
 #include <string.h>
 
 moecl_status bench_step(model *net, const layer_run *run, const optim_config *adam,
-                        moecl_param **params, int nparams, bool training, int t)
+                        moecl_param **params, int nparams, const model_param *lazy_list,
+                        bool training, int t)
 {
     MOECL_TRY(model_forward(net, net->batch, run));
     if (training) {
         moecl_profile_scope(net->ctx, "model", "backward");
         MOECL_TRY(model_backward(net, net->batch));
         moecl_profile_scope(net->ctx, "optimizer", NULL);
-        MOECL_TRY(optim_update(adam, net->ctx, params, nparams, adam->lr, t));
+        moecl_param *busy[nparams > 0 ? nparams : 1];
+        int n = nparams;
+        if (lazy_list) { /* --lazy-experts: as train's step, none for an expert with no image */
+            n = 0;
+            for (int i = 0; i < nparams; i++)
+                if (!model_part_idle(net, lazy_list[i].part)) busy[n++] = params[i];
+            params = busy;
+        }
+        MOECL_TRY(optim_update(adam, net->ctx, params, n, adam->lr, t));
     }
     moecl_profile_scope(net->ctx, NULL, NULL);
     return MOECL_OK;
 }
 
-static moecl_status time_steps(model *net, moecl_param **params, int nparams, bool training,
-                               int steps, double *seconds)
+static moecl_status time_steps(model *net, moecl_param **params, int nparams,
+                               const model_param *lazy_list, bool training, int steps,
+                               double *seconds)
 {
     optim_config adam = optim_defaults(OPTIM_ADAM);
     layer_run run = {.training = training, .seed = 1};
@@ -36,7 +46,7 @@ static moecl_status time_steps(model *net, moecl_param **params, int nparams, bo
             start = moecl_seconds();
         }
         run.step = (uint32_t)(s + 1);
-        MOECL_TRY(bench_step(net, &run, &adam, params, nparams, training, s + 2));
+        MOECL_TRY(bench_step(net, &run, &adam, params, nparams, lazy_list, training, s + 2));
         /* the per-step sync a real loop has: reading the loss */
         MOECL_TRY(model_read(net, net->batch, NULL, NULL));
     }
@@ -50,6 +60,7 @@ typedef struct bench_options {
     long batch, steps;
     double capacity; /* bench moe: 0 = the model's */
     bool profile;    /* bench train: per-kernel and per-layer times of a step */
+    bool lazy;       /* --lazy-experts: no optimiser step for an expert with no image */
 } bench_options;
 
 static int parse_bench_options(const char *what, int argc, char **argv, bool capacity_ok,
@@ -58,6 +69,8 @@ static int parse_bench_options(const char *what, int argc, char **argv, bool cap
     for (int i = 1; i < argc; i++) {
         if (!capacity_ok && strcmp(argv[i], "--profile") == 0) {
             o->profile = true;
+        } else if (strcmp(argv[i], "--lazy-experts") == 0) {
+            o->lazy = true;
         } else if (strcmp(argv[i], "--model") == 0 && i + 1 < argc) {
             o->model = argv[++i];
         } else if (strcmp(argv[i], "--batch") == 0 && i + 1 < argc) {
@@ -130,8 +143,10 @@ int bench_train(const cli_globals *g, int argc, char **argv)
     bench_batch b = {0};
     double t_train = 0, t_infer = 0;
     moecl_status st = bench_prepare(net, &b);
-    if (st == MOECL_OK) st = time_steps(net, b.params, b.nparams, true, (int)o.steps, &t_train);
-    if (st == MOECL_OK) st = time_steps(net, b.params, b.nparams, false, (int)o.steps, &t_infer);
+    model_set_lazy_experts(net, o.lazy);
+    const model_param *lazy = o.lazy ? b.list : NULL;
+    if (st == MOECL_OK) st = time_steps(net, b.params, b.nparams, lazy, true, (int)o.steps, &t_train);
+    if (st == MOECL_OK) st = time_steps(net, b.params, b.nparams, lazy, false, (int)o.steps, &t_infer);
     if (st == MOECL_OK) {
         double images = (double)o.batch * o.steps;
         double flops = (double)model_flops_per_image(net);
@@ -172,11 +187,13 @@ int bench_moe(const cli_globals *g, int argc, char **argv)
     if (o.capacity > 0) net->capacity_factor = net->eval_capacity_factor = (float)o.capacity;
     bench_batch b = {0};
     moecl_status st = bench_prepare(net, &b);
+    model_set_lazy_experts(net, o.lazy);
     double t[2][2] = {{0}}; /* [dense][training] */
     for (int dense = 0; dense < 2 && st == MOECL_OK; dense++) {
         net->dense_eval = dense;
         for (int training = 1; training >= 0 && st == MOECL_OK; training--)
-            st = time_steps(net, b.params, b.nparams, training, (int)o.steps, &t[dense][training]);
+            st = time_steps(net, b.params, b.nparams, o.lazy ? b.list : NULL, training, (int)o.steps,
+                            &t[dense][training]);
     }
     if (st == MOECL_OK) {
         double images = (double)o.batch * o.steps;

@@ -321,6 +321,7 @@ moecl_status model_params(const model *m, model_param **list, int *count)
                 model_param *e = &(*list)[(*count)++];
                 e->param = &net->layers[i]->params[j];
                 e->owner = net->layers[i];
+                e->part = p;
                 snprintf(e->name, sizeof e->name, "%s%s%s.%s", net->name, net->name[0] ? "." : "",
                          net->layers[i]->name, net->layers[i]->params[j].name);
             }

@@ -59,6 +59,7 @@ typedef struct model {
     bool dense_eval;                /* switch: every expert on every image (for comparison) */
     int topk;                       /* top-k: experts per image */
     bool noisy;                     /* top-k: noisy gating while training (gate gives 2E outputs) */
+    bool lazy_experts;              /* routed: an idle expert's gradients are not cleared */
     float importance_weight, load_weight; /* top-k: CV^2 losses */
     float aux_value;                /* top-k: the last step's auxiliary loss */
     int expert_counts[2 * MODEL_MAX_PARTS + 1]; /* switch: last forward's counts (see moe.cl) */
@@ -127,6 +128,14 @@ moecl_status model_read_probs(model *m, int n, float *probs);
 /* Hierarchical and switch: the expert each of the n images went to in the
  * last forward (-1: dropped by a full expert); top-k: its first choice. */
 moecl_status model_read_route(model *m, int n, int *route);
+/* Routed heads (switch, top-k, hierarchical): whether part `part` is an
+ * expert (or a hierarchical sub-gate) that got no image in the last
+ * forward; false for every other part and head. */
+bool model_part_idle(const model *m, int part);
+/* Lazy experts: an idle expert's gradients are left as they are in the
+ * backward pass (not cleared), for a training loop that gives it no step. */
+void model_set_lazy_experts(model *m, bool lazy);
+
 /* Per-example loss and predicted class of the last forward. */
 moecl_status model_read(model *m, int n, float *loss, int *pred);
 
@@ -135,6 +144,7 @@ moecl_status model_read(model *m, int n, float *loss, int *pred);
 typedef struct model_param {
     moecl_param *param;
     const layer *owner; /* frozen in the active stage: no gradient, no update */
+    int part;           /* the part it belongs to */
     char name[160];
 } model_param;
 moecl_status model_params(const model *m, model_param **list, int *count);

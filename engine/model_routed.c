@@ -53,8 +53,8 @@ static moecl_status backward_routed_parts(model *m, const int *parts, cl_mem sta
     for (int k = 0; k < m->n_experts; k++) {
         int nk = m->expert_counts[k];
         if (!model_part_learns(m, parts[k])) continue;
-        if (nk == 0) {
-            MOECL_TRY(network_zero_grads(m->parts[parts[k]]));
+        if (nk == 0) { /* no step for it when lazy, else a zero gradient */
+            if (!m->lazy_experts) MOECL_TRY(network_zero_grads(m->parts[parts[k]]));
             continue;
         }
         MOECL_TRY(model_copy_range(m->ctx, stack, k * stride, grads[k]->buf, 0, (size_t)nk * width));
@@ -253,3 +253,14 @@ moecl_status hier_backward(model *m, int n)
     MOECL_TRY(backward_routed_experts(m));
     return backward_routed_parts(m, m->subgates, m->dsubgate_out->buf, vs, 2 * m->classes, m->dsub);
 }
+
+bool model_part_idle(const model *m, int part)
+{
+    if (m->head != HEAD_SWITCH && m->head != HEAD_TOPK && m->head != HEAD_HIERARCHICAL) return false;
+    for (int k = 0; k < m->n_experts; k++)
+        if (part == m->experts[k] || (m->head == HEAD_HIERARCHICAL && part == m->subgates[k]))
+            return m->expert_counts[k] == 0;
+    return false;
+}
+
+void model_set_lazy_experts(model *m, bool lazy) { m->lazy_experts = lazy; }

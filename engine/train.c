@@ -285,7 +285,8 @@ static moecl_status run_epoch(model *net, const train_options *o, const dataset 
         run.image_offset = first;
         /* the step's loss sum, correct count, non-finite losses, Ctrl-C */
         double loss_sum = 0;
-        float counts[4] = {0, 0, 0, 0};
+        float counts[4 + MODEL_MAX_PARTS] = {0};
+        int n_counts = 4 + (o->lazy_experts ? net->n_parts : 0); /* then each part: busy */
         if (mine > 0) {
             MOECL_TRY(moecl_tensor_upload_part(net->images, host + (size_t)first * CIFAR_IMAGE_BYTES,
                                                (size_t)mine * CIFAR_IMAGE_BYTES));
@@ -304,13 +305,14 @@ static moecl_status run_epoch(model *net, const train_options *o, const dataset 
                 counts[1] += pred[i] == model_target(net, labels[first + i]);
                 counts[2] += !isfinite(loss[i]);
             }
+            for (int p = 0; p < n_counts - 4; p++) counts[4 + p] = !model_part_idle(net, p);
         } else { /* more ranks than images: this rank adds nothing */
             for (int i = 0; i < pl->n_active; i++)
                 if (pl->active[i]->grad) MOECL_TRY(moecl_tensor_fill(pl->active[i]->grad, 0.0f));
         }
         counts[0] = (float)loss_sum;
         counts[3] = moecl_interrupted != 0;
-        MOECL_TRY(exchange_gradients(gx, pl, (float)mine / (float)n, counts, 4));
+        MOECL_TRY(exchange_gradients(gx, pl, (float)mine / (float)n, counts, n_counts));
         if (dist_size() > 1) loss_sum = counts[0];
         rs->global_step++;
         float lr = optim_lr_at(&o->optim, rs->global_step - 1, batches, total_steps);
@@ -324,7 +326,15 @@ static moecl_status run_epoch(model *net, const train_options *o, const dataset 
                               "(learning rate %g); %s. Try a lower --lr",
                               isnan(loss_sum) ? "NaN" : "infinite", rs->epoch + 1, b + 1, lr, saved);
         }
-        MOECL_TRY(optim_update(&o->optim, net->ctx, pl->active, pl->n_active, lr, rs->global_step));
+        moecl_param **step = pl->active; /* lazy experts: less those no rank gave an image */
+        int n_step = pl->n_active;
+        if (o->lazy_experts) {
+            bool idle[MODEL_MAX_PARTS];
+            for (int p = 0; p < net->n_parts; p++) idle[p] = counts[4 + p] == 0;
+            n_step = select_busy(pl, idle);
+            step = pl->step;
+        }
+        MOECL_TRY(optim_update(&o->optim, net->ctx, step, n_step, lr, rs->global_step));
         rs->part_loss += loss_sum;
         rs->part_correct += (long)counts[1];
         rs->part_seen += n;
@@ -601,6 +611,8 @@ moecl_status train_run(moecl_ctx *ctx, const train_options *o, bool resume, FILE
     if (st == MOECL_OK) st = load_data(o, &t.d, log);
     if (st == MOECL_OK) st = model_setup(t.net, ctx, o->batch, o->seed);
     if (st == MOECL_OK) st = collect_params(t.net, &t.pl);
+    /* one process may leave an idle expert's gradients; ranks sum them, so zeros */
+    if (st == MOECL_OK) model_set_lazy_experts(t.net, o->lazy_experts && dist_size() == 1);
     if (st == MOECL_OK) st = optim_prepare(&o->optim, t.pl.p, t.pl.count);
     if (st == MOECL_OK && !resume && o->weights[0]) st = check_weights_outside(o->weights, o->out_dir);
     if (st == MOECL_OK && !resume && t.writer) st = check_no_run_there(o->out_dir);

@@ -25,6 +25,7 @@ typedef struct train_options {
     int patience;             /* 0 = no early stopping */
     augment aug;
     bool no_frozen_cache;     /* a sub-gate stage runs its frozen parts every step (frozen_cache.h) */
+    bool lazy_experts;        /* routed experts that got no image in a step take no optimiser step */
     char weights[1024];       /* a checkpoint to start from ("" = fresh weights) */
     char start_stage[64];     /* staged models: the first stage to train ("" = the first) */
     optim_config optim;

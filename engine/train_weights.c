@@ -17,12 +17,21 @@ void select_active(param_list *pl)
         if (!pl->e[i].owner->frozen) pl->active[pl->n_active++] = pl->p[i];
 }
 
+int select_busy(param_list *pl, const bool *idle_part)
+{
+    int n = 0;
+    for (int i = 0; i < pl->count; i++)
+        if (!pl->e[i].owner->frozen && !idle_part[pl->e[i].part]) pl->step[n++] = pl->p[i];
+    return n;
+}
+
 moecl_status collect_params(model *m, param_list *pl)
 {
     MOECL_TRY(model_params(m, &pl->e, &pl->count));
     pl->p = calloc((size_t)(pl->count ? pl->count : 1), sizeof *pl->p);
     pl->active = calloc((size_t)(pl->count ? pl->count : 1), sizeof *pl->active);
-    if (!pl->p || !pl->active) return moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of memory");
+    pl->step = calloc((size_t)(pl->count ? pl->count : 1), sizeof *pl->step);
+    if (!pl->p || !pl->active || !pl->step) return moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of memory");
     for (int i = 0; i < pl->count; i++) pl->p[i] = pl->e[i].param;
     select_active(pl);
     return MOECL_OK;
@@ -33,6 +42,7 @@ void free_params(param_list *pl)
     free(pl->e);
     free(pl->p);
     free(pl->active);
+    free(pl->step);
 }
 
 /* Weights (and running statistics) as st_tensor entries. */

@@ -13,12 +13,16 @@ typedef struct param_list {
     int count;
     moecl_param **active; /* those that learn in the current stage */
     int n_active;
+    moecl_param **step;   /* a step's share of active (select_busy) */
 } param_list;
 
 moecl_status collect_params(model *m, param_list *pl);
 void free_params(param_list *pl);
 /* The parameters of the layers that learn in the model's active stage. */
 void select_active(param_list *pl);
+/* The active parameters less those of the parts marked idle (lazy
+ * experts: no image, no step), into pl->step; returns how many. */
+int select_busy(param_list *pl, const bool *idle_part);
 /* Optimiser state: "<param>.slot0", "<param>.slot1" for trainable params. */
 st_tensor *state_entries(const param_list *pl, int *count);
 

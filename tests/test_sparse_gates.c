@@ -3,6 +3,7 @@
  * (importance and load losses), forward against host references, backward
  * against finite differences, and routed evaluation against the dense one. */
 #include "mixture_check.h"
+#include "train_weights.h"
 
 static const char SWITCH[] =
     "{\"name\": \"sw\", \"input\": [2, 3, 3], \"classes\": 5,"
@@ -260,12 +261,86 @@ static void test_topk_every_expert(void)
     model_free(m);
 }
 
+/* Every gradient of a part equals v (within 0: exact). */
+static bool part_grads_all(model *m, int part, float v)
+{
+    network *net = m->parts[part];
+    bool all = true;
+    for (int i = 0; i < net->n_layers; i++)
+        for (int j = 0; j < net->layers[i]->n_params; j++) {
+            float *g = read_all(net->layers[i]->params[j].grad);
+            for (size_t k = 0; k < net->layers[i]->params[j].grad->count; k++) all &= g[k] == v;
+            free(g);
+        }
+    return all;
+}
+
+static void fill_grads(model *m, float v)
+{
+    for (int p = 0; p < m->n_parts; p++)
+        for (int i = 0; i < m->parts[p]->n_layers; i++)
+            for (int j = 0; j < m->parts[p]->layers[i]->n_params; j++)
+                moecl_tensor_fill(m->parts[p]->layers[i]->params[j].grad, v);
+}
+
+/* Lazy experts (train --lazy-experts): with one image, one expert is busy
+ * and two idle; the idle ones are reported, their gradients left as they
+ * were (not cleared), and the step's parameters leave them out. */
+static void test_lazy_experts(void)
+{
+    const int B = 6, n = 1;
+    float x[6 * 18];
+    model *m = model_on_random_images(SWITCH, "lazy", B, 11, 5, 2.0f, 0.0f, x);
+    if (!m) return;
+    int labels[1] = {3};
+    model_set_labels(m, labels, n);
+    layer_run tr = {.training = true, .seed = 1, .step = 1};
+    for (int lazy = 0; lazy < 2; lazy++) {
+        model_set_lazy_experts(m, lazy);
+        fill_grads(m, 7.0f);
+        CHECK(model_forward(m, n, &tr) == MOECL_OK && model_backward(m, n) == MOECL_OK,
+              "lazy %d: a step: %s", lazy, moecl_last_error());
+        int busy = -1, idle = 0;
+        for (int k = 0; k < 3; k++) {
+            bool is_idle = model_part_idle(m, m->experts[k]);
+            CHECK(is_idle == (m->expert_counts[k] == 0), "expert %d idle exactly when it got no image", k);
+            if (is_idle) {
+                idle++;
+                CHECK(part_grads_all(m, m->experts[k], lazy ? 7.0f : 0.0f),
+                      "lazy %d: idle expert %d's gradients %s", lazy, k, lazy ? "left as they were" : "cleared");
+            } else {
+                busy = k;
+            }
+        }
+        CHECK(idle == 2 && busy >= 0, "one image: one busy expert, two idle (%d idle)", idle);
+        CHECK(!model_part_idle(m, m->gate), "the router is never idle");
+        if (busy >= 0) CHECK(!part_grads_all(m, m->experts[busy], 7.0f), "the busy expert's gradients are new");
+        param_list pl = {0};
+        CHECK(collect_params(m, &pl) == MOECL_OK, "params");
+        bool idle_part[MODEL_MAX_PARTS] = {false};
+        int expected = 0;
+        for (int p = 0; p < m->n_parts; p++) idle_part[p] = model_part_idle(m, p);
+        for (int i = 0; i < pl.count; i++) expected += !idle_part[pl.e[i].part];
+        int got = select_busy(&pl, idle_part);
+        CHECK(got == expected && got < pl.count, "the step leaves out the idle experts' %d parameters",
+              pl.count - got);
+        for (int i = 0; i < got; i++)
+            for (int k = 0; k < 3; k++)
+                if (m->expert_counts[k] == 0)
+                    for (int j = 0; j < pl.count; j++)
+                        if (pl.e[j].param == pl.step[i]) CHECK(pl.e[j].part != m->experts[k], "no idle expert's parameter in the step");
+        free_params(&pl);
+    }
+    model_free(m);
+}
+
 int main(void)
 {
     ctx = check_open_device(NULL);
     test_switch();
     test_topk();
     test_topk_every_expert();
+    test_lazy_experts();
     moecl_ctx_destroy(ctx);
     return check_summary("test_sparse_gates");
 }

@@ -27,6 +27,16 @@ for type in switch topk soft; do
     [ "$RC" -eq 0 ] || [ "$RC" -eq 3 ] && pass || fail "$type of 64 experts trains: exit code $RC"
     expect_in "$(cat "$WORK/$type-run/metrics.jsonl" 2>/dev/null)" '"expert_share": [' "$type: the routing is in the metrics"
 done
+# --lazy-experts: the same run, recorded in options.json and kept by a resume
+run train --model "$WORK/switch-64.json" --synthetic 256 --batch 64 --epochs 1 --patience 0 \
+    --lazy-experts --out "$WORK/lazy-run"
+[ "$RC" -eq 0 ] || [ "$RC" -eq 3 ] && pass || fail "switch of 64 experts with --lazy-experts: exit code $RC"
+grep -qE '"lazy_experts":[[:space:]]*true' "$WORK/lazy-run/options.json" && pass || fail "options.json records it"
+run train --resume "$WORK/lazy-run" --epochs 2
+[ "$RC" -eq 0 ] || [ "$RC" -eq 3 ] && pass || fail "the lazy run resumed: exit code $RC"
+grep -qE '"lazy_experts":[[:space:]]*true' "$WORK/lazy-run/options.json" && pass || fail "still lazy after the resume"
+[ "$(wc -l <"$WORK/lazy-run/metrics.jsonl")" -eq 2 ] && pass || fail "two epochs in metrics.jsonl"
+
 many switch 65 >"$WORK/switch-65.json"
 run info --model "$WORK/switch-65.json"
 expect_rc 2 "65 experts"
