@@ -42,15 +42,18 @@ __kernel void bn_forward_f32(__global const float *x, __global const float *mean
 }
 
 /* dx = gamma * invstd / N * (N * dy - sum(dy) - xhat * sum(dy * xhat)),
- * with dbeta = sum(dy) and dgamma = sum(dy * xhat) per channel. */
+ * with dbeta = sum(dy) and dgamma = sum(dy * xhat) per channel and N the
+ * values each channel's statistics came from (B * P, or the global batch's
+ * with synchronised statistics). */
 __kernel void bn_backward_f32(__global const float *dy, __global const float *xhat,
                               __global const float *gamma, __global const float *invstd,
                               __global const float *dbeta, __global const float *dgamma,
-                              __global float *dx, const int B, const int C, const int P)
+                              __global float *dx, const int B, const int C, const int P,
+                              const float N)
 {
     const int i = get_global_id(0);
     if (i >= B * C * P) return;
     const int c = (i / P) % C;
-    const float n = (float)(B * P);
+    const float n = N;
     dx[i] = gamma[c] * invstd[c] / n * (n * dy[i] - dbeta[c] - xhat[i] * dgamma[c]);
 }

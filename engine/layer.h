@@ -54,6 +54,8 @@ typedef struct layer_run {
     uint32_t step;
     int image_offset;  /* the batch's first image in the global batch (data parallel:
                         * random numbers are drawn by the image's global place) */
+    bool sync_bn;      /* data parallel: batch norm's statistics over the global batch */
+    int global_n;      /* with sync_bn: the global batch's images (every rank's n summed) */
 } layer_run;
 
 typedef enum layer_activation { ACT_LINEAR, ACT_RELU, ACT_SOFTMAX } layer_activation;
@@ -107,6 +109,8 @@ struct layer {
     /* A ReLU fused into the convolution before it (layer_fuse_relu): the
      * convolution stores max(0, .) and the ReLU layer shares its output. */
     bool fused_relu;    /* conv2d: applies the ReLU that follows it */
+    int synced_n;       /* batch norm: the global batch of the last forward whose
+                         * statistics were synchronised across ranks (0: not) */
     bool output_shared; /* relu: output is the convolution's (not freed here) */
 };
 

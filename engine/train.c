@@ -283,6 +283,14 @@ static moecl_status run_epoch(model *net, const train_options *o, const dataset 
         dist_share(n, &first, &mine);
         run.step = (uint32_t)rs->global_step;
         run.image_offset = first;
+        run.sync_bn = o->sync_bn;
+        run.global_n = n;
+        if (o->sync_bn && mine == 0) /* every rank sees the same n: all stop here alike */
+            return moecl_fail(MOECL_ERR_INVALID_ARG,
+                              "--sync-bn: batch %d of epoch %d holds %d images, fewer than the %d "
+                              "ranks, and each rank's batch norm needs an image: choose a --batch "
+                              "that leaves a last batch of none or at least %d", b + 1,
+                              rs->epoch + 1, n, dist_size(), dist_size());
         /* the step's loss sum, correct count, non-finite losses, Ctrl-C */
         double loss_sum = 0;
         float counts[4 + MODEL_MAX_PARTS] = {0};

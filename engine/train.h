@@ -26,6 +26,7 @@ typedef struct train_options {
     augment aug;
     bool no_frozen_cache;     /* a sub-gate stage runs its frozen parts every step (frozen_cache.h) */
     bool lazy_experts;        /* routed experts that got no image in a step take no optimiser step */
+    bool sync_bn;             /* data parallel: batch norm over the global batch, not each share */
     char weights[1024];       /* a checkpoint to start from ("" = fresh weights) */
     char start_stage[64];     /* staged models: the first stage to train ("" = the first) */
     optim_config optim;

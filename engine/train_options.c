@@ -39,6 +39,7 @@ moecl_status train_options_save(const train_options *o, const char *path)
     cJSON_AddBoolToObject(j, "augment_flip", o->aug.flip);
     cJSON_AddBoolToObject(j, "frozen_cache", !o->no_frozen_cache);
     cJSON_AddBoolToObject(j, "lazy_experts", o->lazy_experts);
+    cJSON_AddBoolToObject(j, "sync_bn", o->sync_bn);
     cJSON_AddStringToObject(j, "weights", o->weights);
     cJSON_AddStringToObject(j, "start_stage", o->start_stage);
     cJSON_AddStringToObject(j, "optimizer", optim_kind_name(o->optim.kind));
@@ -107,6 +108,7 @@ moecl_status train_options_load(train_options *o, const char *path)
     o->aug.flip = flag(j, "augment_flip", false);
     o->no_frozen_cache = !flag(j, "frozen_cache", true);
     o->lazy_experts = flag(j, "lazy_experts", false);
+    o->sync_bn = flag(j, "sync_bn", false);
     str(j, "weights", o->weights, sizeof o->weights);
     str(j, "start_stage", o->start_stage, sizeof o->start_stage);
     char name[32] = "adam";

@@ -39,6 +39,25 @@ expect_in "$ERR" "data parallel over 2 devices" "says how it trains"
 msg=$(compare_metrics "$WORK/one/metrics.jsonl" "$WORK/devices/metrics.jsonl") && pass ||
     fail "2 devices against one: $msg"
 echo "2 devices in one process against one device: $msg"
+# batch norm: synchronised statistics give one device's losses; per-device ones do not
+MODEL="$TESTS_DIR/data/drivers_soft.json"
+train 1 48 20 "$WORK/bn-one"
+expect_rc 0 "batch norm: 20 steps on one device"
+POCL_DEVICES="pthread pthread" train 1 48 20 "$WORK/bn-sync" --device 0,1 --sync-bn
+expect_rc 0 "batch norm: 20 steps on 2 devices with --sync-bn"
+msg=$(compare_metrics "$WORK/bn-one/metrics.jsonl" "$WORK/bn-sync/metrics.jsonl") && pass ||
+    fail "--sync-bn on 2 devices against one: $msg"
+echo "batch norm, --sync-bn on 2 devices against one device: $msg"
+POCL_DEVICES="pthread pthread" train 1 48 20 "$WORK/bn-local" --device 0,1
+expect_rc 0 "batch norm: 20 steps on 2 devices, statistics per device"
+msg=$(compare_metrics "$WORK/bn-one/metrics.jsonl" "$WORK/bn-local/metrics.jsonl") &&
+    fail "per-device statistics should give other losses than one device's: $msg" || pass
+echo "batch norm, per-device statistics against one device: $msg"
+POCL_DEVICES="pthread pthread" train 1 47 1 "$WORK/bn-short" --device 0,1 --sync-bn --batch 23
+expect_rc 2 "--sync-bn with a last batch of one image on 2 devices"
+expect_in "$ERR" "fewer than the 2 ranks" "says why"
+MODEL="$TESTS_DIR/data/dist_soft.json"
+
 POCL_DEVICES="pthread pthread" train 1 48 2 "$WORK/nodevice" --device 0,7
 expect_rc 2 "a list naming a device that is not there"
 expect_in "$ERR" "7" "the error names it"
@@ -78,6 +97,15 @@ for dir in one two; do
 done
 msg=$(compare_numbers "${evals[0]}" "${evals[1]}") && pass || fail "the checkpoints differ: $msg"
 echo "eval --json of the checkpoints: $msg"
+
+# batch norm over 2 ranks with --sync-bn
+MODEL="$TESTS_DIR/data/drivers_soft.json"
+train 2 48 20 "$WORK/bn-mpi" --sync-bn
+expect_rc 0 "batch norm: 20 steps on 2 ranks with --sync-bn"
+msg=$(compare_metrics "$WORK/bn-one/metrics.jsonl" "$WORK/bn-mpi/metrics.jsonl") && pass ||
+    fail "--sync-bn on 2 ranks against one process: $msg"
+echo "batch norm, --sync-bn on 2 ranks against one process: $msg"
+MODEL="$TESTS_DIR/data/dist_soft.json"
 
 # 10 epochs on 2 ranks, resumed to 20 on one process: the 20-step run's end
 train 2 48 10 "$WORK/resumed"
