@@ -88,6 +88,11 @@ static int parse_train_option(train_options *o, int argc, char **argv, int *i, b
         snprintf(o->start_stage, sizeof o->start_stage, "%s", v);
         return 0;
     }
+    if (strcmp(a, "--split") == 0) {
+        NEED_VALUE();
+        snprintf(o->split, sizeof o->split, "%s", v);
+        return 0;
+    }
     if (strcmp(a, "--optimizer") == 0) {
         NEED_VALUE();
         optim_kind k;

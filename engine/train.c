@@ -268,6 +268,9 @@ static moecl_status run_epoch(model *net, const train_options *o, const dataset 
 {
     int B = o->batch, n_train = train->count;
     int batches = (n_train + B - 1) / B;
+    double split[DIST_MAX_SPLIT]; /* --split: each rank's weight (checked at the start) */
+    if (o->split[0] && dist_split_parse(o->split, split, dist_size()) != MOECL_OK)
+        return MOECL_ERR_INVALID_ARG;
     shuffle(idx, n_train, seed, rs->epoch);
     progress bar;
     progress_start(&bar, log, n_train, "img");
@@ -280,7 +283,7 @@ static moecl_status run_epoch(model *net, const train_options *o, const dataset 
         uint64_t aug_rng = mix(mix(seed, (uint64_t)rs->epoch), (uint64_t)b + 1);
         dataset_make_batch(train, idx + start, n, norm, &o->aug, &aug_rng, host, labels, flipped);
         int first = 0, mine = n; /* this rank's share: images first .. first + mine - 1 */
-        dist_share(n, &first, &mine);
+        dist_share(n, o->split[0] ? split : NULL, &first, &mine);
         run.step = (uint32_t)rs->global_step;
         run.image_offset = first;
         run.sync_bn = o->sync_bn;
@@ -623,6 +626,17 @@ moecl_status train_run(moecl_ctx *ctx, const train_options *o, bool resume, FILE
     if (st == MOECL_OK) model_set_lazy_experts(t.net, o->lazy_experts && dist_size() == 1);
     if (st == MOECL_OK) st = optim_prepare(&o->optim, t.pl.p, t.pl.count);
     if (st == MOECL_OK && !resume && o->weights[0]) st = check_weights_outside(o->weights, o->out_dir);
+    double split[DIST_MAX_SPLIT];
+    if (st == MOECL_OK && o->split[0]) st = dist_split_parse(o->split, split, dist_size());
+    if (st == MOECL_OK && log && dist_size() > 1) { /* each rank's share of a whole batch */
+        fprintf(log, "data parallel: a batch of %d split", o->batch);
+        for (int r = 0, first, count; r < dist_size() && r < 16; r++) {
+            dist_share_of(o->batch, o->split[0] ? split : NULL, r, &first, &count);
+            fprintf(log, "%s%d", r ? " + " : " ", count);
+        }
+        fprintf(log, "%s between %d ranks%s\n", dist_size() > 16 ? " + ..." : "", dist_size(),
+                o->sync_bn ? ", batch norm over the whole batch" : "");
+    }
     if (st == MOECL_OK && !resume && t.writer) st = check_no_run_there(o->out_dir);
     if (st == MOECL_OK && t.writer) st = make_dir(o->out_dir);
     if (st != MOECL_OK) goto done;

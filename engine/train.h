@@ -29,6 +29,7 @@ typedef struct train_options {
     bool sync_bn;             /* data parallel: batch norm over the global batch, not each share */
     char weights[1024];       /* a checkpoint to start from ("" = fresh weights) */
     char start_stage[64];     /* staged models: the first stage to train ("" = the first) */
+    char split[128];          /* data parallel: each rank's weight in a batch, "1,3" ("" = equal) */
     optim_config optim;
 } train_options;
 

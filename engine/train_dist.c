@@ -6,12 +6,49 @@
 #include <math.h>
 #include <stdlib.h>
 
-void dist_share(int n, int *first, int *count)
+moecl_status dist_split_parse(const char *spec, double *weights, int ranks)
 {
-    int ranks = dist_size(), r = dist_rank();
-    int base = n / ranks, extra = n % ranks;
-    *count = base + (r < extra);
-    *first = r * base + (r < extra ? r : extra);
+    if (ranks > DIST_MAX_SPLIT)
+        return moecl_fail(MOECL_ERR_INVALID_ARG, "--split weighs at most %d ranks, not %d",
+                          DIST_MAX_SPLIT, ranks);
+    int n = 0;
+    for (const char *p = spec; *p;) {
+        char *end = NULL;
+        double w = strtod(p, &end);
+        if (end == p || !(w > 0) || !isfinite(w) || (*end && *end != ','))
+            return moecl_fail(MOECL_ERR_INVALID_ARG, "--split %s: each rank's weight must be a "
+                              "positive number, separated by commas (\"1,3\")", spec);
+        if (n < ranks) weights[n] = w;
+        n++;
+        p = *end ? end + 1 : end;
+    }
+    if (n != ranks)
+        return moecl_fail(MOECL_ERR_INVALID_ARG, "--split %s gives %d weights for %d %s", spec, n,
+                          ranks, ranks == 1 ? "device" : "devices or ranks");
+    return MOECL_OK;
+}
+
+void dist_share(int n, const double *weights, int *first, int *count)
+{
+    dist_share_of(n, weights, dist_rank(), first, count);
+}
+
+void dist_share_of(int n, const double *weights, int r, int *first, int *count)
+{
+    int ranks = dist_size();
+    if (!weights) {
+        int base = n / ranks, extra = n % ranks;
+        *count = base + (r < extra);
+        *first = r * base + (r < extra ? r : extra);
+        return;
+    }
+    double total = 0, before = 0;
+    for (int k = 0; k < ranks; k++) total += weights[k];
+    for (int k = 0; k < r; k++) before += weights[k];
+    int start = (int)floor(n * before / total + 0.5);
+    int end = (int)floor(n * (before + weights[r]) / total + 0.5);
+    *first = start;
+    *count = end - start;
 }
 
 static moecl_status reserve(grad_exchange *g, size_t floats)

@@ -12,9 +12,17 @@ typedef struct grad_exchange {
     size_t capacity;
 } grad_exchange;
 
+/* Each rank's weight in a batch from --split ("1,3": rank 1 takes three
+ * times rank 0's share; "" all equal): one positive number per rank, or an
+ * error saying what is wrong. */
+#define DIST_MAX_SPLIT 1024 /* the most ranks --split weighs */
+moecl_status dist_split_parse(const char *spec, double *weights, int ranks);
 /* The first image of this rank's share of a global batch of n images, and
- * how many it takes (equal shares, the first ranks one more). */
-void dist_share(int n, int *first, int *count);
+ * how many it takes: by the weights (shares rounded at their running sums),
+ * or equal shares (the first ranks one more) when weights is NULL. */
+void dist_share(int n, const double *weights, int *first, int *count);
+/* The same for rank r. */
+void dist_share_of(int n, const double *weights, int r, int *first, int *count);
 
 /* Sums the active parameters' gradients across ranks in one call, each
  * rank's scaled by `weight` (its share of the global batch, so that the sum

@@ -42,6 +42,7 @@ moecl_status train_options_save(const train_options *o, const char *path)
     cJSON_AddBoolToObject(j, "sync_bn", o->sync_bn);
     cJSON_AddStringToObject(j, "weights", o->weights);
     cJSON_AddStringToObject(j, "start_stage", o->start_stage);
+    cJSON_AddStringToObject(j, "split", o->split);
     cJSON_AddStringToObject(j, "optimizer", optim_kind_name(o->optim.kind));
     cJSON_AddNumberToObject(j, "lr", o->optim.lr);
     cJSON_AddNumberToObject(j, "beta1", o->optim.beta1);
@@ -111,6 +112,7 @@ moecl_status train_options_load(train_options *o, const char *path)
     o->sync_bn = flag(j, "sync_bn", false);
     str(j, "weights", o->weights, sizeof o->weights);
     str(j, "start_stage", o->start_stage, sizeof o->start_stage);
+    str(j, "split", o->split, sizeof o->split);
     char name[32] = "adam";
     str(j, "optimizer", name, sizeof name);
     optim_kind_parse(name, &o->optim.kind);

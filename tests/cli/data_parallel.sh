@@ -35,10 +35,23 @@ expect_rc 0 "20 steps in one process"
 POCL_DEVICES="pthread pthread" train 1 48 20 "$WORK/devices" --device 0,1
 expect_rc 0 "20 steps on 2 devices"
 expect_in "$ERR" "data parallel over 2 devices" "says how it trains"
+expect_in "$ERR" "a batch of 48 split 24 + 24 between 2 ranks" "equal shares by default"
 [ "$(printf '%s\n' "$ERR" | grep -c "moecl: device")" -eq 2 ] && pass || fail "each device named once: $ERR"
 msg=$(compare_metrics "$WORK/one/metrics.jsonl" "$WORK/devices/metrics.jsonl") && pass ||
     fail "2 devices against one: $msg"
 echo "2 devices in one process against one device: $msg"
+# unequal devices: --split 1,3 gives device 1 three quarters of every batch
+POCL_DEVICES="pthread pthread" train 1 48 20 "$WORK/split" --device 0,1 --split 1,3
+expect_rc 0 "20 steps on 2 devices split 1:3"
+msg=$(compare_metrics "$WORK/one/metrics.jsonl" "$WORK/split/metrics.jsonl") && pass ||
+    fail "2 devices split 1:3 against one: $msg"
+echo "2 devices split 1:3 against one device: $msg"
+expect_in "$ERR" "a batch of 48 split 12 + 36 between 2 ranks" "the shares follow the weights"
+grep -qE '"split":[[:space:]]*"1,3"' "$WORK/split/options.json" && pass || fail "options.json keeps --split"
+POCL_DEVICES="pthread pthread" train 1 48 1 "$WORK/badsplit" --device 0,1 --split 1,2,3
+expect_rc 2 "--split with 3 weights for 2 devices"
+expect_in "$ERR" "gives 3 weights for 2 devices" "says why"
+
 # batch norm: synchronised statistics give one device's losses; per-device ones do not
 MODEL="$TESTS_DIR/data/drivers_soft.json"
 train 1 48 20 "$WORK/bn-one"
