@@ -131,6 +131,24 @@ msg=$(compare_metrics "$WORK/one/metrics.jsonl" "$WORK/resumed/metrics.jsonl") &
     fail "2 ranks then one process against one process throughout: $msg"
 echo "2 ranks resumed on one process: $msg"
 
+# rank 0 killed (as kill -9) at the third epoch's end, between its metrics line
+# and its state: mpirun stops the other rank; a resume on 2 ranks goes on
+# from the second epoch and ends where the uninterrupted run ends
+MOECL_TEST_KILL=epoch-end:metrics@3 timeout 300 mpirun -np 2 "$MOECL" train --model "$MODEL" \
+    --synthetic 48 --batch 48 --val 48 --test-examples 40 --epochs 20 --patience 0 --seed 7 \
+    --out "$WORK/killed" >"$WORK/out" 2>"$WORK/err" </dev/null
+RC=$?
+ERR=$(cat "$WORK/err")
+[ "$RC" -ne 0 ] && [ "$RC" -ne 124 ] && pass || fail "a killed rank stops the run (exit code $RC; 124: the other rank hung)"
+timeout 300 mpirun -np 2 "$MOECL" train --resume "$WORK/killed" >"$WORK/out" 2>"$WORK/err" </dev/null
+RC=$?
+ERR=$(cat "$WORK/err")
+expect_rc 0 "the killed run resumed on 2 ranks"
+expect_in "$ERR" "after epoch 2" "from the last whole epoch"
+msg=$(compare_metrics "$WORK/one/metrics.jsonl" "$WORK/killed/metrics.jsonl") && pass ||
+    fail "killed and resumed on 2 ranks against one process throughout: $msg"
+echo "rank 0 killed at an epoch's end, resumed on 2 ranks: $msg"
+
 # rank 0 alone writes: the run directory holds one run's files, nothing per rank
 [ "$(wc -l <"$WORK/two/metrics.jsonl")" -eq 20 ] && pass || fail "metrics.jsonl has $(wc -l <"$WORK/two/metrics.jsonl") lines, not 20"
 finish
