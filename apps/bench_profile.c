@@ -57,7 +57,7 @@ static moecl_status profile_one(model *net, moecl_param **params, int nparams, b
     MOECL_TRY(moecl_ctx_finish(net->ctx));
     double start = moecl_seconds();
     MOECL_TRY(moecl_profile_start(net->ctx));
-    moecl_status st = bench_step(net, &run, &adam, params, nparams, NULL, training, 99);
+    moecl_status st = bench_step(net, &run, &adam, params, nparams, NULL, NULL, training, 99);
     moecl_profile_record *r = NULL;
     int count = 0;
     if (st == MOECL_OK) st = moecl_profile_stop(net->ctx, &r, &count);

@@ -3,6 +3,7 @@
  * size, on synthetic images. */
 #include "bench.h"
 #include "cli.h"
+#include "train_dist.h"
 #include "data.h"
 #include "model.h"
 #include "optim.h"
@@ -12,7 +13,7 @@
 
 moecl_status bench_step(model *net, const layer_run *run, const optim_config *adam,
                         moecl_param **params, int nparams, const model_param *lazy_list,
-                        bool training, int t)
+                        bench_dp *dp, bool training, int t)
 {
     MOECL_TRY(model_forward(net, net->batch, run));
     if (training) {
@@ -27,29 +28,42 @@ moecl_status bench_step(model *net, const layer_run *run, const optim_config *ad
                 if (!model_part_idle(net, lazy_list[i].part)) busy[n++] = params[i];
             params = busy;
         }
+        if (dp) { /* data parallel: the step's gradients summed across ranks, as train does */
+            param_list pl = {.active = params, .n_active = n};
+            MOECL_TRY(exchange_gradients(&dp->gx, &pl, dp->weight, NULL, 0));
+        }
         MOECL_TRY(optim_update(adam, net->ctx, params, n, adam->lr, t));
     }
     moecl_profile_scope(net->ctx, NULL, NULL);
     return MOECL_OK;
 }
 
+/* Every rank here: all start and stop the clock together. */
+static moecl_status meet(moecl_ctx *ctx)
+{
+    MOECL_TRY(moecl_ctx_finish(ctx));
+    float token = 0;
+    return dist_sum(&token, 1);
+}
+
 static moecl_status time_steps(model *net, moecl_param **params, int nparams,
-                               const model_param *lazy_list, bool training, int steps,
-                               double *seconds)
+                               const model_param *lazy_list, bench_dp *dp, bool training,
+                               int steps, double *seconds)
 {
     optim_config adam = optim_defaults(OPTIM_ADAM);
     layer_run run = {.training = training, .seed = 1};
     double start = 0;
     for (int s = -1; s < steps; s++) { /* step -1 warms up, untimed */
         if (s == 0) {
-            MOECL_TRY(moecl_ctx_finish(net->ctx));
+            MOECL_TRY(meet(net->ctx));
             start = moecl_seconds();
         }
         run.step = (uint32_t)(s + 1);
-        MOECL_TRY(bench_step(net, &run, &adam, params, nparams, lazy_list, training, s + 2));
+        MOECL_TRY(bench_step(net, &run, &adam, params, nparams, lazy_list, dp, training, s + 2));
         /* the per-step sync a real loop has: reading the loss */
         MOECL_TRY(model_read(net, net->batch, NULL, NULL));
     }
+    MOECL_TRY(meet(net->ctx));
     *seconds = moecl_seconds() - start;
     return MOECL_OK;
 }
@@ -129,29 +143,45 @@ static void bench_release(bench_batch *b)
     free(b->params);
 }
 
-int bench_train(const cli_globals *g, int argc, char **argv)
+/* One rank of bench train (cli_run_ranks): with several, each runs its
+ * share of the batch and the gradients are exchanged as in training. */
+static int bench_train_rank(const cli_globals *g, int argc, char **argv)
 {
     bench_options o = {.model = MOECL_DEFAULT_MODEL, .batch = 128, .steps = 5};
     int rc = parse_bench_options("bench train", argc, argv, false, &o);
     if (rc) return rc;
+    int ranks = dist_size(), first = 0, mine = (int)o.batch;
+    if (ranks > 1 && o.profile)
+        return cli_usage_error("bench train: --profile times one device; run it without a device "
+                               "list or mpirun");
+    if (o.batch < ranks)
+        return cli_usage_error("bench train: --batch %ld is smaller than the %d ranks", o.batch, ranks);
+    dist_share((int)o.batch, NULL, &first, &mine);
     model *net = NULL;
     moecl_ctx *ctx = NULL;
     cli_globals opened = *g;
     opened.profiling = o.profile;
-    rc = cli_open_model(&opened, o.model, (int)o.batch, &ctx, &net);
+    rc = cli_open_model(&opened, o.model, mine, &ctx, &net);
     if (rc) return rc;
     bench_batch b = {0};
+    bench_dp dp = {.weight = (float)mine / (float)o.batch};
+    bench_dp *dpp = ranks > 1 ? &dp : NULL;
     double t_train = 0, t_infer = 0;
     moecl_status st = bench_prepare(net, &b);
-    model_set_lazy_experts(net, o.lazy);
+    model_set_lazy_experts(net, o.lazy && ranks == 1);
     const model_param *lazy = o.lazy ? b.list : NULL;
-    if (st == MOECL_OK) st = time_steps(net, b.params, b.nparams, lazy, true, (int)o.steps, &t_train);
-    if (st == MOECL_OK) st = time_steps(net, b.params, b.nparams, lazy, false, (int)o.steps, &t_infer);
-    if (st == MOECL_OK) {
+    if (st == MOECL_OK) st = time_steps(net, b.params, b.nparams, lazy, dpp, true, (int)o.steps, &t_train);
+    if (st == MOECL_OK) st = time_steps(net, b.params, b.nparams, lazy, dpp, false, (int)o.steps, &t_infer);
+    if (st == MOECL_OK && dist_rank() > 0) {
+        /* rank 0 reports */
+    } else if (st == MOECL_OK) {
         double images = (double)o.batch * o.steps;
         double flops = (double)model_flops_per_image(net);
-        printf("model %s, batch %ld, %ld steps, device %s\n", net->name, o.batch, o.steps,
+        printf("model %s, batch %ld, %ld steps, device %s", net->name, o.batch, o.steps,
                moecl_ctx_device(ctx)->name);
+        if (ranks > 1)
+            printf(" and %d more rank%s (%d images a step here)", ranks - 1, ranks > 2 ? "s" : "", mine);
+        printf("\n");
         printf("training:  %8.1f images/s  (%.3f s per step, ~%.1f GFLOPS counting 3x forward)\n",
                images / t_train, t_train / o.steps, 3 * flops * images / t_train * 1e-9);
         printf("inference: %8.1f images/s  (%.3f s per batch, %.1f GFLOPS)\n", images / t_infer,
@@ -161,10 +191,16 @@ int bench_train(const cli_globals *g, int argc, char **argv)
     } else {
         rc = cli_report(st);
     }
+    grad_exchange_free(&dp.gx);
     bench_release(&b);
     model_free(net);
     moecl_ctx_destroy(ctx);
     return rc;
+}
+
+int bench_train(const cli_globals *g, int argc, char **argv)
+{
+    return cli_run_ranks(g, argc, argv, bench_train_rank);
 }
 
 /* moecl bench moe: a switch or hierarchical model's images per second with
@@ -192,8 +228,8 @@ int bench_moe(const cli_globals *g, int argc, char **argv)
     for (int dense = 0; dense < 2 && st == MOECL_OK; dense++) {
         net->dense_eval = dense;
         for (int training = 1; training >= 0 && st == MOECL_OK; training--)
-            st = time_steps(net, b.params, b.nparams, o.lazy ? b.list : NULL, training, (int)o.steps,
-                            &t[dense][training]);
+            st = time_steps(net, b.params, b.nparams, o.lazy ? b.list : NULL, NULL, training,
+                            (int)o.steps, &t[dense][training]);
     }
     if (st == MOECL_OK) {
         double images = (double)o.batch * o.steps;

@@ -18,6 +18,16 @@ typedef struct cli_globals {
     const char *gemm;        /* --gemm auto|clblast|own|VARIANT, else $MOECL_GEMM */
 } cli_globals;
 
+/* A command as the dispatcher calls it. */
+typedef int (*cli_command_fn)(const cli_globals *g, int argc, char **argv);
+
+/* Runs a data-parallel command on every rank (apps/cli_ranks.c): with a
+ * --device list outside mpirun, a thread per device; under mpirun, this
+ * process's rank, on the device of its place on its host (its local rank,
+ * modulo the devices, or that item of a --device list). Ranks other than
+ * 0 run with log_off (rank 0 reports). A rank that fails stops them all. */
+int cli_run_ranks(const cli_globals *g, int argc, char **argv, cli_command_fn command);
+
 /* Lists the devices, selects one, says which on stderr and opens it with
  * every kernel ready. Prints the error itself and returns an exit code. */
 int cli_open_device(const cli_globals *g, moecl_ctx **ctx);

@@ -3,9 +3,7 @@
 #include "dist.h"
 #include "train.h"
 
-#include <pthread.h>
 #include <signal.h>
-#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -143,120 +141,11 @@ static bool model_given(int argc, char **argv)
 }
 
 static int train_command(const cli_globals *g, int argc, char **argv);
-
-/* A comma-separated --device list: its items (index or name), at most
- * DIST_MAX_THREADS; 0 for a single device. */
-static int device_list(const char *spec, char items[][64])
-{
-    if (!spec || !strchr(spec, ',')) return 0;
-    int n = 0;
-    for (const char *p = spec; *p && n < DIST_MAX_THREADS;) {
-        size_t len = strcspn(p, ",");
-        snprintf(items[n++], 64, "%.*s", (int)(len < 63 ? len : 63), p);
-        p += len + (p[len] == ',');
-    }
-    return n;
-}
-
-/* One rank of a data-parallel run: its own device, context and replica. */
-typedef struct rank_run {
-    cli_globals g;
-    int argc, rank, rc;
-    char **argv;
-    char spec[64];
-} rank_run;
-
-static void finish_rank(int rank, int rc)
-{
-    if (rc != 0 && rc != 130 && dist_size() > 1) {
-        fprintf(stderr, "moecl: rank %d of %d failed (exit code %d): stopping every rank\n", rank,
-                dist_size(), rc);
-        dist_abort(rc);
-    }
-}
-
-static void *rank_thread(void *arg)
-{
-    rank_run *r = arg;
-    dist_threads_join_rank(r->rank);
-    r->rc = train_command(&r->g, r->argc, r->argv);
-    finish_rank(r->rank, r->rc);
-    return NULL;
-}
-
-/* --device 0,1 outside mpirun: a thread per device, each a rank. */
-static int train_on_devices(const cli_globals *g, char items[][64], int n, int argc, char **argv)
-{
-    /* the devices found and checked here, before any thread: the ICD
-     * loader's first platform query is not safe from several threads */
-    moecl_device_info *devices = NULL;
-    int count = 0, index = 0;
-    moecl_status st = moecl_devices_list(&devices, &count);
-    for (int i = 0; i < n && st == MOECL_OK; i++) st = moecl_device_select(devices, count, items[i], &index);
-    free(devices);
-    if (st != MOECL_OK) return cli_report(st);
-    st = dist_threads_start(n);
-    if (st != MOECL_OK) return cli_report(st);
-    if (!g->quiet) fprintf(stderr, "moecl: data parallel over %d devices: each takes its share of "
-                                   "every batch\n", n);
-    rank_run runs[DIST_MAX_THREADS];
-    pthread_t threads[DIST_MAX_THREADS];
-    for (int i = 0; i < n; i++) {
-        runs[i] = (rank_run){.g = *g, .argc = argc, .argv = argv, .rank = i};
-        memcpy(runs[i].spec, items[i], sizeof runs[i].spec);
-        runs[i].g.device_spec = runs[i].spec;
-        /* every rank names its device; rank 0 alone shows progress and results */
-        runs[i].g.quiet = g->quiet;
-        runs[i].g.log_off = i > 0;
-    }
-    int started = 0;
-    for (; started < n; started++)
-        if (pthread_create(&threads[started], NULL, rank_thread, &runs[started]) != 0) break;
-    if (started < n) {
-        fprintf(stderr, "moecl: cannot start a thread for device %s\n", items[started]);
-        fflush(NULL);
-        _exit(1); /* the started ranks wait for it at their first step */
-    }
-    for (int i = 0; i < n; i++) pthread_join(threads[i], NULL);
-    dist_threads_stop();
-    return runs[0].rc;
-}
-
-/* Under mpirun every rank runs this: rank 0 reports and writes the run;
- * each rank opens the device of its place on its host (its local rank,
- * modulo the devices, or that item of a --device list) unless --device
- * names one. With a --device list outside mpirun, a thread per device. A
- * rank that fails stops all of them. */
+/* Under mpirun or with a --device list, every rank runs the command
+ * (cli_ranks.c): rank 0 reports and writes the run. */
 int cmd_train(const cli_globals *g, int argc, char **argv)
 {
-    moecl_status st = dist_init(&argc, &argv);
-    if (st != MOECL_OK) return cli_report(st);
-    char items[DIST_MAX_THREADS][64];
-    int listed = device_list(g->device_spec, items);
-    if (listed > 0 && dist_size() == 1) return train_on_devices(g, items, listed, argc, argv);
-    cli_globals mine = *g;
-    char spec[32];
-    if (dist_size() > 1) {
-        mine.log_off = dist_rank() > 0;
-        if (listed > 0) {
-            mine.device_spec = items[dist_local_rank() % listed];
-        } else if (!mine.device_spec) {
-            moecl_device_info *devices = NULL;
-            int count = 0;
-            if (moecl_devices_list(&devices, &count) == MOECL_OK && count > 0) {
-                snprintf(spec, sizeof spec, "%d", dist_local_rank() % count);
-                mine.device_spec = spec;
-            }
-            free(devices);
-        }
-        if (!mine.quiet && !mine.log_off)
-            fprintf(stderr, "moecl: data parallel over %d ranks (MPI): each takes its share of "
-                            "every batch\n", dist_size());
-    }
-    int rc = train_command(&mine, argc, argv);
-    finish_rank(dist_rank(), rc);
-    dist_finalize();
-    return rc;
+    return cli_run_ranks(g, argc, argv, train_command);
 }
 
 static int train_command(const cli_globals *g, int argc, char **argv)
