@@ -71,6 +71,28 @@ expect_rc 2 "--sync-bn with a last batch of one image on 2 devices"
 expect_in "$ERR" "fewer than the 2 ranks" "says why"
 MODEL="$TESTS_DIR/data/dist_soft.json"
 
+# Ctrl-C: every rank stops at the same step, the state is saved once, exit 130
+interrupt_run() { # interrupt_run OUT launcher... : a long run, SIGINT once 2 epochs are done
+    local out=$1
+    shift
+    "$@" train --model "$MODEL" --synthetic 480 --batch 16 --val 48 --test-examples 40 \
+        --epochs 400 --patience 0 --seed 7 --out "$out" >"$WORK/out" 2>"$WORK/err" </dev/null &
+    local pid=$! waited=0
+    while [ "$(cat "$out/metrics.jsonl" 2>/dev/null | wc -l)" -lt 2 ] && [ $waited -lt 600 ]; do
+        sleep 0.1
+        waited=$((waited + 1))
+    done
+    kill -INT "$pid"
+    wait "$pid"
+    RC=$?
+    ERR=$(cat "$WORK/err")
+}
+POCL_DEVICES="pthread pthread" interrupt_run "$WORK/ctrlc" "$MOECL" --device 0,1
+expect_rc 130 "Ctrl-C on 2 devices"
+[ "$(printf '%s\n' "$ERR" | grep -c "state saved")" -eq 1 ] && pass || fail "the state saved once: $ERR"
+POCL_DEVICES="pthread pthread" run --device 0,1 train --resume "$WORK/ctrlc" --epochs 3
+expect_rc 0 "the interrupted run resumed on 2 devices"
+
 POCL_DEVICES="pthread pthread" train 1 48 2 "$WORK/nodevice" --device 0,7
 expect_rc 2 "a list naming a device that is not there"
 expect_in "$ERR" "7" "the error names it"
@@ -130,6 +152,17 @@ expect_rc 0 "resumed to 20 steps in one process"
 msg=$(compare_metrics "$WORK/one/metrics.jsonl" "$WORK/resumed/metrics.jsonl") && pass ||
     fail "2 ranks then one process against one process throughout: $msg"
 echo "2 ranks resumed on one process: $msg"
+
+# Ctrl-C under mpirun: it passes the signal to every rank; they stop at the
+# same step and rank 0 saves the state once (each rank exits with 130;
+# mpirun reports its own code)
+interrupt_run "$WORK/ctrlc-mpi" mpirun -np 2 "$MOECL"
+[ "$RC" -ne 0 ] && pass || fail "Ctrl-C under mpirun: exit code 0"
+[ "$(printf '%s\n' "$ERR" | grep -c "state saved")" -eq 1 ] && pass || fail "the state saved once: $ERR"
+timeout 300 mpirun -np 2 "$MOECL" train --resume "$WORK/ctrlc-mpi" --epochs 3 >"$WORK/out" 2>"$WORK/err" </dev/null
+RC=$?
+ERR=$(cat "$WORK/err")
+expect_rc 0 "the interrupted run resumed on 2 ranks"
 
 # rank 0 killed (as kill -9) at the third epoch's end, between its metrics line
 # and its state: mpirun stops the other rank; a resume on 2 ranks goes on
