@@ -56,6 +56,15 @@ static int parse_train_option(train_options *o, int argc, char **argv, int *i, b
     FLOAT_OPTION("--lr", optim.lr)
     FLOAT_OPTION("--momentum", optim.momentum)
     FLOAT_OPTION("--step-gamma", optim.step_gamma)
+    if (strcmp(a, "--label-smoothing") == 0) {
+        NEED_VALUE();
+        char *end;
+        double ls = strtod(v, &end);
+        if (*end || !(ls >= 0 && ls < 1))
+            return cli_usage_error("train: --label-smoothing takes a number in [0, 1)"), 2;
+        o->label_smoothing = (float)ls;
+        return 0;
+    }
     if (strcmp(a, "--weight-decay") == 0) {
         NEED_VALUE();
         char *end;

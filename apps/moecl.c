@@ -19,7 +19,7 @@ static const char USAGE[] =
     "      --schedule constant|step|cosine|onecycle --step-epochs N --step-gamma X\n"
     "      --seed N (1) --patience N (2) --train-examples N --val N --test-examples N\n"
     "      --augment [crop|flip|crop,flip|none] --synthetic [N] --no-frozen-cache\n"
-    "      --lazy-experts --sync-bn --split W0,W1,...\n"
+    "      --lazy-experts --sync-bn --split W0,W1,... --label-smoothing X\n"
     "      --weights CHECKPOINT (start from its weights) --start-stage S (staged models)\n"
     "  train --resume RUN_DIR [--epochs N]\n"
     "                              continue an interrupted or finished run\n"

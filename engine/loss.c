@@ -51,7 +51,7 @@ moecl_status softmax_ce_forward(softmax_ce *s, const moecl_tensor *logits, int n
                         MOECL_ARG_MEM(logits->buf), MOECL_ARG_MEM(s->labels->buf),
                         MOECL_ARG_MEM(s->probs->buf), MOECL_ARG_MEM(s->loss->buf),
                         MOECL_ARG_MEM(s->pred->buf), MOECL_ARG_INT(n),
-                        MOECL_ARG_INT(s->classes));
+                        MOECL_ARG_INT(s->classes), MOECL_ARG_FLOAT(s->smoothing));
 }
 
 moecl_status softmax_ce_backward(softmax_ce *s, int n)
@@ -59,7 +59,7 @@ moecl_status softmax_ce_backward(softmax_ce *s, int n)
     return MOECL_LAUNCH(s->ctx, "softmax_ce_backward_f32", (size_t)n * s->classes, 0,
                         MOECL_ARG_MEM(s->probs->buf), MOECL_ARG_MEM(s->labels->buf),
                         MOECL_ARG_MEM(s->grad->buf), MOECL_ARG_INT(n), MOECL_ARG_INT(s->classes),
-                        MOECL_ARG_FLOAT(1.0f / (float)n));
+                        MOECL_ARG_FLOAT(1.0f / (float)n), MOECL_ARG_FLOAT(s->smoothing));
 }
 
 moecl_status softmax_ce_read(softmax_ce *s, int n, float *loss, int *pred)

@@ -13,6 +13,7 @@ typedef struct softmax_ce {
     moecl_tensor *pred;    /* [batch] predicted class (ints) */
     moecl_tensor *labels;  /* [batch] labels (ints), uploaded per batch */
     moecl_tensor *grad;    /* [batch, classes] gradient of the mean loss */
+    float smoothing; /* label smoothing: the targets are (1 - s) onehot + s / K (0: none) */
 } softmax_ce;
 
 moecl_status softmax_ce_init(softmax_ce *s, moecl_ctx *ctx, int batch, int classes);

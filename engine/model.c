@@ -185,6 +185,10 @@ moecl_status model_set_labels(model *m, const int *labels, int n)
 
 moecl_status model_forward(model *m, int n, const layer_run *run)
 {
+    /* label smoothing shapes training's targets; evaluation scores the plain loss */
+    float smoothing = run && run->training ? m->label_smoothing : 0.0f;
+    m->loss.smoothing = smoothing;
+    for (int i = 0; i < m->n_parts; i++) m->part_loss[i].smoothing = smoothing;
     int alone = alone_part(m);
     if (alone >= 0) {
         moecl_tensor *in = routed_input(m, alone); /* trained alone: every image of the batch */
@@ -400,4 +404,9 @@ void model_print(const model *m, FILE *out)
     }
     fprintf(out, "total: %zu trainable parameters, %.1f MFLOPs per image forward\n",
             model_param_count(m), model_flops_per_image(m) / 1e6);
+}
+
+bool model_smoothing_applies(const model *m)
+{
+    return m->head == HEAD_SINGLE || m->head == HEAD_SWITCH || m->head == HEAD_TOPK;
 }

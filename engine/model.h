@@ -60,6 +60,8 @@ typedef struct model {
     int topk;                       /* top-k: experts per image */
     bool noisy;                     /* top-k: noisy gating while training (gate gives 2E outputs) */
     bool lazy_experts;              /* routed: an idle expert's gradients are not cleared */
+    float label_smoothing;          /* training targets (1 - s) onehot + s / K (heads whose
+                                     * loss is a softmax cross-entropy: model_smoothing_applies) */
     float importance_weight, load_weight; /* top-k: CV^2 losses */
     float aux_value;                /* top-k: the last step's auxiliary loss */
     int expert_counts[2 * MODEL_MAX_PARTS + 1]; /* switch: last forward's counts (see moe.cl) */
@@ -132,6 +134,10 @@ moecl_status model_read_route(model *m, int n, int *route);
  * expert (or a hierarchical sub-gate) that got no image in the last
  * forward; false for every other part and head. */
 bool model_part_idle(const model *m, int part);
+/* Whether label smoothing applies to the model's training loss: a single
+ * network, switch and top-k heads, and stages that train a part alone (the
+ * soft and hierarchical heads have losses of their own). */
+bool model_smoothing_applies(const model *m);
 /* Lazy experts: an idle expert's gradients are left as they are in the
  * backward pass (not cleared), for a training loop that gives it no step. */
 void model_set_lazy_experts(model *m, bool lazy);

@@ -624,6 +624,12 @@ moecl_status train_run(moecl_ctx *ctx, const train_options *o, bool resume, FILE
     if (st == MOECL_OK) st = collect_params(t.net, &t.pl);
     /* one process may leave an idle expert's gradients; ranks sum them, so zeros */
     if (st == MOECL_OK) model_set_lazy_experts(t.net, o->lazy_experts && dist_size() == 1);
+    if (st == MOECL_OK && o->label_smoothing > 0 && !model_smoothing_applies(t.net))
+        st = moecl_fail(MOECL_ERR_INVALID_ARG, "--label-smoothing: model %s's head (a soft or "
+                        "hierarchical mixture) has a loss of its own, not a softmax "
+                        "cross-entropy; it applies to single networks and switch and top-k "
+                        "heads", t.net->name);
+    if (st == MOECL_OK) t.net->label_smoothing = o->label_smoothing;
     if (st == MOECL_OK) st = optim_prepare(&o->optim, t.pl.p, t.pl.count);
     if (st == MOECL_OK && !resume && o->weights[0]) st = check_weights_outside(o->weights, o->out_dir);
     double split[DIST_MAX_SPLIT];

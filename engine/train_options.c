@@ -40,6 +40,7 @@ moecl_status train_options_save(const train_options *o, const char *path)
     cJSON_AddBoolToObject(j, "frozen_cache", !o->no_frozen_cache);
     cJSON_AddBoolToObject(j, "lazy_experts", o->lazy_experts);
     cJSON_AddBoolToObject(j, "sync_bn", o->sync_bn);
+    cJSON_AddNumberToObject(j, "label_smoothing", o->label_smoothing);
     cJSON_AddStringToObject(j, "weights", o->weights);
     cJSON_AddStringToObject(j, "start_stage", o->start_stage);
     cJSON_AddStringToObject(j, "split", o->split);
@@ -110,6 +111,11 @@ moecl_status train_options_load(train_options *o, const char *path)
     o->no_frozen_cache = !flag(j, "frozen_cache", true);
     o->lazy_experts = flag(j, "lazy_experts", false);
     o->sync_bn = flag(j, "sync_bn", false);
+    o->label_smoothing = (float)num(j, "label_smoothing", 0);
+    if (!(o->label_smoothing >= 0 && o->label_smoothing < 1)) {
+        cJSON_Delete(j);
+        return moecl_fail(MOECL_ERR_FORMAT, "'%s': label_smoothing must be in [0, 1)", path);
+    }
     str(j, "weights", o->weights, sizeof o->weights);
     str(j, "start_stage", o->start_stage, sizeof o->start_stage);
     str(j, "split", o->split, sizeof o->split);

@@ -125,7 +125,10 @@ static inline void ref_dense_moe(const float *x, const float *we, const float *b
 }
 
 /* Mean softmax cross-entropy of [B, K] logits; probs out. */
-static inline double ref_softmax_ce(const float *z, const int *labels, float *probs, int B, int K)
+/* Mean cross-entropy against targets (1 - eps) onehot + eps / K (label
+ * smoothing; eps 0: the plain loss). */
+static inline double ref_softmax_ce_smoothed(const float *z, const int *labels, float *probs, int B,
+                                             int K, double eps)
 {
     double total = 0;
     for (int n = 0; n < B; n++) {
@@ -134,9 +137,17 @@ static inline double ref_softmax_ce(const float *z, const int *labels, float *pr
         double s = 0;
         for (int k = 0; k < K; k++) s += exp(z[n * K + k] - mx);
         for (int k = 0; k < K; k++) probs[n * K + k] = (float)(exp(z[n * K + k] - mx) / s);
-        total += log(s) - (z[n * K + labels[n]] - mx);
+        for (int k = 0; k < K; k++) {
+            double q = (k == labels[n] ? 1.0 - eps : 0.0) + eps / K;
+            total -= q * (z[n * K + k] - mx - log(s));
+        }
     }
     return total / B;
+}
+
+static inline double ref_softmax_ce(const float *z, const int *labels, float *probs, int B, int K)
+{
+    return ref_softmax_ce_smoothed(z, labels, probs, B, K, 0.0);
 }
 
 #endif

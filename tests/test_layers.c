@@ -507,32 +507,40 @@ static void test_softmax_ce(void)
     int labels[5] = {0, 6, 3, 3, 1};
     write_front(z, zh, (size_t)(B * K));
     CHECK(softmax_ce_set_labels(&s, labels, B) == MOECL_OK, "%s", moecl_last_error());
-    CHECK(softmax_ce_forward(&s, z, B) == MOECL_OK, "%s", moecl_last_error());
-    float loss[5];
-    int pred[5];
-    softmax_ce_read(&s, B, loss, pred);
-    float probs[35];
-    double want = ref_softmax_ce(zh, labels, probs, B, K), got = 0;
-    for (int i = 0; i < B; i++) got += loss[i];
-    got /= B;
-    CHECK(fabs(got - want) < 1e-4 * (1 + fabs(want)), "loss %g, expected %g", got, want);
-    CHECK(pred[0] == 3, "argmax of the first row is 3, got %d", pred[0]);
-    CHECK(isfinite(got), "no overflow with a logit of 80");
+    float *g = NULL;
+    /* plain, then with label smoothing 0.2 (targets 0.8 onehot + 0.2 / K) */
+    for (int smooth = 0; smooth < 2; smooth++) {
+        double eps = smooth ? 0.2 : 0.0;
+        s.smoothing = (float)eps;
+        CHECK(softmax_ce_forward(&s, z, B) == MOECL_OK, "%s", moecl_last_error());
+        float loss[5];
+        int pred[5];
+        softmax_ce_read(&s, B, loss, pred);
+        float probs[35];
+        double want = ref_softmax_ce_smoothed(zh, labels, probs, B, K, eps), got = 0;
+        for (int i = 0; i < B; i++) got += loss[i];
+        got /= B;
+        CHECK(fabs(got - want) < 1e-4 * (1 + fabs(want)), "smoothing %g: loss %g, expected %g", eps,
+              got, want);
+        CHECK(pred[0] == 3, "argmax of the first row is 3, got %d", pred[0]);
+        CHECK(isfinite(got), "no overflow with a logit of 80");
 
-    CHECK(softmax_ce_backward(&s, B) == MOECL_OK, "%s", moecl_last_error());
-    float *g = read_front(s.grad, (size_t)(B * K));
-    float worst = 0;
-    for (int j = 0; j < B * K; j++) {
-        float keep = zh[j];
-        float pr[35];
-        zh[j] = keep + 1e-2f;
-        double up = ref_softmax_ce(zh, labels, pr, B, K);
-        zh[j] = keep - 1e-2f;
-        double down = ref_softmax_ce(zh, labels, pr, B, K);
-        zh[j] = keep;
-        worst = (float)check_worst(worst, fabs((up - down) / 2e-2 - g[j]));
+        CHECK(softmax_ce_backward(&s, B) == MOECL_OK, "%s", moecl_last_error());
+        free(g);
+        g = read_front(s.grad, (size_t)(B * K));
+        float worst = 0;
+        for (int j = 0; j < B * K; j++) {
+            float keep = zh[j];
+            float pr[35];
+            zh[j] = keep + 1e-2f;
+            double up = ref_softmax_ce_smoothed(zh, labels, pr, B, K, eps);
+            zh[j] = keep - 1e-2f;
+            double down = ref_softmax_ce_smoothed(zh, labels, pr, B, K, eps);
+            zh[j] = keep;
+            worst = (float)check_worst(worst, fabs((up - down) / 2e-2 - g[j]));
+        }
+        CHECK(worst < 1e-3f, "smoothing %g: softmax-CE gradient off by %g", eps, worst);
     }
-    CHECK(worst < 1e-3f, "softmax-CE gradient off by %g", worst);
     int bad[2] = {0, 7};
     CHECK(softmax_ce_set_labels(&s, bad, 2) == MOECL_ERR_INVALID_ARG, "label 7 of 7 classes");
     CHECK(strstr(moecl_last_error(), "label 7") != NULL, "%s", moecl_last_error());
