@@ -25,6 +25,34 @@ __kernel void relu_backward_f32(__global const float *y, __global const float *d
     for (int i = i0; i < n; i++) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
 }
 
+/* GELU, exact: y = x Phi(x) with Phi(x) = (1 + erf(x / sqrt 2)) / 2. Streaming. */
+__kernel void gelu_forward_f32(__global const float *x, __global float *y, const int n)
+{
+    const int i0 = get_global_id(0) * STREAM_CHUNK;
+    if (i0 + STREAM_CHUNK <= n) {
+        const float16 v = vload16(0, x + i0);
+        vstore16(0.5f * v * (1.0f + erf(v * M_SQRT1_2_F)), 0, y + i0);
+        return;
+    }
+    for (int i = i0; i < n; i++) y[i] = 0.5f * x[i] * (1.0f + erf(x[i] * M_SQRT1_2_F));
+}
+
+/* dx = dy (Phi(x) + x phi(x)), phi(x) = exp(-x^2 / 2) / sqrt(2 pi). Streaming. */
+__kernel void gelu_backward_f32(__global const float *x, __global const float *dy,
+                                __global float *dx, const int n)
+{
+#define GELU_SLOPE(v) (0.5f * (1.0f + erf((v) * M_SQRT1_2_F)) + \
+                       (v) * exp(-0.5f * (v) * (v)) * (M_2_SQRTPI_F * M_SQRT1_2_F * 0.5f))
+    const int i0 = get_global_id(0) * STREAM_CHUNK;
+    if (i0 + STREAM_CHUNK <= n) {
+        const float16 v = vload16(0, x + i0);
+        vstore16(vload16(0, dy + i0) * GELU_SLOPE(v), 0, dx + i0);
+        return;
+    }
+    for (int i = i0; i < n; i++) dx[i] = dy[i] * GELU_SLOPE(x[i]);
+#undef GELU_SLOPE
+}
+
 /* Inverted dropout: kept units are scaled by 1/(1-rate); the mask holds the
  * scale (0 or 1/(1-rate)) for the backward pass. Element i draws number
  * base + i: base places this batch in the global batch (data parallel), so

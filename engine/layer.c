@@ -14,6 +14,7 @@ static const char *const KIND_NAMES[] = {
     [LAYER_RELU] = "relu",           [LAYER_FLATTEN] = "flatten",
     [LAYER_DROPOUT] = "dropout",     [LAYER_BATCHNORM] = "batchnorm",
     [LAYER_DENSE_MOE] = "dense_moe", [LAYER_CONV2D_MOE] = "conv2d_moe",
+    [LAYER_GELU] = "gelu",
 };
 _Static_assert(sizeof KIND_NAMES / sizeof KIND_NAMES[0] == LAYER_KIND_COUNT,
                "every layer kind needs a name");

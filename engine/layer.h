@@ -21,6 +21,7 @@ typedef enum layer_kind {
     LAYER_BATCHNORM,
     LAYER_DENSE_MOE,
     LAYER_CONV2D_MOE,
+    LAYER_GELU,
     LAYER_KIND_COUNT
 } layer_kind;
 
@@ -121,6 +122,8 @@ layer *layer_dense(const char *name, int units, bool use_bias);
 layer *layer_maxpool(const char *name, int kh, int kw, int sh, int sw, bool same);
 layer *layer_global_avgpool(const char *name);
 layer *layer_relu(const char *name);
+/* GELU, exact (with erf): y = x * Phi(x), Phi the standard normal CDF. */
+layer *layer_gelu(const char *name);
 layer *layer_flatten(const char *name);
 layer *layer_dropout(const char *name, float rate);
 layer *layer_batchnorm(const char *name, float eps, float momentum);

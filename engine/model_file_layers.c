@@ -16,6 +16,7 @@ static const struct {
     {"maxpool", "MaxPooling2D", LAYER_MAXPOOL},
     {"global_avgpool", "GlobalAveragePooling2D", LAYER_GLOBAL_AVGPOOL},
     {"relu", "ReLU", LAYER_RELU},
+    {"gelu", "GELU", LAYER_GELU},
     {"flatten", "Flatten", LAYER_FLATTEN},
     {"dropout", "Dropout", LAYER_DROPOUT},
     {"batchnorm", "BatchNormalization", LAYER_BATCHNORM},
@@ -23,20 +24,20 @@ static const struct {
     {"conv2d_moe", "Conv2DMoE", LAYER_CONV2D_MOE},
 };
 
-/* Reads "activation": linear (default), relu (adds a ReLU layer), softmax
- * (only on the last layer: the loss's own softmax). */
-static moecl_status parse_activation(parse_ctx *p, const cJSON *spec, bool is_last,
-                                     bool *add_relu)
+/* Reads "activation": linear (default), relu or gelu (adds that layer,
+ * *add: LAYER_RELU or LAYER_GELU, else -1), softmax (only on the last layer:
+ * the loss's own softmax). */
+static moecl_status parse_activation(parse_ctx *p, const cJSON *spec, bool is_last, int *add)
 {
     const char *act = NULL;
     MOECL_TRY(mf_get_string(p, spec, "activation", "linear", &act));
-    *add_relu = strcmp(act, "relu") == 0;
-    if (*add_relu || strcmp(act, "linear") == 0) return MOECL_OK;
+    *add = strcmp(act, "relu") == 0 ? LAYER_RELU : strcmp(act, "gelu") == 0 ? LAYER_GELU : -1;
+    if (*add >= 0 || strcmp(act, "linear") == 0) return MOECL_OK;
     if (strcmp(act, "softmax") == 0) {
         if (is_last) return MOECL_OK;
         return mf_bad(p, "'%s' softmax is only allowed on the last layer%s", "activation", "");
     }
-    return mf_bad(p, "'activation' must be relu, linear or softmax, not '%s'%s", act, "");
+    return mf_bad(p, "'activation' must be relu, gelu, linear or softmax, not '%s'%s", act, "");
 }
 
 /* linear, relu, or (where allowed) softmax. */
@@ -82,7 +83,7 @@ static moecl_status parse_layer(network *net, parse_ctx *p, const cJSON *spec, i
     if (t < 0)
         return mf_bad(p, "unknown layer type '%s'%s", type,
                       " (known: conv2d, conv2d_moe, dense, dense_moe, maxpool, global_avgpool, "
-                      "relu, flatten, dropout, batchnorm)");
+                      "relu, gelu, flatten, dropout, batchnorm)");
     snprintf(p->where, sizeof p->where, "%s%s%slayer %d (%s)", net->name[0] ? "part " : "",
              net->name, net->name[0] ? ", " : "", index, TYPES[t].name);
     char default_name[64];
@@ -90,7 +91,7 @@ static moecl_status parse_layer(network *net, parse_ctx *p, const cJSON *spec, i
     MOECL_TRY(mf_get_text(p, spec, "name", default_name, sizeof default_name, &name));
 
     layer *l = NULL;
-    bool relu = false;
+    int relu = -1; /* the activation layer to add after it, if any */
     switch (TYPES[t].kind) {
     case LAYER_CONV2D: {
         static const char *const keys[] = {"type", "name", "filters", "kernel_size", "strides",
@@ -190,15 +191,16 @@ static moecl_status parse_layer(network *net, parse_ctx *p, const cJSON *spec, i
         static const char *const keys[] = {"type", "name", NULL};
         MOECL_TRY(mf_check_keys(p, spec, keys));
         l = TYPES[t].kind == LAYER_RELU      ? layer_relu(name)
+            : TYPES[t].kind == LAYER_GELU    ? layer_gelu(name)
             : TYPES[t].kind == LAYER_FLATTEN ? layer_flatten(name)
                                              : layer_global_avgpool(name);
     }
     }
     if (!network_add_layer(net, l)) return moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of memory");
-    if (relu) {
+    if (relu >= 0) {
         char rname[80];
-        snprintf(rname, sizeof rname, "%s_relu", name);
-        if (!network_add_layer(net, layer_relu(rname)))
+        snprintf(rname, sizeof rname, "%s_%s", name, relu == LAYER_RELU ? "relu" : "gelu");
+        if (!network_add_layer(net, relu == LAYER_RELU ? layer_relu(rname) : layer_gelu(rname)))
             return moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of memory");
     }
     return MOECL_OK;

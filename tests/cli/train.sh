@@ -276,4 +276,17 @@ expect_rc 0 "--resume after Ctrl-C"
 expect_in "$ERR" "resuming" "says it resumes"
 lines=$(wc -l <"$WORK/int/metrics.jsonl")
 [ "$lines" -eq 2 ] && pass || fail "the resumed run has $lines epochs of metrics, expected 2"
+
+# GELU: as a layer and as a convolution's or dense layer's activation
+cat >"$WORK/gelu.json" <<'JSON'
+{"name": "gelu_net", "input": [3, 32, 32], "classes": 10, "layers": [
+  {"type": "conv2d", "filters": 6, "kernel_size": 3, "padding": "same", "activation": "gelu"},
+  {"type": "maxpool", "pool_size": 4}, {"type": "flatten"},
+  {"type": "dense", "units": 12}, {"type": "gelu"}, {"type": "dense", "units": 10}]}
+JSON
+run info --model "$WORK/gelu.json"
+expect_rc 0 "info of a model with GELU"
+[ "$(printf '%s\n' "$OUT" | grep -c " gelu ")" -eq 2 ] && pass || fail "two GELU layers listed: $OUT"
+run train --model "$WORK/gelu.json" --synthetic 256 --epochs 2 --patience 0 --out "$WORK/gelu-run"
+expect_rc 0 "a model with GELU trains"
 finish
