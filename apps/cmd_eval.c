@@ -144,9 +144,10 @@ int cmd_eval(const cli_globals *g, int argc, char **argv)
 {
     const char *checkpoint = NULL, *data = NULL, *png = NULL;
     long limit = 0, batch = 100;
-    bool json = false, synthetic = false;
+    bool json = false, synthetic = false, tta = false;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--checkpoint") == 0 && i + 1 < argc) checkpoint = argv[++i];
+        else if (strcmp(argv[i], "--tta") == 0) tta = true;
         else if (strcmp(argv[i], "--data") == 0 && i + 1 < argc) data = argv[++i];
         else if (strcmp(argv[i], "--json") == 0) json = true;
         else if (strcmp(argv[i], "--png") == 0 && i + 1 < argc) png = argv[++i];
@@ -185,7 +186,9 @@ int cmd_eval(const cli_globals *g, int argc, char **argv)
     }
     if (st == MOECL_OK) {
         host = malloc((size_t)batch * CIFAR_IMAGE_BYTES * sizeof *host);
+        net->tta = tta; /* the whole model's figures; each part's below plain */
         st = host ? evaluate(net, &test, &norm, host, &r) : MOECL_ERR_OUT_OF_MEMORY;
+        net->tta = false;
     }
     if (st == MOECL_OK) {
         if (json) {

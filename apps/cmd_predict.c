@@ -82,13 +82,14 @@ static void print_json(const model *m, const char *path, int w, int h, const flo
 int cmd_predict(const cli_globals *g, int argc, char **argv)
 {
     const char *checkpoint = NULL;
-    bool json = false;
+    bool json = false, tta = false;
     int n = 0;
     const char **files = calloc((size_t)argc, sizeof *files);
     if (!files) return cli_report(moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of memory"));
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--checkpoint") == 0 && i + 1 < argc) checkpoint = argv[++i];
         else if (strcmp(argv[i], "--json") == 0) json = true;
+        else if (strcmp(argv[i], "--tta") == 0) tta = true;
         else if (strncmp(argv[i], "--", 2) == 0) {
             free(files);
             return cli_usage_error("predict: unknown option or missing value '%s'", argv[i]);
@@ -131,6 +132,7 @@ int cmd_predict(const cli_globals *g, int argc, char **argv)
     bool gated = m->head != HEAD_SINGLE && m->n_experts > 0;
     eval_result r; /* against label 0 for all: the images' classes are unknown */
     eval_images per_image = {.probs = probs, .expert = expert, .weights = gates};
+    m->tta = tta;
     st = evaluate_images(m, &d, &norm, host, &r, &per_image);
     if (st == MOECL_OK && json) printf("[");
     for (int f = 0; st == MOECL_OK && f < n; f++) {

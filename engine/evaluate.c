@@ -6,6 +6,39 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Test-time augmentation by flips: the batch just evaluated (images
+ * start .. start + n - 1 of d) again mirrored; each image's class probabilities are the
+ * mean of the two, its prediction their argmax, its loss -log of the mean
+ * at its target. probs: room for 2 n C floats; the means end in the first
+ * n C. The routing stays the plain pass's. */
+static moecl_status flip_tta(model *net, const dataset *d, const normalizer *norm,
+                             float *host_batch, int start, int *idx, const int *labels, int n,
+                             int C, float *probs, float *loss, int *pred)
+{
+    MOECL_TRY(model_read_probs(net, n, probs));
+    for (int i = 0; i < n; i++) idx[i] = start + i;
+    int *mirror_labels = malloc((size_t)n * sizeof *mirror_labels);
+    if (!mirror_labels) return moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of memory");
+    dataset_make_mirrored_batch(d, idx, n, norm, true, host_batch, mirror_labels);
+    free(mirror_labels);
+    layer_run run = {.training = false};
+    MOECL_TRY(moecl_tensor_upload_part(net->images, host_batch, (size_t)n * CIFAR_IMAGE_BYTES));
+    MOECL_TRY(model_forward(net, n, &run));
+    float *mirrored = probs + (size_t)n * C;
+    MOECL_TRY(model_read_probs(net, n, mirrored));
+    for (int i = 0; i < n; i++) {
+        float *p = probs + (size_t)i * C;
+        int best = 0;
+        for (int k = 0; k < C; k++) {
+            p[k] = 0.5f * (p[k] + mirrored[(size_t)i * C + k]);
+            if (p[k] > p[best] || isnan(p[k])) best = k;
+        }
+        pred[i] = best;
+        loss[i] = -logf(p[model_target(net, labels[i])]);
+    }
+    return MOECL_OK;
+}
+
 moecl_status evaluate_images(model *net, const dataset *d, const normalizer *norm, float *host_batch,
                              eval_result *r, const eval_images *out)
 {
@@ -23,7 +56,9 @@ moecl_status evaluate_images(model *net, const dataset *d, const normalizer *nor
     int *route = malloc((size_t)B * sizeof *route);
     long route_right = 0;
     float *gates = malloc((size_t)B * (K ? K : 1) * sizeof *gates);
-    moecl_status st = (idx && labels && pred && loss && gates && route) ? MOECL_OK
+    int C = model_output_classes(net);
+    float *probs = malloc((size_t)B * C * 2 * sizeof *probs); /* a batch, then its mirror's */
+    moecl_status st = (idx && labels && pred && loss && gates && route && probs) ? MOECL_OK
                       : moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of memory");
     layer_run run = {.training = false};
     double total = 0;
@@ -42,8 +77,11 @@ moecl_status evaluate_images(model *net, const dataset *d, const normalizer *nor
         if (st == MOECL_OK) st = model_read(net, n, loss, pred);
         /* each image's expert (hard: the route; soft: the largest weight) and weights */
         if (st == MOECL_OK && K) st = model_read_choice(net, n, route, gates);
+        if (st == MOECL_OK && net->tta)
+            st = flip_tta(net, d, norm, host_batch, start, idx, labels, n, C, probs, loss, pred);
+        else if (st == MOECL_OK && out && out->probs) st = model_read_probs(net, n, probs);
         if (st == MOECL_OK && out && out->probs)
-            st = model_read_probs(net, n, out->probs + (size_t)start * net->classes);
+            memcpy(out->probs + (size_t)start * C, probs, (size_t)n * C * sizeof *probs);
         for (int i = 0; st == MOECL_OK && i < n && K; i++) {
             if (route[i] < 0) {
                 r->dropped++;
@@ -94,7 +132,7 @@ moecl_status evaluate_images(model *net, const dataset *d, const normalizer *nor
         r->loss = d->count ? total / d->count : 0;
         r->accuracy = d->count ? (double)correct / d->count : 0;
     }
-    free(idx), free(labels), free(pred), free(loss), free(gates), free(route);
+    free(idx), free(labels), free(pred), free(loss), free(gates), free(route), free(probs);
     return st;
 }
 

@@ -279,6 +279,8 @@ moecl_status model_read_choice(model *m, int n, int *expert, float *weights)
     return MOECL_OK;
 }
 
+int model_output_classes(const model *m) { return active_loss((model *)m)->classes; }
+
 moecl_status model_read_probs(model *m, int n, float *probs)
 {
     softmax_ce *loss = active_loss(m);

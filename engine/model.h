@@ -60,6 +60,8 @@ typedef struct model {
     int topk;                       /* top-k: experts per image */
     bool noisy;                     /* top-k: noisy gating while training (gate gives 2E outputs) */
     bool lazy_experts;              /* routed: an idle expert's gradients are not cleared */
+    bool tta;                       /* evaluation: each image's class probabilities averaged
+                                     * with its mirror image's (test-time augmentation) */
     float label_smoothing;          /* training targets (1 - s) onehot + s / K (heads whose
                                      * loss is a softmax cross-entropy: model_smoothing_applies) */
     float importance_weight, load_weight; /* top-k: CV^2 losses */
@@ -125,6 +127,9 @@ moecl_status model_read_gates(model *m, int n, float *gates);
  * hard or top-k gate, -1 when dropped; a soft gate's largest weight) and
  * the gate weights [n, n_experts]. */
 moecl_status model_read_choice(model *m, int n, int *expert, float *weights);
+/* The classes the active stage's loss scores (the model's, or a stage's
+ * targets): the width of model_read_probs's rows. */
+int model_output_classes(const model *m);
 /* Class probabilities [n, classes] of the last forward. */
 moecl_status model_read_probs(model *m, int n, float *probs);
 /* Hierarchical and switch: the expert each of the n images went to in the

@@ -414,8 +414,10 @@ static moecl_status stage_test(trainer *t, int stage, stage_result *r)
     MOECL_TRY(model_set_stage(net, stage));
     dataset test = {0};
     moecl_status st = ms ? dataset_subset(&t->d.test, ms->classes, &test) : MOECL_OK;
+    net->tta = t->o->tta; /* the test alone: validation stays plain */
     if (st == MOECL_OK && t->writer)
         st = evaluate(net, ms ? &test : &t->d.test, &t->d.norm, t->host, &r->test);
+    net->tta = false;
     dataset_free(&test);
     if (st == MOECL_OK) st = dist_broadcast_bytes(&r->test, sizeof r->test);
     return st;
@@ -734,7 +736,9 @@ moecl_status train_run(moecl_ctx *ctx, const train_options *o, bool resume, FILE
     if (st == MOECL_OK && !s->interrupted) {
         /* the whole model on the test set */
         st = model_set_stage(net, -1);
+        net->tta = o->tta;
         if (st == MOECL_OK && t.writer) st = evaluate(net, &t.d.test, &t.d.norm, t.host, &s->test);
+        net->tta = false;
         if (st == MOECL_OK) st = dist_broadcast_bytes(&s->test, sizeof s->test);
         s->best_epoch = s->stages[net->n_stages - 1].best_epoch;
         s->best_val_loss = s->stages[net->n_stages - 1].best_val_loss;

@@ -44,6 +44,51 @@ static double field(const char *line, const char *key)
     return p ? atof(p + strlen(key) + 3) : NAN;
 }
 
+/* Flip test-time augmentation: each image's probabilities are the mean of
+ * its own and its mirror image's, its prediction their argmax, its loss
+ * -log of the mean at its label. */
+static void check_flip_tta(model *net, const dataset *test, const normalizer *norm, float *host)
+{
+    int n = test->count, C = net->classes;
+    float *plain = malloc((size_t)n * C * sizeof *plain), *mirror = malloc((size_t)n * C * sizeof *mirror);
+    float *tta = malloc((size_t)n * C * sizeof *tta);
+    int *pred = malloc((size_t)n * sizeof *pred);
+    dataset flipped = {.count = n, .labels = malloc((size_t)n), .pixels = malloc((size_t)n * CIFAR_IMAGE_BYTES)};
+    memcpy(flipped.labels, test->labels, (size_t)n);
+    for (int i = 0; i < n; i++)
+        for (int row = 0; row < 3 * 32; row++)
+            for (int x = 0; x < 32; x++)
+                flipped.pixels[((size_t)i * 3 * 32 + row) * 32 + x] =
+                    test->pixels[((size_t)i * 3 * 32 + row) * 32 + 31 - x];
+    eval_result r0, r1, r2;
+    eval_images o0 = {.probs = plain}, o1 = {.probs = mirror}, o2 = {.probs = tta, .pred = pred};
+    CHECK(evaluate_images(net, test, norm, host, &r0, &o0) == MOECL_OK, "plain");
+    CHECK(evaluate_images(net, &flipped, norm, host, &r1, &o1) == MOECL_OK, "mirrored");
+    net->tta = true;
+    CHECK(evaluate_images(net, test, norm, host, &r2, &o2) == MOECL_OK, "tta");
+    net->tta = false;
+    double worst = 0, loss = 0;
+    int correct = 0, differ = 0;
+    for (int i = 0; i < n; i++) {
+        int best = 0;
+        for (int k = 0; k < C; k++) {
+            float want = 0.5f * (plain[i * C + k] + mirror[i * C + k]);
+            worst = check_worst(worst, fabs(tta[i * C + k] - want));
+            if (want > 0.5f * (plain[i * C + best] + mirror[i * C + best])) best = k;
+            differ += fabs(plain[i * C + k] - mirror[i * C + k]) > 1e-3;
+        }
+        CHECK(pred[i] == best, "image %d: the prediction is the mean's argmax", i);
+        correct += best == test->labels[i];
+        loss -= log(0.5 * (plain[i * C + test->labels[i]] + mirror[i * C + test->labels[i]]));
+    }
+    CHECK(worst < 1e-6, "TTA probabilities are the mean of the image's and its mirror's (off by %g)", worst);
+    CHECK(differ > 0, "the mirror images give other probabilities (else the test proves nothing)");
+    CHECK(fabs(r2.accuracy - (double)correct / n) < 1e-9, "TTA accuracy from the means");
+    CHECK(fabs(r2.loss - loss / n) < 1e-4 * (1 + loss / n), "TTA loss %g from the means %g", r2.loss, loss / n);
+    free(plain), free(mirror), free(tta), free(pred);
+    dataset_free(&flipped);
+}
+
 static void test_loss_falls(void)
 {
     train_options o = tiny_options("falls", 4);
@@ -78,6 +123,7 @@ static void test_loss_falls(void)
         CHECK(evaluate(net, &test, &norm, host, &r) == MOECL_OK, "%s", moecl_last_error());
         CHECK(fabs(r.accuracy - s.test.accuracy) < 1e-9, "reloaded accuracy %.4f vs %.4f",
               r.accuracy, s.test.accuracy);
+        check_flip_tta(net, &test, &norm, host);
         free(host);
         dataset_free(&test);
         model_free(net);
