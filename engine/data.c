@@ -312,7 +312,7 @@ normalizer normalizer_fit(const dataset *d)
 
 bool augment_parse(const char *s, augment *a)
 {
-    augment r = {false, false};
+    augment r = {false, false, false};
     if (strcmp(s, "none") == 0) { /* lets a script's default be switched off */
         *a = r;
         return true;
@@ -322,23 +322,31 @@ bool augment_parse(const char *s, augment *a)
         len = strcspn(s, ",");
         if (len == 4 && strncmp(s, "crop", 4) == 0) r.crop = true;
         else if (len == 4 && strncmp(s, "flip", 4) == 0) r.flip = true;
+        else if (len == 9 && strncmp(s, "translate", 9) == 0) r.translate = true;
         else return false;
         if (s[len] == ',' && s[len + 1] == '\0') return false;
     }
-    if (!r.crop && !r.flip) return false;
+    if (!r.crop && !r.flip && !r.translate) return false;
+    if (r.crop && r.translate) return false; /* two shifts: one or the other */
     *a = r;
     return true;
 }
 
-/* One image into normalised floats, shifted by (dy, dx) and mirrored. */
-static void make_image(const uint8_t *px, int dy, int dx, bool flip, const normalizer *norm,
-                       float *o)
+/* A coordinate outside 0..31 mirrored back in, the edge not repeated
+ * (reflect padding: -1 -> 1, 32 -> 30). */
+static int reflect(int i) { return i < 0 ? -i : i > 31 ? 62 - i : i; }
+
+/* One image into normalised floats, shifted by (dy, dx) and mirrored; the
+ * border zero, or reflected. */
+static void make_image(const uint8_t *px, int dy, int dx, bool flip, bool reflected,
+                       const normalizer *norm, float *o)
 {
     for (int c = 0; c < 3; c++) {
         float scale = 1.0f / (255.0f * norm->std[c]), shift = norm->mean[c] / norm->std[c];
         for (int y = 0; y < 32; y++)
             for (int x = 0; x < 32; x++) {
                 int sy = y + dy, sx = (flip ? 31 - x : x) + dx;
+                if (reflected) sy = reflect(sy), sx = reflect(sx);
                 /* padding is zero in the normalised space, as Keras pads after scaling */
                 float v = 0.0f;
                 if (sy >= 0 && sy < 32 && sx >= 0 && sx < 32)
@@ -359,10 +367,14 @@ void dataset_make_batch(const dataset *d, const int *idx, int n, const normalize
             dy = (int)(moecl_rng_next(rng) % 9) - 4;
             dx = (int)(moecl_rng_next(rng) % 9) - 4;
         }
+        if (aug && aug->translate) {
+            dy = (int)(moecl_rng_next(rng) % 5) - 2;
+            dx = (int)(moecl_rng_next(rng) % 5) - 2;
+        }
         if (aug && aug->flip) flip = moecl_rng_next(rng) & 1;
         if (flipped) flipped[b] = flip;
-        make_image(d->pixels + (size_t)idx[b] * CIFAR_IMAGE_BYTES, dy, dx, flip, norm,
-                   out + (size_t)b * CIFAR_IMAGE_BYTES);
+        make_image(d->pixels + (size_t)idx[b] * CIFAR_IMAGE_BYTES, dy, dx, flip,
+                   aug && aug->translate, norm, out + (size_t)b * CIFAR_IMAGE_BYTES);
     }
 }
 
@@ -371,7 +383,7 @@ void dataset_make_mirrored_batch(const dataset *d, const int *idx, int n, const 
 {
     for (int b = 0; b < n; b++) {
         labels[b] = d->labels[idx[b]];
-        make_image(d->pixels + (size_t)idx[b] * CIFAR_IMAGE_BYTES, 0, 0, mirrored, norm,
+        make_image(d->pixels + (size_t)idx[b] * CIFAR_IMAGE_BYTES, 0, 0, mirrored, false, norm,
                    out + (size_t)b * CIFAR_IMAGE_BYTES);
     }
 }

@@ -52,10 +52,11 @@ typedef struct normalizer {
 normalizer normalizer_fit(const dataset *d);
 
 typedef struct augment {
-    bool crop;  /* random crop with 4-pixel zero padding */
-    bool flip;  /* random horizontal flip */
+    bool crop;      /* random crop with 4-pixel zero padding */
+    bool flip;      /* random horizontal flip */
+    bool translate; /* random shift by up to 2 pixels, the border reflected (airbench) */
 } augment;
-/* "crop", "flip", "crop,flip" (either order) or "none" into *a; false for
+/* "crop", "flip", "translate", several of them joined by commas, or "none" into *a; false for
  * anything else. */
 bool augment_parse(const char *s, augment *a);
 

@@ -475,7 +475,8 @@ static moecl_status train_stage(trainer *t, int stage, run_state *rs, stage_resu
     long batches = (tr->count + o->batch - 1) / o->batch;
     long total_steps = batches * epochs;
     /* random crops make too many variants of each image to keep */
-    bool cache = frozen_cache_applies(net) && !o->aug.crop && !o->no_frozen_cache;
+    bool cache = frozen_cache_applies(net) && !o->aug.crop && !o->aug.translate &&
+                 !o->no_frozen_cache;
     bool stop = st != MOECL_OK || tr->count == 0;
     if (st == MOECL_OK && tr->count == 0)
         st = moecl_fail(MOECL_ERR_INVALID_ARG, "stage %s has no training images", r->name);

@@ -111,6 +111,31 @@ static void test_synthetic_and_batches(void)
     }
     CHECK(bad == 0 && flips > 0 && flips < 4, "flips reverse rows (%d of 4 flipped)", flips);
     CHECK(misreported == 0, "the batch says which images it mirrored (%d wrong)", misreported);
+    /* translate only: a shift by dy, dx in -2..2 with the border reflected */
+    augment shift = {.translate = true};
+    int unmatched = 0, shifts_seen = 0;
+    bool seen[25] = {false};
+    for (uint64_t s = 1; s < 13; s++) {
+        uint64_t rng = s;
+        dataset_make_batch(&d, idx, 1, &n, &shift, &rng, flipped, labels, NULL);
+        int found = -1;
+        for (int k = 0; k < 25 && found < 0; k++) {
+            int dy = k / 5 - 2, dx = k % 5 - 2, off = 0;
+            for (int c = 0; c < 3; c++)
+                for (int y = 0; y < 32; y++)
+                    for (int x = 0; x < 32; x++) {
+                        int sy = y + dy, sx = x + dx;
+                        sy = sy < 0 ? -sy : sy > 31 ? 62 - sy : sy;
+                        sx = sx < 0 ? -sx : sx > 31 ? 62 - sx : sx;
+                        off += flipped[(c * 32 + y) * 32 + x] != plain[(c * 32 + sy) * 32 + sx];
+                    }
+            if (off == 0) found = k;
+        }
+        unmatched += found < 0;
+        if (found >= 0 && !seen[found]) seen[found] = true, shifts_seen++;
+    }
+    CHECK(unmatched == 0, "every translated image is a reflect-padded shift (%d not)", unmatched);
+    CHECK(shifts_seen >= 4, "the shifts vary (%d different in 12)", shifts_seen);
     dataset_make_mirrored_batch(&d, idx, 2, &n, true, flipped, labels);
     bad = 0;
     for (int i = 0; i < 2 * CIFAR_IMAGE_BYTES; i++) bad += flipped[i] != plain[i - i % 32 + 31 - i % 32];
@@ -123,23 +148,27 @@ static void test_synthetic_and_batches(void)
 
 static void test_augment_parse(void)
 {
-    struct { const char *text; bool ok, crop, flip; } cases[] = {
-        {"crop", true, true, false},       {"flip", true, false, true},
-        {"crop,flip", true, true, true},   {"flip,crop", true, true, true},
-        {"", false, 0, 0},                 {"flop", false, 0, 0},
-        {"crop,", false, 0, 0},            {"crops", false, 0, 0},
-        {",flip", false, 0, 0},            {"crop,rotate", false, 0, 0},
-        {"none", true, false, false},      {"none,flip", false, 0, 0},
-        {"crop,none", false, 0, 0},        {"nones", false, 0, 0},
+    struct { const char *text; bool ok, crop, flip, translate; } cases[] = {
+        {"crop", true, true, false, 0},       {"flip", true, false, true, 0},
+        {"crop,flip", true, true, true, 0},   {"flip,crop", true, true, true, 0},
+        {"", false, 0, 0, 0},                 {"flop", false, 0, 0, 0},
+        {"crop,", false, 0, 0, 0},            {"crops", false, 0, 0, 0},
+        {",flip", false, 0, 0, 0},            {"crop,rotate", false, 0, 0, 0},
+        {"none", true, false, false, 0},      {"none,flip", false, 0, 0, 0},
+        {"crop,none", false, 0, 0, 0},        {"nones", false, 0, 0, 0},
+        {"translate", true, false, false, 1}, {"translate,flip", true, false, true, 1},
+        {"crop,translate", false, 0, 0, 0},   {"translates", false, 0, 0, 0},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
-        augment a = {true, true};
+        augment a = {true, true, true};
         bool ok = augment_parse(cases[k].text, &a);
         CHECK(ok == cases[k].ok, "augment_parse('%s') %s", cases[k].text,
               cases[k].ok ? "accepted" : "refused");
-        if (ok) CHECK(a.crop == cases[k].crop && a.flip == cases[k].flip, "'%s' sets crop %d flip %d",
-                      cases[k].text, cases[k].crop, cases[k].flip);
-        else CHECK(a.crop && a.flip, "a refused '%s' leaves the options as they were", cases[k].text);
+        if (ok) CHECK(a.crop == cases[k].crop && a.flip == cases[k].flip && a.translate == cases[k].translate,
+                      "'%s' sets crop %d flip %d translate %d", cases[k].text, cases[k].crop,
+                      cases[k].flip, cases[k].translate);
+        else CHECK(a.crop && a.flip && a.translate, "a refused '%s' leaves the options as they were",
+                   cases[k].text);
     }
 }
 
