@@ -68,6 +68,7 @@ typedef struct layer_config {
     bool use_bias;
     float rate;                  /* dropout */
     float eps, momentum;         /* batch norm */
+    bool bn_scale, bn_center;    /* batch norm: gamma, beta learn */
     int split_k;                 /* conv2d: weight-gradient chunk (0: the default) */
     int n_experts;               /* dense_moe */
     layer_activation expert_act, gating_act; /* dense_moe */
@@ -126,7 +127,9 @@ layer *layer_relu(const char *name);
 layer *layer_gelu(const char *name);
 layer *layer_flatten(const char *name);
 layer *layer_dropout(const char *name, float rate);
-layer *layer_batchnorm(const char *name, float eps, float momentum);
+/* scale / center (Keras's names): gamma / beta learn; off, they stay at 1
+ * / 0 (batch norm without affine weights). */
+layer *layer_batchnorm(const char *name, float eps, float momentum, bool scale, bool center);
 /* DenseMoE (after eminorhan/mixture-of-experts): y = sum_k g_k(x) f(W_k x + b_k)
  * with expert kernel [in, units, K], expert bias [units, K], gating kernel
  * [in, K], gating bias [K]; expert activation linear or relu, gating

@@ -179,12 +179,16 @@ static moecl_status parse_layer(network *net, parse_ctx *p, const cJSON *spec, i
         break;
     }
     case LAYER_BATCHNORM: {
-        static const char *const keys[] = {"type", "name", "epsilon", "momentum", NULL};
+        static const char *const keys[] = {"type", "name", "epsilon", "momentum", "scale",
+                                           "center", NULL};
         MOECL_TRY(mf_check_keys(p, spec, keys));
         float eps = 0, momentum = 0;
+        bool scale = true, center = true;
         MOECL_TRY(mf_get_float(p, spec, "epsilon", 1e-3f, 1e-12f, 1.0f, &eps));
         MOECL_TRY(mf_get_float(p, spec, "momentum", 0.99f, 0.0f, 1.0f, &momentum));
-        l = layer_batchnorm(name, eps, momentum);
+        MOECL_TRY(mf_get_bool(p, spec, "scale", true, &scale));
+        MOECL_TRY(mf_get_bool(p, spec, "center", true, &center));
+        l = layer_batchnorm(name, eps, momentum, scale, center);
         break;
     }
     default: {

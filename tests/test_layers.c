@@ -456,14 +456,19 @@ static void test_elementwise(void)
 
 static void test_batchnorm(void)
 {
-    check_layer(layer_batchnorm("bn_image", 1e-3f, 0.99f), (shape3){5, 7, 9}, 3, 3, true, bn_ref, 0);
-    check_layer(layer_batchnorm("bn_features", 1e-3f, 0.99f), (shape3){6, 1, 1}, 5, 5, true, bn_ref,
+    check_layer(layer_batchnorm("bn_image", 1e-3f, 0.99f, true, true), (shape3){5, 7, 9}, 3, 3, true, bn_ref, 0);
+    check_layer(layer_batchnorm("bn_features", 1e-3f, 0.99f, true, true), (shape3){6, 1, 1}, 5, 5, true, bn_ref,
                 0);
-    check_layer(layer_batchnorm("bn_partial", 1e-3f, 0.99f), (shape3){3, 2, 5}, 4, 3, true, bn_ref, 0);
+    check_layer(layer_batchnorm("bn_partial", 1e-3f, 0.99f, true, true), (shape3){3, 2, 5}, 4, 3, true, bn_ref, 0);
+    /* without affine weights: gamma stays 1 (no gradient), beta learns; and neither */
+    check_layer(layer_batchnorm("bn_no_scale", 1e-3f, 0.99f, false, true), (shape3){5, 3, 7}, 3, 3,
+                true, bn_ref, 0);
+    check_layer(layer_batchnorm("bn_no_affine", 1e-3f, 0.99f, false, false), (shape3){5, 3, 7}, 3,
+                3, true, bn_ref, 0);
 
     /* running statistics after one training step, then eval mode uses them */
     uint64_t rng = 3;
-    layer *l = layer_batchnorm("bn_running", 1e-3f, 0.9f);
+    layer *l = layer_batchnorm("bn_running", 1e-3f, 0.9f, true, true);
     shape3 s = {3, 2, 5};
     CHECK(layer_setup(l, ctx, s, 4, &rng) == MOECL_OK, "%s", moecl_last_error());
     size_t count = 4 * shape3_size(s);

@@ -21,8 +21,8 @@ static moecl_status bn_setup(layer *l, moecl_ctx *ctx)
 {
     (void)ctx;
     int c = l->in.c;
-    MOECL_TRY(layer_add_param(l, "gamma", 1, &c, true));
-    MOECL_TRY(layer_add_param(l, "beta", 1, &c, true));
+    MOECL_TRY(layer_add_param(l, "gamma", 1, &c, l->cfg.bn_scale));
+    MOECL_TRY(layer_add_param(l, "beta", 1, &c, l->cfg.bn_center));
     MOECL_TRY(layer_add_param(l, "moving_mean", 1, &c, false));
     MOECL_TRY(layer_add_param(l, "moving_variance", 1, &c, false));
     for (int i = MEAN; i <= SUMSQ; i++) MOECL_TRY(layer_add_scratch(l, i, (size_t)c));
@@ -98,9 +98,10 @@ static moecl_status bn_backward(layer *l, const moecl_tensor *x, const moecl_ten
     moecl_tensor **s = l->scratch;
     moecl_param *p = l->params;
     /* dbeta = sum dy, dgamma = sum dy * xhat; into the gradients, or into
-     * scratch when frozen (dx needs them either way). */
-    cl_mem dbeta = l->frozen ? s[SUM]->buf : p[BETA].grad->buf;
-    cl_mem dgamma = l->frozen ? s[SUMSQ]->buf : p[GAMMA].grad->buf;
+     * scratch when frozen or fixed (dx needs them either way). */
+    bool learn_beta = !l->frozen && p[BETA].grad, learn_gamma = !l->frozen && p[GAMMA].grad;
+    cl_mem dbeta = learn_beta ? p[BETA].grad->buf : s[SUM]->buf;
+    cl_mem dgamma = learn_gamma ? p[GAMMA].grad->buf : s[SUMSQ]->buf;
     MOECL_TRY(MOECL_LAUNCH(ctx, "channel_sums_f32", (size_t)C * 64, 64, MOECL_ARG_MEM(dy->buf),
                            MOECL_ARG_MEM(s[XHAT]->buf), MOECL_ARG_MEM(dbeta),
                            MOECL_ARG_MEM(dgamma), MOECL_ARG_INT(n), MOECL_ARG_INT(C),
@@ -111,10 +112,8 @@ static moecl_status bn_backward(layer *l, const moecl_tensor *x, const moecl_ten
         /* the global sums (each rank's dy weighted by its share n / N), in
          * this rank's scale (N / n), into scratch: the parameter gradients
          * stay this rank's own, for the step's exchange to sum */
-        if (!l->frozen) {
-            MOECL_TRY(moecl_tensor_copy(p[BETA].grad, s[SUM], (size_t)C));
-            MOECL_TRY(moecl_tensor_copy(p[GAMMA].grad, s[SUMSQ], (size_t)C));
-        }
+        if (learn_beta) MOECL_TRY(moecl_tensor_copy(p[BETA].grad, s[SUM], (size_t)C));
+        if (learn_gamma) MOECL_TRY(moecl_tensor_copy(p[GAMMA].grad, s[SUMSQ], (size_t)C));
         float share = (float)n / (float)l->synced_n;
         MOECL_TRY(sum_across_ranks(l, s[SUM], s[SUMSQ], share, 1.0f / share));
         dbeta = s[SUM]->buf;
@@ -131,11 +130,13 @@ static moecl_status bn_backward(layer *l, const moecl_tensor *x, const moecl_ten
 
 static const layer_ops BN_OPS = {bn_setup, bn_forward, bn_backward};
 
-layer *layer_batchnorm(const char *name, float eps, float momentum)
+layer *layer_batchnorm(const char *name, float eps, float momentum, bool scale, bool center)
 {
     layer *l = layer_new(LAYER_BATCHNORM, name, &BN_OPS);
     if (!l) return NULL;
     l->cfg.eps = eps;
     l->cfg.momentum = momentum;
+    l->cfg.bn_scale = scale;
+    l->cfg.bn_center = center;
     return l;
 }
