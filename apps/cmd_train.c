@@ -114,7 +114,7 @@ static int parse_train_option(train_options *o, int argc, char **argv, int *i, b
     if (strcmp(a, "--schedule") == 0) {
         NEED_VALUE();
         if (!lr_schedule_parse(v, &o->optim.schedule))
-            return cli_usage_error("train: --schedule is constant, step, cosine or onecycle"), 2;
+            return cli_usage_error("train: --schedule is constant, step, cosine, onecycle or triangle"), 2;
         return 0;
     }
     if (strcmp(a, "--nesterov") == 0) return o->optim.nesterov = true, 0;

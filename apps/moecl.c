@@ -16,7 +16,7 @@ static const char USAGE[] =
     "  train [options]             train a model on CIFAR-10:\n"
     "      --model M (switch) --data DIR --out RUN_DIR --epochs N (10) --batch N (128)\n"
     "      --lr X --optimizer adam|sgd --momentum X --nesterov --weight-decay X\n"
-    "      --schedule constant|step|cosine|onecycle --step-epochs N --step-gamma X\n"
+    "      --schedule constant|step|cosine|onecycle|triangle --step-epochs N --step-gamma X\n"
     "      --seed N (1) --patience N (2) --train-examples N --val N --test-examples N\n"
     "      --augment [crop|flip|translate|crop,flip|translate,flip|none] --synthetic [N]\n"
     "      --no-frozen-cache\n"

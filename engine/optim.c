@@ -23,13 +23,15 @@ bool optim_kind_parse(const char *s, optim_kind *kind)
     return true;
 }
 
-static const char *const SCHEDULE_NAMES[] = {"constant", "step", "cosine", "onecycle"};
+static const char *const SCHEDULE_NAMES[] = {"constant", "step", "cosine", "onecycle", "triangle"};
+_Static_assert(sizeof SCHEDULE_NAMES / sizeof SCHEDULE_NAMES[0] == SCHEDULE_COUNT,
+               "every schedule needs a name");
 
 const char *lr_schedule_name(lr_schedule s) { return SCHEDULE_NAMES[s]; }
 
 bool lr_schedule_parse(const char *s, lr_schedule *schedule)
 {
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < SCHEDULE_COUNT; i++)
         if (strcmp(s, SCHEDULE_NAMES[i]) == 0) {
             *schedule = (lr_schedule)i;
             return true;
@@ -53,6 +55,11 @@ float optim_lr_at(const optim_config *c, long step, long steps_per_epoch, long t
         double lo = c->lr / 25.0, end = c->lr / 1e4;
         if (t < 0.3) return (float)(lo + (c->lr - lo) * 0.5 * (1.0 - cos(pi * t / 0.3)));
         return (float)(end + (c->lr - end) * 0.5 * (1.0 + cos(pi * (t - 0.3) / 0.7)));
+    }
+    case SCHEDULE_TRIANGLE: { /* linear from lr/5 to lr at 23% of the run, then linear to 0 */
+        const double peak = 0.23;
+        if (t < peak) return (float)(c->lr * (0.2 + 0.8 * t / peak));
+        return (float)(c->lr * (1.0 - t) / (1.0 - peak));
     }
     default:
         return c->lr;

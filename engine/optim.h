@@ -7,7 +7,14 @@
 #include "layer.h"
 
 typedef enum optim_kind { OPTIM_ADAM, OPTIM_SGD } optim_kind;
-typedef enum lr_schedule { SCHEDULE_CONSTANT, SCHEDULE_STEP, SCHEDULE_COSINE, SCHEDULE_ONECYCLE } lr_schedule;
+typedef enum lr_schedule {
+    SCHEDULE_CONSTANT,
+    SCHEDULE_STEP,
+    SCHEDULE_COSINE,
+    SCHEDULE_ONECYCLE,
+    SCHEDULE_TRIANGLE, /* airbench's: from lr/5 up to lr over the first 23% of the steps, then down to 0 */
+    SCHEDULE_COUNT
+} lr_schedule;
 
 typedef struct optim_config {
     optim_kind kind;
@@ -22,7 +29,7 @@ typedef struct optim_config {
 } optim_config;
 
 optim_config optim_defaults(optim_kind kind);
-/* "adam" / "sgd", "constant" / "step" / "cosine" / "onecycle"; false if unknown. */
+/* "adam" / "sgd", "constant" / "step" / "cosine" / "onecycle" / "triangle"; false if unknown. */
 bool optim_kind_parse(const char *s, optim_kind *kind);
 bool lr_schedule_parse(const char *s, lr_schedule *schedule);
 const char *optim_kind_name(optim_kind kind);

@@ -111,6 +111,15 @@ int main(void)
     CHECK(fabsf(optim_lr_at(&c, 0, 10, 100) - 0.04f) < 1e-6f &&
           fabsf(optim_lr_at(&c, 30, 10, 100) - 1.0f) < 1e-6f && optim_lr_at(&c, 99, 10, 100) < 0.01f,
           "one-cycle schedule");
+    c.schedule = SCHEDULE_TRIANGLE;
+    CHECK(fabsf(optim_lr_at(&c, 0, 10, 100) - 0.2f) < 1e-6f &&
+          fabsf(optim_lr_at(&c, 23, 10, 100) - 1.0f) < 1e-6f &&
+          fabsf(optim_lr_at(&c, 50, 10, 100) - 0.5f / 0.77f) < 1e-5f &&
+          fabsf(optim_lr_at(&c, 100, 10, 100)) < 1e-6f,
+          "triangle schedule: 0.2 lr, up to lr at 23%%, down to 0");
+    lr_schedule parsed = SCHEDULE_CONSTANT;
+    CHECK(lr_schedule_parse("triangle", &parsed) && parsed == SCHEDULE_TRIANGLE &&
+          strcmp(lr_schedule_name(SCHEDULE_TRIANGLE), "triangle") == 0, "triangle by name");
     moecl_ctx_destroy(ctx);
     return check_summary("test_optim");
 }
