@@ -2,6 +2,7 @@
 #include "train.h"
 #include "frozen_cache.h"
 #include "train_dist.h"
+#include "train_epoch.h"
 #include "train_weights.h"
 #include "draw/curves.h"
 #include "internal.h"
@@ -19,18 +20,6 @@ volatile int moecl_interrupted = 0;
 
 /* ---- the loop ----------------------------------------------------------- */
 
-typedef struct run_state {
-    int stage;           /* the stage in progress (0 for a model without stages) */
-    int epoch;           /* epochs completed in it */
-    int batch_pos;       /* batches done in the current epoch (after an interrupt) */
-    long global_step;    /* optimiser updates so far */
-    double best_val_loss, best_val_acc;
-    int best_epoch, bad_epochs;
-    double part_loss;    /* sums of the partial epoch */
-    long part_correct, part_seen;
-    double part_seconds; /* its seconds before the interrupt, so that metrics count them */
-    long metrics_bytes;  /* metrics.jsonl's length when the state was written (-1: unknown) */
-} run_state;
 
 /* The training state (state.safetensors) is the run's commit point: one
  * atomic write holds the weights, the optimiser's slots, the counters and
@@ -130,23 +119,6 @@ static moecl_status repair_after_state(const train_options *o, const param_list 
         MOECL_TRY(save_weights(path, pl, model_json, norm, rs->epoch));
     }
     return MOECL_OK;
-}
-
-static uint64_t mix(uint64_t a, uint64_t b)
-{
-    uint64_t s = a * 0x9e3779b97f4a7c15ull ^ (b + 0x632be59bd9b4e019ull);
-    return moecl_rng_next(&s);
-}
-
-static void shuffle(int *idx, int n, uint64_t seed, int epoch)
-{
-    uint64_t rng = mix(seed, (uint64_t)epoch);
-    for (int i = 0; i < n; i++) idx[i] = i;
-    for (int i = n - 1; i > 0; i--) {
-        int j = (int)(moecl_rng_next(&rng) % (uint64_t)(i + 1));
-        int t = idx[i];
-        idx[i] = idx[j], idx[j] = t;
-    }
 }
 
 typedef struct run_data {
@@ -255,114 +227,6 @@ static moecl_status append_metrics(const char *dir, const char *stage, int epoch
     return MOECL_OK;
 }
 
-/* One epoch from batch_pos on; returns MOECL_OK with *stopped set on Ctrl-C.
- * Data parallel (dist.h): every rank makes the whole global batch on the
- * host (the same augmentation as one process would), runs its share, and
- * the gradients and the step's counts are summed across ranks, so that
- * every rank takes the same step, stops at the same step, and fails at the
- * same step. */
-static moecl_status run_epoch(model *net, const train_options *o, const dataset *train,
-                              const normalizer *norm, uint64_t seed, param_list *pl, run_state *rs,
-                              float *host, int *labels, int *idx, float *loss, int *pred,
-                              long total_steps, grad_exchange *gx, FILE *log, bool *stopped)
-{
-    int B = o->batch, n_train = train->count;
-    int batches = (n_train + B - 1) / B;
-    double split[DIST_MAX_SPLIT]; /* --split: each rank's weight (checked at the start) */
-    if (o->split[0] && dist_split_parse(o->split, split, dist_size()) != MOECL_OK)
-        return MOECL_ERR_INVALID_ARG;
-    shuffle(idx, n_train, seed, rs->epoch);
-    progress bar;
-    progress_start(&bar, log, n_train, "img");
-    progress_resume_at(&bar, (long)rs->batch_pos * B);
-    layer_run run = {.training = true, .seed = (uint32_t)seed};
-    bool flipped[B];
-    int rows[B];
-    for (int b = rs->batch_pos; b < batches; b++) {
-        int start = b * B, n = n_train - start < B ? n_train - start : B;
-        uint64_t aug_rng = mix(mix(seed, (uint64_t)rs->epoch), (uint64_t)b + 1);
-        dataset_make_batch(train, idx + start, n, norm, &o->aug, &aug_rng, host, labels, flipped);
-        int first = 0, mine = n; /* this rank's share: images first .. first + mine - 1 */
-        dist_share(n, o->split[0] ? split : NULL, &first, &mine);
-        run.step = (uint32_t)rs->global_step;
-        run.image_offset = first;
-        run.sync_bn = o->sync_bn;
-        run.global_n = n;
-        if (o->sync_bn && mine == 0) /* every rank sees the same n: all stop here alike */
-            return moecl_fail(MOECL_ERR_INVALID_ARG,
-                              "--sync-bn: batch %d of epoch %d holds %d images, fewer than the %d "
-                              "ranks, and each rank's batch norm needs an image: choose a --batch "
-                              "that leaves a last batch of none or at least %d", b + 1,
-                              rs->epoch + 1, n, dist_size(), dist_size());
-        /* the step's loss sum, correct count, non-finite losses, Ctrl-C */
-        double loss_sum = 0;
-        float counts[4 + MODEL_MAX_PARTS] = {0};
-        int n_counts = 4 + (o->lazy_experts ? net->n_parts : 0); /* then each part: busy */
-        if (mine > 0) {
-            MOECL_TRY(moecl_tensor_upload_part(net->images, host + (size_t)first * CIFAR_IMAGE_BYTES,
-                                               (size_t)mine * CIFAR_IMAGE_BYTES));
-            MOECL_TRY(model_set_labels(net, labels + first, mine));
-            if (net->cache)
-                for (int i = 0; i < mine; i++)
-                    rows[i] = frozen_cache_row(net->cache, idx[start + first + i], flipped[first + i]);
-            net->cache_rows = net->cache ? rows : NULL; /* this step only, not evaluation */
-            moecl_status fst = model_forward(net, mine, &run);
-            net->cache_rows = NULL;
-            MOECL_TRY(fst);
-            MOECL_TRY(model_backward(net, mine));
-            MOECL_TRY(model_read(net, mine, loss, pred));
-            for (int i = 0; i < mine; i++) {
-                loss_sum += loss[i];
-                counts[1] += pred[i] == model_target(net, labels[first + i]);
-                counts[2] += !isfinite(loss[i]);
-            }
-            for (int p = 0; p < n_counts - 4; p++) counts[4 + p] = !model_part_idle(net, p);
-        } else { /* more ranks than images: this rank adds nothing */
-            for (int i = 0; i < pl->n_active; i++)
-                if (pl->active[i]->grad) MOECL_TRY(moecl_tensor_fill(pl->active[i]->grad, 0.0f));
-        }
-        counts[0] = (float)loss_sum;
-        counts[3] = moecl_interrupted != 0;
-        MOECL_TRY(exchange_gradients(gx, pl, (float)mine / (float)n, counts, n_counts));
-        if (dist_size() > 1) loss_sum = counts[0];
-        rs->global_step++;
-        float lr = optim_lr_at(&o->optim, rs->global_step - 1, batches, total_steps);
-        if (counts[2] > 0) {
-            char saved[1200] = "no epoch had finished, so no weights were saved";
-            if (rs->epoch > 0)
-                snprintf(saved, sizeof saved, "the weights of epoch %d are in "
-                         "%s/last.safetensors", rs->epoch, o->out_dir);
-            return moecl_fail(MOECL_ERR_DIVERGED,
-                              "training diverged: the loss is %s at epoch %d, batch %d "
-                              "(learning rate %g); %s. Try a lower --lr",
-                              isnan(loss_sum) ? "NaN" : "infinite", rs->epoch + 1, b + 1, lr, saved);
-        }
-        moecl_param **step = pl->active; /* lazy experts: less those no rank gave an image */
-        int n_step = pl->n_active;
-        if (o->lazy_experts) {
-            bool idle[MODEL_MAX_PARTS];
-            for (int p = 0; p < net->n_parts; p++) idle[p] = counts[4 + p] == 0;
-            n_step = select_busy(pl, idle);
-            step = pl->step;
-        }
-        MOECL_TRY(optim_update(&o->optim, net->ctx, step, n_step, lr, rs->global_step));
-        rs->part_loss += loss_sum;
-        rs->part_correct += (long)counts[1];
-        rs->part_seen += n;
-        rs->batch_pos = b + 1;
-        char extra[96];
-        snprintf(extra, sizeof extra, "loss %.4f acc %.2f%%", rs->part_loss / rs->part_seen,
-                 100.0 * rs->part_correct / rs->part_seen);
-        progress_update(&bar, (long)(start + n), extra);
-        if (counts[3] > 0) {
-            *stopped = true;
-            break;
-        }
-    }
-    progress_clear(&bar);
-    return MOECL_OK;
-}
-
 /* Everything a run holds while it trains. */
 typedef struct trainer {
     const train_options *o;
@@ -460,7 +324,7 @@ static moecl_status train_stage(trainer *t, int stage, run_state *rs, stage_resu
     r->targets = stage_targets(net, stage);
     int epochs = ms && ms->epochs > 0 ? ms->epochs : o->epochs;
     int patience = ms && ms->patience >= 0 ? ms->patience : o->patience;
-    uint64_t seed = stage < 0 ? o->seed : mix(o->seed, (uint64_t)stage + 1);
+    uint64_t seed = stage < 0 ? o->seed : train_mix(o->seed, (uint64_t)stage + 1);
     dataset train = {0}, val = {0};
     moecl_status st = MOECL_OK;
     const dataset *tr = &t->d.train, *va = &t->d.val;
