@@ -53,6 +53,18 @@ __kernel void gelu_backward_f32(__global const float *x, __global const float *d
 #undef GELU_SLOPE
 }
 
+/* y = factor x. Streaming. */
+__kernel void scale_copy_f32(__global const float *x, __global float *y, const float factor,
+                             const int n)
+{
+    const int i0 = get_global_id(0) * STREAM_CHUNK;
+    if (i0 + STREAM_CHUNK <= n) {
+        vstore16(factor * vload16(0, x + i0), 0, y + i0);
+        return;
+    }
+    for (int i = i0; i < n; i++) y[i] = factor * x[i];
+}
+
 /* Inverted dropout: kept units are scaled by 1/(1-rate); the mask holds the
  * scale (0 or 1/(1-rate)) for the backward pass. Element i draws number
  * base + i: base places this batch in the global batch (data parallel), so

@@ -14,7 +14,7 @@ static const char *const KIND_NAMES[] = {
     [LAYER_RELU] = "relu",           [LAYER_FLATTEN] = "flatten",
     [LAYER_DROPOUT] = "dropout",     [LAYER_BATCHNORM] = "batchnorm",
     [LAYER_DENSE_MOE] = "dense_moe", [LAYER_CONV2D_MOE] = "conv2d_moe",
-    [LAYER_GELU] = "gelu",
+    [LAYER_GELU] = "gelu",           [LAYER_SCALE] = "scale",
 };
 _Static_assert(sizeof KIND_NAMES / sizeof KIND_NAMES[0] == LAYER_KIND_COUNT,
                "every layer kind needs a name");
@@ -68,6 +68,7 @@ moecl_status layer_add_param(layer *l, const char *name, int ndim, const int *sh
         return moecl_fail(MOECL_ERR_INVALID_ARG, "layer %s: too many parameters", l->name);
     moecl_param *p = &l->params[l->n_params++];
     snprintf(p->name, sizeof p->name, "%s", name);
+    p->lr_scale = l->cfg.lr_scale > 0 ? l->cfg.lr_scale : 1.0f;
     p->ndim = ndim;
     memcpy(p->shape, shape, (size_t)ndim * sizeof *shape);
     MOECL_TRY(moecl_tensor_create(l->ctx, ndim, shape, &p->value));

@@ -22,6 +22,7 @@ typedef enum layer_kind {
     LAYER_DENSE_MOE,
     LAYER_CONV2D_MOE,
     LAYER_GELU,
+    LAYER_SCALE,
     LAYER_KIND_COUNT
 } layer_kind;
 
@@ -42,6 +43,7 @@ typedef struct moecl_param {
     moecl_tensor *value;
     moecl_tensor *grad;    /* NULL for non-trainable state (running statistics) */
     moecl_tensor *slot[2]; /* optimiser state (Adam m and v, SGD velocity), lazily made */
+    float lr_scale;        /* the learning rate is multiplied by this (its layer's; 0: 1) */
     bool borrowed;         /* value and grad belong to an inner layer, which frees them */
 } moecl_param;
 
@@ -69,6 +71,8 @@ typedef struct layer_config {
     float rate;                  /* dropout */
     float eps, momentum;         /* batch norm */
     bool bn_scale, bn_center;    /* batch norm: gamma, beta learn */
+    float lr_scale;              /* the parameters' learning-rate multiplier (0: 1) */
+    float factor;                /* scale: y = factor x */
     int split_k;                 /* conv2d: weight-gradient chunk (0: the default) */
     int n_experts;               /* dense_moe */
     layer_activation expert_act, gating_act; /* dense_moe */
@@ -125,6 +129,8 @@ layer *layer_global_avgpool(const char *name);
 layer *layer_relu(const char *name);
 /* GELU, exact (with erf): y = x * Phi(x), Phi the standard normal CDF. */
 layer *layer_gelu(const char *name);
+/* y = factor * x (airbench's down-scaled logits: factor 1/9 before the loss). */
+layer *layer_scale(const char *name, float factor);
 layer *layer_flatten(const char *name);
 layer *layer_dropout(const char *name, float rate);
 /* scale / center (Keras's names): gamma / beta learn; off, they stay at 1

@@ -17,6 +17,7 @@ static const struct {
     {"global_avgpool", "GlobalAveragePooling2D", LAYER_GLOBAL_AVGPOOL},
     {"relu", "ReLU", LAYER_RELU},
     {"gelu", "GELU", LAYER_GELU},
+    {"scale", "Rescaling", LAYER_SCALE},
     {"flatten", "Flatten", LAYER_FLATTEN},
     {"dropout", "Dropout", LAYER_DROPOUT},
     {"batchnorm", "BatchNormalization", LAYER_BATCHNORM},
@@ -83,7 +84,7 @@ static moecl_status parse_layer(network *net, parse_ctx *p, const cJSON *spec, i
     if (t < 0)
         return mf_bad(p, "unknown layer type '%s'%s", type,
                       " (known: conv2d, conv2d_moe, dense, dense_moe, maxpool, global_avgpool, "
-                      "relu, gelu, flatten, dropout, batchnorm)");
+                      "relu, gelu, scale, flatten, dropout, batchnorm)");
     snprintf(p->where, sizeof p->where, "%s%s%slayer %d (%s)", net->name[0] ? "part " : "",
              net->name, net->name[0] ? ", " : "", index, TYPES[t].name);
     char default_name[64];
@@ -95,7 +96,7 @@ static moecl_status parse_layer(network *net, parse_ctx *p, const cJSON *spec, i
     switch (TYPES[t].kind) {
     case LAYER_CONV2D: {
         static const char *const keys[] = {"type", "name", "filters", "kernel_size", "strides",
-                                           "padding", "use_bias", "activation", NULL};
+                                           "padding", "use_bias", "activation", "lr_scale", NULL};
         MOECL_TRY(mf_check_keys(p, spec, keys));
         int filters = 0, kh = 0, kw = 0, sh = 0, sw = 0;
         bool same = false, bias = true;
@@ -109,7 +110,8 @@ static moecl_status parse_layer(network *net, parse_ctx *p, const cJSON *spec, i
         break;
     }
     case LAYER_DENSE: {
-        static const char *const keys[] = {"type", "name", "units", "use_bias", "activation", NULL};
+        static const char *const keys[] = {"type", "name", "units", "use_bias", "activation",
+                                           "lr_scale", NULL};
         MOECL_TRY(mf_check_keys(p, spec, keys));
         int units = 0;
         bool bias = true;
@@ -122,7 +124,7 @@ static moecl_status parse_layer(network *net, parse_ctx *p, const cJSON *spec, i
     case LAYER_DENSE_MOE: {
         static const char *const keys[] = {"type", "name", "units", "n_experts",
                                            "expert_activation", "gating_activation",
-                                           "use_expert_bias", "use_gating_bias", NULL};
+                                           "use_expert_bias", "use_gating_bias", "lr_scale", NULL};
         MOECL_TRY(mf_check_keys(p, spec, keys));
         int units = 0, experts = 0;
         bool ebias = true, gbias = true;
@@ -141,7 +143,7 @@ static moecl_status parse_layer(network *net, parse_ctx *p, const cJSON *spec, i
         static const char *const keys[] = {"type", "name", "filters", "n_experts", "kernel_size",
                                            "strides", "padding", "expert_activation",
                                            "gating_activation", "use_expert_bias",
-                                           "use_gating_bias", NULL};
+                                           "use_gating_bias", "lr_scale", NULL};
         MOECL_TRY(mf_check_keys(p, spec, keys));
         int filters = 0, experts = 0, kh = 0, kw = 0, sh = 0, sw = 0;
         bool same = false, ebias = true, gbias = true;
@@ -178,9 +180,17 @@ static moecl_status parse_layer(network *net, parse_ctx *p, const cJSON *spec, i
         l = layer_dropout(name, rate);
         break;
     }
+    case LAYER_SCALE: {
+        static const char *const keys[] = {"type", "name", "factor", NULL};
+        MOECL_TRY(mf_check_keys(p, spec, keys));
+        float factor = 1.0f;
+        MOECL_TRY(mf_get_float(p, spec, "factor", 1.0f, -1e6f, 1e6f, &factor));
+        l = layer_scale(name, factor);
+        break;
+    }
     case LAYER_BATCHNORM: {
         static const char *const keys[] = {"type", "name", "epsilon", "momentum", "scale",
-                                           "center", NULL};
+                                           "center", "lr_scale", NULL};
         MOECL_TRY(mf_check_keys(p, spec, keys));
         float eps = 0, momentum = 0;
         bool scale = true, center = true;
@@ -200,6 +210,15 @@ static moecl_status parse_layer(network *net, parse_ctx *p, const cJSON *spec, i
                                              : layer_global_avgpool(name);
     }
     }
+    /* a learning-rate multiplier for the layer's parameters (only the
+     * layers with parameters list the field; elsewhere it was refused above) */
+    float lr_scale = 1.0f;
+    moecl_status st = mf_get_float(p, spec, "lr_scale", 1.0f, 1e-6f, 1e6f, &lr_scale);
+    if (st != MOECL_OK) {
+        layer_free(l);
+        return st;
+    }
+    if (l) l->cfg.lr_scale = lr_scale;
     if (!network_add_layer(net, l)) return moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of memory");
     if (relu >= 0) {
         char rname[80];
@@ -243,6 +262,8 @@ moecl_status mf_parse_layers(network *net, parse_ctx *p, const cJSON *layers, sh
     MOECL_TRY(check_shapes(net, p, input));
     snprintf(p->where, sizeof p->where, "%s%s", net->name[0] ? "part " : "", net->name);
     layer *last = net->layers[net->n_layers - 1];
+    /* a scale after the last dense layer (scaled logits) counts as part of it */
+    if (last->kind == LAYER_SCALE && net->n_layers > 1) last = net->layers[net->n_layers - 2];
     if ((last->kind != LAYER_DENSE && last->kind != LAYER_DENSE_MOE) || last->cfg.units != units) {
         char detail[96];
         snprintf(detail, sizeof detail, " %d units (%s)", units, what);

@@ -83,21 +83,23 @@ moecl_status optim_update(const optim_config *c, moecl_ctx *ctx, moecl_param *co
         moecl_param *p = params[i];
         if (!p->grad) continue;
         size_t n = p->value->count;
+        /* the parameter's own rate: its layer's lr_scale (0, unset: 1) */
+        float plr = lr * (p->lr_scale > 0 ? p->lr_scale : 1.0f);
         if (c->kind == OPTIM_ADAM) {
             MOECL_TRY(ensure_slots(p, 2));
             double b1t = pow(c->beta1, (double)step), b2t = pow(c->beta2, (double)step);
-            float alpha = (float)(lr * sqrt(1.0 - b2t) / (1.0 - b1t));
+            float alpha = (float)(plr * sqrt(1.0 - b2t) / (1.0 - b1t));
             MOECL_TRY(MOECL_LAUNCH_STREAM(ctx, "adam_step_f32", n, MOECL_ARG_MEM(p->value->buf),
                                    MOECL_ARG_MEM(p->grad->buf), MOECL_ARG_MEM(p->slot[0]->buf),
                                    MOECL_ARG_MEM(p->slot[1]->buf), MOECL_ARG_FLOAT(alpha),
                                    MOECL_ARG_FLOAT(c->beta1), MOECL_ARG_FLOAT(c->beta2),
-                                   MOECL_ARG_FLOAT(c->eps), MOECL_ARG_FLOAT(lr * c->weight_decay),
+                                   MOECL_ARG_FLOAT(c->eps), MOECL_ARG_FLOAT(plr * c->weight_decay),
                                    MOECL_ARG_INT(n)));
         } else {
             MOECL_TRY(ensure_slots(p, 1));
             MOECL_TRY(MOECL_LAUNCH_STREAM(ctx, "sgd_step_f32", n, MOECL_ARG_MEM(p->value->buf),
                                    MOECL_ARG_MEM(p->grad->buf), MOECL_ARG_MEM(p->slot[0]->buf),
-                                   MOECL_ARG_FLOAT(lr), MOECL_ARG_FLOAT(c->momentum),
+                                   MOECL_ARG_FLOAT(plr), MOECL_ARG_FLOAT(c->momentum),
                                    MOECL_ARG_INT(c->nesterov), MOECL_ARG_FLOAT(c->weight_decay),
                                    MOECL_ARG_INT(n)));
         }

@@ -203,6 +203,11 @@ static void gelu_ref(const layer *l, const float *x, float **p, float *y, int n)
     for (size_t i = 0; i < (size_t)n * shape3_size(l->in); i++)
         y[i] = (float)(0.5 * x[i] * (1.0 + erf(x[i] / sqrt(2.0))));
 }
+static void scale_ref(const layer *l, const float *x, float **p, float *y, int n)
+{
+    (void)p;
+    for (size_t i = 0; i < (size_t)n * shape3_size(l->in); i++) y[i] = l->cfg.factor * x[i];
+}
 static void identity_ref(const layer *l, const float *x, float **p, float *y, int n)
 {
     (void)p;
@@ -414,6 +419,7 @@ static void test_elementwise(void)
     shape3 img = {5, 7, 9};
     check_layer(layer_relu("relu"), img, 3, 3, true, relu_ref, INPUT_AWAY_FROM_ZERO);
     check_layer(layer_gelu("gelu"), img, 3, 3, true, gelu_ref, 0);
+    check_layer(layer_scale("scale", 1.0f / 9.0f), img, 3, 3, true, scale_ref, 0);
     check_layer(layer_flatten("flatten"), img, 3, 3, true, identity_ref, 0);
     check_layer(layer_dropout("dropout_eval", 0.4f), img, 3, 3, false, identity_ref, 0);
     check_layer(layer_dropout("dropout_train", 0.4f), img, 3, 3, true, NULL, 0);

@@ -5,11 +5,12 @@
 
 static moecl_ctx *ctx;
 
-static void run_steps(optim_config c, int steps, const float *w0, const float *grads, int n,
-                      float *w_out)
+static void run_steps_scaled(optim_config c, int steps, const float *w0, const float *grads, int n,
+                             float lr_scale, float *w_out)
 {
     moecl_param p;
     memset(&p, 0, sizeof p);
+    p.lr_scale = lr_scale;
     p.ndim = 1;
     p.shape[0] = n;
     moecl_tensor_create(ctx, 1, &n, &p.value);
@@ -24,6 +25,12 @@ static void run_steps(optim_config c, int steps, const float *w0, const float *g
     moecl_tensor_download(p.value, w_out, (size_t)n);
     moecl_tensor_destroy(p.value), moecl_tensor_destroy(p.grad);
     moecl_tensor_destroy(p.slot[0]), moecl_tensor_destroy(p.slot[1]);
+}
+
+static void run_steps(optim_config c, int steps, const float *w0, const float *grads, int n,
+                      float *w_out)
+{
+    run_steps_scaled(c, steps, w0, grads, n, 0.0f, w_out); /* 0: unset, the rate as it is */
 }
 
 static void host_adam(const optim_config *c, int steps, const float *w0, const float *g, int n,
@@ -111,6 +118,28 @@ int main(void)
     CHECK(fabsf(optim_lr_at(&c, 0, 10, 100) - 0.04f) < 1e-6f &&
           fabsf(optim_lr_at(&c, 30, 10, 100) - 1.0f) < 1e-6f && optim_lr_at(&c, 99, 10, 100) < 0.01f,
           "one-cycle schedule");
+    /* a parameter's lr_scale: the same as the whole rate multiplied by it */
+    {
+        float w0[5] = {0.5f, -1, 2, 0.25f, -0.75f}, g[15], a[5], b[5];
+        unsigned seed = 3;
+        for (int k = 0; k < 15; k++) g[k] = check_random(&seed);
+        for (int kind = 0; kind < 2; kind++) {
+            optim_config base = optim_defaults(kind ? OPTIM_SGD : OPTIM_ADAM);
+            base.weight_decay = 0.01f;
+            base.nesterov = kind;
+            optim_config times64 = base;
+            times64.lr *= 64.0f;
+            run_steps_scaled(base, 3, w0, g, 5, 64.0f, a);
+            run_steps(times64, 3, w0, g, 5, b);
+            double off = 0, moved = 0;
+            for (int k = 0; k < 5; k++) {
+                off = check_worst(off, fabs(a[k] - b[k]));
+                moved += fabs(a[k] - w0[k]);
+            }
+            CHECK(off < 1e-6 && moved > 1e-3, "%s: lr_scale 64 is the rate times 64 (off by %g)",
+                  kind ? "SGD" : "Adam", off);
+        }
+    }
     c.schedule = SCHEDULE_TRIANGLE;
     CHECK(fabsf(optim_lr_at(&c, 0, 10, 100) - 0.2f) < 1e-6f &&
           fabsf(optim_lr_at(&c, 23, 10, 100) - 1.0f) < 1e-6f &&

@@ -1,5 +1,6 @@
-/* Layers that act element by element: ReLU, GELU, flatten (a copy under a
- * new shape) and dropout (inverted, with a seeded generator on the device). */
+/* Layers that act element by element: ReLU, GELU, scale, flatten (a copy
+ * under a new shape) and dropout (inverted, with a seeded generator on the
+ * device). */
 #include "../internal.h"
 #include "../layer.h"
 
@@ -56,6 +57,35 @@ static moecl_status gelu_backward(layer *l, const moecl_tensor *x, const moecl_t
 static const layer_ops GELU_OPS = {same_shape_setup, gelu_forward, gelu_backward};
 
 layer *layer_gelu(const char *name) { return layer_new(LAYER_GELU, name, &GELU_OPS); }
+
+static moecl_status scale_forward(layer *l, const moecl_tensor *x, int n, const layer_run *run)
+{
+    (void)run;
+    size_t count = (size_t)n * shape3_size(l->in);
+    return MOECL_LAUNCH_STREAM(l->ctx, "scale_copy_f32", count, MOECL_ARG_MEM(x->buf),
+                               MOECL_ARG_MEM(l->output->buf), MOECL_ARG_FLOAT(l->cfg.factor),
+                               MOECL_ARG_INT(count));
+}
+
+static moecl_status scale_backward(layer *l, const moecl_tensor *x, const moecl_tensor *dy, int n,
+                                   bool need_dx)
+{
+    (void)x;
+    if (!need_dx) return MOECL_OK;
+    size_t count = (size_t)n * shape3_size(l->in);
+    return MOECL_LAUNCH_STREAM(l->ctx, "scale_copy_f32", count, MOECL_ARG_MEM(dy->buf),
+                               MOECL_ARG_MEM(l->grad_input->buf), MOECL_ARG_FLOAT(l->cfg.factor),
+                               MOECL_ARG_INT(count));
+}
+
+static const layer_ops SCALE_OPS = {same_shape_setup, scale_forward, scale_backward};
+
+layer *layer_scale(const char *name, float factor)
+{
+    layer *l = layer_new(LAYER_SCALE, name, &SCALE_OPS);
+    if (l) l->cfg.factor = factor;
+    return l;
+}
 
 static moecl_status flatten_setup(layer *l, moecl_ctx *ctx)
 {

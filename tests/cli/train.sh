@@ -277,16 +277,27 @@ expect_in "$ERR" "resuming" "says it resumes"
 lines=$(wc -l <"$WORK/int/metrics.jsonl")
 [ "$lines" -eq 2 ] && pass || fail "the resumed run has $lines epochs of metrics, expected 2"
 
-# GELU: as a layer and as a convolution's or dense layer's activation
+# airbench's pieces in a model file: GELU (a layer and an activation), batch
+# norm without a learned scale and with 64x the learning rate, scaled logits
 cat >"$WORK/gelu.json" <<'JSON'
 {"name": "gelu_net", "input": [3, 32, 32], "classes": 10, "layers": [
   {"type": "conv2d", "filters": 6, "kernel_size": 3, "padding": "same", "activation": "gelu"},
+  {"type": "batchnorm", "scale": false, "lr_scale": 64},
   {"type": "maxpool", "pool_size": 4}, {"type": "flatten"},
-  {"type": "dense", "units": 12}, {"type": "gelu"}, {"type": "dense", "units": 10}]}
+  {"type": "dense", "units": 12}, {"type": "gelu"}, {"type": "dense", "units": 10},
+  {"type": "scale", "factor": 0.111}]}
 JSON
 run info --model "$WORK/gelu.json"
 expect_rc 0 "info of a model with GELU"
 [ "$(printf '%s\n' "$OUT" | grep -c " gelu ")" -eq 2 ] && pass || fail "two GELU layers listed: $OUT"
-run train --model "$WORK/gelu.json" --synthetic 256 --epochs 2 --patience 0 --out "$WORK/gelu-run"
-expect_rc 0 "a model with GELU trains"
+expect_in "$OUT" " scale " "the logit scaling listed"
+run train --model "$WORK/gelu.json" --synthetic 256 --epochs 2 --patience 0 --out "$WORK/gelu-run" \
+    --optimizer sgd --nesterov --schedule triangle --label-smoothing 0.2 --augment translate,flip --tta
+# (2 epochs of 256 synthetic images may stay at chance: exit 3 is a finished run too)
+[ "$RC" -eq 0 ] || [ "$RC" -eq 3 ] && pass || fail "a model with GELU trains with the recipe's options: exit code $RC"
+[ "$(wc -l <"$WORK/gelu-run/metrics.jsonl" 2>/dev/null)" = 2 ] && pass || fail "two epochs in its metrics"
+printf '%s' '{"name": "x", "layers": [{"type": "maxpool", "lr_scale": 2}, {"type": "flatten"}, {"type": "dense", "units": 10}]}' >"$WORK/lr_pool.json"
+run info --model "$WORK/lr_pool.json"
+expect_rc 2 "lr_scale on a layer without parameters"
+expect_in "$ERR" "unknown field 'lr_scale'" "says the field is unknown there"
 finish
