@@ -17,6 +17,7 @@ int cmd_info(const cli_globals *g, int argc, char **argv)
     if (rc) return rc;
     printf("model %s: %s\ninput %dx%dx%d, %d classes\n", net->name, net->description,
            net->input.c, net->input.h, net->input.w, net->classes);
+    if (net->recipe) printf("recipe (train's defaults for it): %s\n", net->recipe);
     model_print(net, stdout);
     model_free(net);
     moecl_ctx_destroy(ctx);

@@ -160,6 +160,49 @@ int cmd_train(const cli_globals *g, int argc, char **argv)
     return cli_run_ranks(g, argc, argv, train_command);
 }
 
+/* Every option of the command line over *o; 0, or an exit code. */
+static int parse_train_options(train_options *o, int argc, char **argv, const char **resume,
+                               bool *epochs_set)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--resume") == 0 && i + 1 < argc) {
+            *resume = argv[++i];
+            continue;
+        }
+        int r = parse_train_option(o, argc, argv, &i, epochs_set);
+        if (r == 1) return cli_usage_error("train: unknown option '%s'", argv[i]);
+        if (r == 2) return 2;
+    }
+    return 0;
+}
+
+/* A model whose file has a "recipe": its options over the defaults, then
+ * the command line's over them. A model that does not load is left to the
+ * training run to report. 0, or an exit code. */
+static int apply_recipe(train_options *o, int argc, char **argv)
+{
+    char *text = NULL;
+    model *m = NULL;
+    int rc = 0;
+    if (model_source(o->model_path, &text) == MOECL_OK &&
+        model_parse(text, o->model_path, &m) == MOECL_OK && m->recipe) {
+        train_options r;
+        train_options_defaults(&r);
+        moecl_status st = train_recipe_apply(&r, m->recipe, o->model_path);
+        const char *resume = NULL;
+        bool epochs_set = false;
+        if (st != MOECL_OK) rc = cli_report(st);
+        else rc = parse_train_options(&r, argc, argv, &resume, &epochs_set);
+        if (rc == 0) {
+            snprintf(r.model_path, sizeof r.model_path, "%s", o->model_path);
+            *o = r;
+        }
+    }
+    model_free(m);
+    free(text);
+    return rc;
+}
+
 static int train_command(const cli_globals *g, int argc, char **argv)
 {
     train_options o;
@@ -168,15 +211,8 @@ static int train_command(const cli_globals *g, int argc, char **argv)
     const char *resume = NULL;
     bool epochs_set = false;
     train_options cli = o;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--resume") == 0 && i + 1 < argc) {
-            resume = argv[++i];
-            continue;
-        }
-        int r = parse_train_option(&cli, argc, argv, &i, &epochs_set);
-        if (r == 1) return cli_usage_error("train: unknown option '%s'", argv[i]);
-        if (r == 2) return 2;
-    }
+    int prc = parse_train_options(&cli, argc, argv, &resume, &epochs_set);
+    if (prc) return prc;
     if (resume) {
         char path[1200];
         snprintf(path, sizeof path, "%s/options.json", resume);
@@ -189,6 +225,8 @@ static int train_command(const cli_globals *g, int argc, char **argv)
         /* --weights alone: the model the checkpoint was trained as */
         if (o.weights[0] && !model_given(argc, argv))
             snprintf(o.model_path, sizeof o.model_path, "%s", o.weights);
+        prc = apply_recipe(&o, argc, argv);
+        if (prc) return prc;
         if (!o.out_dir[0]) {
             char stamp[32];
             time_t now = time(NULL);

@@ -12,6 +12,7 @@
 void model_free(model *m)
 {
     if (!m) return;
+    free(m->recipe);
     frozen_cache_free(m);
     for (int i = 0; i < m->n_parts; i++) network_free(m->parts[i]);
     moecl_tensor_destroy(m->images);

@@ -42,6 +42,7 @@ typedef struct model_stage {
 typedef struct model {
     char name[64];
     char description[1024];
+    char *recipe;                   /* the model file's "recipe" as JSON text (NULL: none) */
     shape3 input;
     int classes;
     network *parts[MODEL_MAX_PARTS];

@@ -213,8 +213,15 @@ static moecl_status parse_root(model *m, parse_ctx *p, const cJSON *root)
 {
     if (!cJSON_IsObject(root)) return mf_bad(p, "the file must hold a JSON object%s%s", "", "");
     static const char *const keys[] = {"name", "description", "input", "classes", "layers",
-                                       "parts", "mixture", "stages", "format", NULL};
+                                       "parts", "mixture", "stages", "format", "recipe", NULL};
     MOECL_TRY(mf_check_keys(p, root, keys));
+    /* the training options it was measured with: kept as text, checked by
+     * the training side (train_recipe_apply) */
+    const cJSON *recipe = cJSON_GetObjectItemCaseSensitive(root, "recipe");
+    if (recipe && !cJSON_IsObject(recipe))
+        return mf_bad(p, "'%s' must be an object of training options%s", "recipe", "");
+    if (recipe && !(m->recipe = cJSON_PrintUnformatted(recipe)))
+        return moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of memory");
     const char *name = NULL, *desc = NULL;
     MOECL_TRY(mf_get_text(p, root, "name", "model", sizeof m->name, &name));
     MOECL_TRY(mf_get_text(p, root, "description", "", sizeof m->description, &desc));

@@ -39,6 +39,9 @@ void train_options_defaults(train_options *o);
 /* options.json in a run directory: written at start, read by --resume. */
 moecl_status train_options_save(const train_options *o, const char *path);
 moecl_status train_options_load(train_options *o, const char *path);
+/* A model file's "recipe" (its JSON text) over *o: the options it names,
+ * each checked; an error names the model file (origin) and the option. */
+moecl_status train_recipe_apply(train_options *o, const char *recipe_json, const char *origin);
 
 /* What one training stage did (staged models: one per stage). */
 typedef struct stage_result {
