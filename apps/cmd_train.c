@@ -127,9 +127,9 @@ static int parse_train_option(train_options *o, int argc, char **argv, int *i, b
         o->aug.crop = o->aug.flip = true;
         if (v && v[0] != '-') {
             if (!augment_parse(v, &o->aug))
-                return cli_usage_error("train: --augment takes crop, flip, translate, several "
-                                       "joined by commas (crop or translate, not both) or none, "
-                                       "not '%s'", v), 2;
+                return cli_usage_error("train: --augment takes crop, flip, translate, alternate, "
+                                       "several joined by commas (crop or translate, flip or "
+                                       "alternate) or none, not '%s'", v), 2;
             (*i)++;
         }
         return 0;

@@ -312,7 +312,7 @@ normalizer normalizer_fit(const dataset *d)
 
 bool augment_parse(const char *s, augment *a)
 {
-    augment r = {false, false, false};
+    augment r = {false, false, false, false, 0, 0};
     if (strcmp(s, "none") == 0) { /* lets a script's default be switched off */
         *a = r;
         return true;
@@ -323,10 +323,12 @@ bool augment_parse(const char *s, augment *a)
         if (len == 4 && strncmp(s, "crop", 4) == 0) r.crop = true;
         else if (len == 4 && strncmp(s, "flip", 4) == 0) r.flip = true;
         else if (len == 9 && strncmp(s, "translate", 9) == 0) r.translate = true;
+        else if (len == 9 && strncmp(s, "alternate", 9) == 0) r.alternate = true;
         else return false;
         if (s[len] == ',' && s[len + 1] == '\0') return false;
     }
-    if (!r.crop && !r.flip && !r.translate) return false;
+    if (!r.crop && !r.flip && !r.translate && !r.alternate) return false;
+    if (r.flip && r.alternate) return false; /* two ways to flip: one or the other */
     if (r.crop && r.translate) return false; /* two shifts: one or the other */
     *a = r;
     return true;
@@ -372,6 +374,10 @@ void dataset_make_batch(const dataset *d, const int *idx, int n, const normalize
             dx = (int)(moecl_rng_next(rng) % 5) - 2;
         }
         if (aug && aug->flip) flip = moecl_rng_next(rng) & 1;
+        if (aug && aug->alternate) { /* the image's own start, then every other epoch */
+            uint64_t s = aug->seed ^ ((uint64_t)idx[b] * 0x9e3779b97f4a7c15ull);
+            flip = ((moecl_rng_next(&s) >> 17) + (uint64_t)aug->epoch) & 1;
+        }
         if (flipped) flipped[b] = flip;
         make_image(d->pixels + (size_t)idx[b] * CIFAR_IMAGE_BYTES, dy, dx, flip,
                    aug && aug->translate, norm, out + (size_t)b * CIFAR_IMAGE_BYTES);

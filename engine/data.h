@@ -55,8 +55,13 @@ typedef struct augment {
     bool crop;      /* random crop with 4-pixel zero padding */
     bool flip;      /* random horizontal flip */
     bool translate; /* random shift by up to 2 pixels, the border reflected (airbench) */
+    bool alternate; /* flips alternate: each image mirrored every other epoch, from a
+                     * random first one (airbench), rather than by a coin each time */
+    int epoch;      /* with alternate: the epoch (the training loop sets it) */
+    uint64_t seed;  /* with alternate: which images start mirrored */
 } augment;
-/* "crop", "flip", "translate", several of them joined by commas, or "none" into *a; false for
+/* "crop", "flip", "translate", "alternate" (alternating flips), several of
+ * them joined by commas, or "none" into *a; false for
  * anything else. */
 bool augment_parse(const char *s, augment *a);
 

@@ -355,8 +355,8 @@ static moecl_status train_stage(trainer *t, int stage, run_state *rs, stage_resu
                 fprintf(t->log, "%s: the frozen baseline, gate and experts run once on the %d "
                         "training images%s and the %d validation images; their outputs are kept "
                         "for this stage\n", r->name, tr->count,
-                        o->aug.flip ? " (and their mirror images)" : "", va->count);
-            st = frozen_cache_build(net, tr, va, &t->d.norm, o->aug.flip, t->host, t->labels, t->log,
+                        o->aug.flip || o->aug.alternate ? " (and their mirror images)" : "", va->count);
+            st = frozen_cache_build(net, tr, va, &t->d.norm, o->aug.flip || o->aug.alternate, t->host, t->labels, t->log,
                                     &stopped);
             if (st != MOECL_OK) break;
         }

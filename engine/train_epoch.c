@@ -45,7 +45,10 @@ moecl_status run_epoch(model *net, const train_options *o, const dataset *train,
     for (int b = rs->batch_pos; b < batches; b++) {
         int start = b * B, n = n_train - start < B ? n_train - start : B;
         uint64_t aug_rng = train_mix(train_mix(seed, (uint64_t)rs->epoch), (uint64_t)b + 1);
-        dataset_make_batch(train, idx + start, n, norm, &o->aug, &aug_rng, host, labels, flipped);
+        augment aug = o->aug;
+        aug.epoch = rs->epoch;
+        aug.seed = seed;
+        dataset_make_batch(train, idx + start, n, norm, &aug, &aug_rng, host, labels, flipped);
         int first = 0, mine = n; /* this rank's share: images first .. first + mine - 1 */
         dist_share(n, o->split[0] ? split : NULL, &first, &mine);
         run.step = (uint32_t)rs->global_step;

@@ -136,6 +136,27 @@ static void test_synthetic_and_batches(void)
     }
     CHECK(unmatched == 0, "every translated image is a reflect-padded shift (%d not)", unmatched);
     CHECK(shifts_seen >= 4, "the shifts vary (%d different in 12)", shifts_seen);
+    /* alternating flips: each image mirrored in every other epoch, some
+     * starting mirrored and some not; the same image, epoch and seed alike */
+    augment alt = {0};
+    CHECK(augment_parse("alternate,translate", &alt) && alt.alternate && alt.translate && !alt.flip,
+          "alternate parses");
+    alt.translate = false;
+    alt.seed = 77;
+    int started[2] = {0, 0}, not_alternating = 0;
+    for (int image = 0; image < 40; image++) {
+        int one[1] = {image}, lab[1];
+        bool was[3];
+        for (int e = 0; e < 3; e++) {
+            alt.epoch = e;
+            dataset_make_batch(&d, one, 1, &n, &alt, NULL, flipped, lab, &was[e]);
+        }
+        not_alternating += was[0] == was[1] || was[1] == was[2];
+        started[was[0]]++;
+    }
+    CHECK(not_alternating == 0, "every image alternates (%d do not)", not_alternating);
+    CHECK(started[0] > 5 && started[1] > 5, "some start mirrored, some not (%d, %d)", started[0],
+          started[1]);
     dataset_make_mirrored_batch(&d, idx, 2, &n, true, flipped, labels);
     bad = 0;
     for (int i = 0; i < 2 * CIFAR_IMAGE_BYTES; i++) bad += flipped[i] != plain[i - i % 32 + 31 - i % 32];
@@ -158,9 +179,10 @@ static void test_augment_parse(void)
         {"crop,none", false, 0, 0, 0},        {"nones", false, 0, 0, 0},
         {"translate", true, false, false, 1}, {"translate,flip", true, false, true, 1},
         {"crop,translate", false, 0, 0, 0},   {"translates", false, 0, 0, 0},
+        {"flip,alternate", false, 0, 0, 0},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
-        augment a = {true, true, true};
+        augment a = {.crop = true, .flip = true, .translate = true};
         bool ok = augment_parse(cases[k].text, &a);
         CHECK(ok == cases[k].ok, "augment_parse('%s') %s", cases[k].text,
               cases[k].ok ? "accepted" : "refused");
