@@ -112,6 +112,16 @@ static moecl_status init_params(layer *l, uint64_t *rng)
             }
             float limit = (float)sqrt(6.0 / (fan_in + fan_out));
             for (size_t j = 0; j < n; j++) host[j] = (2.0f * moecl_rng_uniform(rng) - 1.0f) * limit;
+            if (l->kind == LAYER_CONV2D && l->cfg.dirac) {
+                /* identity: filter f passes input channel f through the window's
+                 * centre (the first min(F, C) filters; any others keep glorot) */
+                int F = p->shape[0], C = p->shape[1], kh = p->shape[2], kw = p->shape[3];
+                for (int f = 0; f < F && f < C; f++)
+                    for (int c = 0; c < C; c++)
+                        for (int i = 0; i < kh * kw; i++)
+                            host[((size_t)f * C + c) * kh * kw + i] =
+                                c == f && i == (kh / 2) * kw + kw / 2 ? 1.0f : 0.0f;
+            }
         } else {
             float v = (strcmp(p->name, "gamma") == 0 || strcmp(p->name, "moving_variance") == 0)
                           ? 1.0f

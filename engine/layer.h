@@ -73,6 +73,7 @@ typedef struct layer_config {
     bool bn_scale, bn_center;    /* batch norm: gamma, beta learn */
     float lr_scale;              /* the parameters' learning-rate multiplier (0: 1) */
     float factor;                /* scale: y = factor x */
+    bool dirac;                  /* conv2d: identity initialisation (model file "init": "dirac") */
     int split_k;                 /* conv2d: weight-gradient chunk (0: the default) */
     int n_experts;               /* dense_moe */
     layer_activation expert_act, gating_act; /* dense_moe */

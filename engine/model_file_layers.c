@@ -96,7 +96,8 @@ static moecl_status parse_layer(network *net, parse_ctx *p, const cJSON *spec, i
     switch (TYPES[t].kind) {
     case LAYER_CONV2D: {
         static const char *const keys[] = {"type", "name", "filters", "kernel_size", "strides",
-                                           "padding", "use_bias", "activation", "lr_scale", NULL};
+                                           "padding", "use_bias", "activation", "lr_scale", "init",
+                                           NULL};
         MOECL_TRY(mf_check_keys(p, spec, keys));
         int filters = 0, kh = 0, kw = 0, sh = 0, sw = 0;
         bool same = false, bias = true;
@@ -106,7 +107,12 @@ static moecl_status parse_layer(network *net, parse_ctx *p, const cJSON *spec, i
         MOECL_TRY(parse_padding(p, spec, &same));
         MOECL_TRY(mf_get_bool(p, spec, "use_bias", true, &bias));
         MOECL_TRY(parse_activation(p, spec, is_last, &relu));
+        const char *init = NULL;
+        MOECL_TRY(mf_get_string(p, spec, "init", "glorot_uniform", &init));
+        if (strcmp(init, "glorot_uniform") != 0 && strcmp(init, "dirac") != 0)
+            return mf_bad(p, "'init' must be glorot_uniform or dirac, not '%s'%s", init, "");
         l = layer_conv2d(name, filters, kh, kw, sh, sw, same, bias);
+        if (l) l->cfg.dirac = strcmp(init, "dirac") == 0;
         break;
     }
     case LAYER_DENSE: {

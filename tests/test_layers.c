@@ -258,6 +258,38 @@ static void bn_ref(const layer *l, const float *x, float **p, float *y, int n)
     ref_batchnorm(x, p[0], p[1], y, NULL, NULL, n, l->in.c, l->in.h * l->in.w, l->cfg.eps);
 }
 
+/* Dirac initialisation: a 'same' convolution with more filters than
+ * channels starts as the identity on its first channels (bias 0). */
+static void test_dirac_init(void)
+{
+    layer *l = layer_conv2d("dirac", 7, 3, 3, 1, 1, true, true);
+    l->cfg.dirac = true;
+    uint64_t rng = 5;
+    shape3 in = {5, 6, 9};
+    CHECK(layer_setup(l, ctx, in, 2, &rng) == MOECL_OK, "setup: %s", moecl_last_error());
+    size_t count = 2 * shape3_size(in);
+    float *x = malloc(count * sizeof *x);
+    unsigned seed = 9;
+    for (size_t i = 0; i < count; i++) x[i] = check_random(&seed);
+    int xs[2] = {2, (int)shape3_size(in)};
+    moecl_tensor *xt = NULL;
+    moecl_tensor_create(ctx, 2, xs, &xt);
+    moecl_tensor_upload(xt, x, count);
+    layer_run run = {.training = false};
+    CHECK(layer_forward(l, xt, 2, &run) == MOECL_OK, "forward: %s", moecl_last_error());
+    float *y = read_front(l->output, 2 * shape3_size(l->out));
+    double off = 0;
+    size_t P = (size_t)6 * 9;
+    for (int b = 0; b < 2; b++)
+        for (int c = 0; c < 5; c++)
+            for (size_t q = 0; q < P; q++)
+                off = check_worst(off, fabs(y[((size_t)b * 7 + c) * P + q] - x[((size_t)b * 5 + c) * P + q]));
+    CHECK(off < 1e-6, "dirac: the first 5 of 7 filters pass their channel through (off by %g)", off);
+    free(x), free(y);
+    moecl_tensor_destroy(xt);
+    layer_free(l);
+}
+
 static void test_conv2d(void)
 {
     shape3 img = {5, 7, 9};
@@ -571,6 +603,7 @@ int main(void)
 {
     ctx = check_open_device(NULL);
     test_conv2d();
+    test_dirac_init();
     test_dense();
     test_dense_moe();
     test_conv_moe();
