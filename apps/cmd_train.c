@@ -56,6 +56,15 @@ static int parse_train_option(train_options *o, int argc, char **argv, int *i, b
     FLOAT_OPTION("--lr", optim.lr)
     FLOAT_OPTION("--momentum", optim.momentum)
     FLOAT_OPTION("--step-gamma", optim.step_gamma)
+    if (strcmp(a, "--ema") == 0) {
+        NEED_VALUE();
+        char *end;
+        double d = strtod(v, &end);
+        if (*end || !(d >= 0 && d < 1))
+            return cli_usage_error("train: --ema takes a decay in [0, 1) (0: off)"), 2;
+        o->ema = (float)d;
+        return 0;
+    }
     if (strcmp(a, "--label-smoothing") == 0) {
         NEED_VALUE();
         char *end;

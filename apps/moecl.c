@@ -21,7 +21,7 @@ static const char USAGE[] =
     "      --augment [crop|flip|translate|alternate|translate,alternate|...|none]\n"
     "      --synthetic [N]\n"
     "      --no-frozen-cache\n"
-    "      --lazy-experts --sync-bn --split W0,W1,... --label-smoothing X --tta\n"
+    "      --lazy-experts --sync-bn --split W0,W1,... --label-smoothing X --tta --ema D\n"
     "      --weights CHECKPOINT (start from its weights) --start-stage S (staged models)\n"
     "  train --resume RUN_DIR [--epochs N]\n"
     "                              continue an interrupted or finished run\n"

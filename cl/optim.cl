@@ -29,6 +29,19 @@ __kernel void adam_step_f32(__global float *w, __global const float *g, __global
 #undef ADAM_UPDATE
 }
 
+/* A moving average of the weights: ema = decay ema + (1 - decay) w. Streaming. */
+__kernel void ema_update_f32(__global float *ema, __global const float *w, const float decay,
+                             const int n)
+{
+    const int i0 = get_global_id(0) * STREAM_CHUNK;
+    if (i0 + STREAM_CHUNK <= n) {
+        const float16 a = vload16(0, ema + i0);
+        vstore16(a + (1.0f - decay) * (vload16(0, w + i0) - a), 0, ema + i0);
+        return;
+    }
+    for (int i = i0; i < n; i++) ema[i] += (1.0f - decay) * (w[i] - ema[i]);
+}
+
 /* SGD as Keras: vel = momentum vel - lr g; w += vel, or with Nesterov
  * w += momentum vel - lr g. Weight decay is L2: g += wd * w. */
 __kernel void sgd_step_f32(__global float *w, __global const float *g, __global float *vel,

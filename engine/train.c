@@ -346,6 +346,9 @@ static moecl_status train_stage(trainer *t, int stage, run_state *rs, stage_resu
         st = moecl_fail(MOECL_ERR_INVALID_ARG, "stage %s has no training images", r->name);
     while (!stop && rs->epoch < epochs) {
         double e0 = moecl_seconds();
+        if (rs->epoch == 0 && rs->batch_pos == 0 && st == MOECL_OK)
+            st = ema_reset(&t->pl); /* a stage starts: the averages from its first weights */
+        if (st != MOECL_OK) break;
         if (rs->batch_pos == 0)
             rs->part_loss = 0, rs->part_correct = 0, rs->part_seen = 0, rs->part_seconds = 0;
         long seen_before = rs->part_seen;
@@ -368,8 +371,10 @@ static moecl_status train_stage(trainer *t, int stage, run_state *rs, stage_resu
             rs->part_seconds += moecl_seconds() - e0;
             st = t->writer ? save_state(o->out_dir, &t->pl, rs) : MOECL_OK;
             snprintf(path, sizeof path, "%s/last.safetensors", o->out_dir);
+            ema_swap(&t->pl); /* --ema: the checkpoints hold the averaged weights */
             if (st == MOECL_OK && t->writer)
                 st = save_weights(path, &t->pl, t->model_json, &t->d.norm, rs->epoch);
+            ema_swap(&t->pl);
             *interrupted = true;
             if (t->log) fprintf(t->log, "interrupted in epoch %d after batch %d: state saved; continue "
                                 "with: moecl train --resume %s\n", rs->epoch + 1, rs->batch_pos, o->out_dir);
@@ -387,9 +392,11 @@ static moecl_status train_stage(trainer *t, int stage, run_state *rs, stage_resu
         if (st != MOECL_OK) break;
 #endif
         st = sync_params(&t->gx, &t->pl);
+        ema_swap(&t->pl); /* --ema: the averaged weights are evaluated (and saved below) */
         if (st == MOECL_OK && t->writer) st = evaluate(net, va, &t->d.norm, t->host, &v);
         if (st == MOECL_OK) st = dist_broadcast_bytes(&v, sizeof v);
         if (st == MOECL_OK) st = check_finite(t, rs, &v);
+        ema_swap(&t->pl);
         if (st != MOECL_OK) break;
         rs->part_seconds = 0;
         rs->epoch++;
@@ -410,11 +417,13 @@ static moecl_status train_stage(trainer *t, int stage, run_state *rs, stage_resu
             moecl_test_kill("epoch-end:metrics");
             if (st == MOECL_OK) st = save_state(o->out_dir, &t->pl, rs);
             moecl_test_kill("epoch-end:state");
+            ema_swap(&t->pl);
             snprintf(path, sizeof path, "%s/best.safetensors", o->out_dir);
             if (st == MOECL_OK && improved)
                 st = save_weights(path, &t->pl, t->model_json, &t->d.norm, rs->epoch);
             snprintf(path, sizeof path, "%s/last.safetensors", o->out_dir);
             if (st == MOECL_OK) st = save_weights(path, &t->pl, t->model_json, &t->d.norm, rs->epoch);
+            ema_swap(&t->pl);
         }
         if (st != MOECL_OK) break;
         draw_curves(t);
@@ -498,6 +507,7 @@ moecl_status train_run(moecl_ctx *ctx, const train_options *o, bool resume, FILE
                         "heads", t.net->name);
     if (st == MOECL_OK) t.net->label_smoothing = o->label_smoothing;
     if (st == MOECL_OK) st = optim_prepare(&o->optim, t.pl.p, t.pl.count);
+    if (st == MOECL_OK && o->ema > 0) st = ema_start(&t.pl); /* before a resume loads them */
     if (st == MOECL_OK && !resume && o->weights[0]) st = check_weights_outside(o->weights, o->out_dir);
     double split[DIST_MAX_SPLIT];
     if (st == MOECL_OK && o->split[0]) st = dist_split_parse(o->split, split, dist_size());
@@ -533,7 +543,9 @@ moecl_status train_run(moecl_ctx *ctx, const train_options *o, bool resume, FILE
         /* the normalizer of the run's starting checkpoint (kept in last) */
         if (st == MOECL_OK && o->weights[0])
             st = read_normalizer(access(path, R_OK) == 0 ? path : o->weights, &t.d.norm);
+        ema_swap(&t.pl); /* the checkpoints it rebuilds hold the averaged weights */
         if (st == MOECL_OK && t.writer) st = repair_after_state(o, &t.pl, t.model_json, &t.d.norm, &rs);
+        ema_swap(&t.pl);
         if (st != MOECL_OK) goto done;
         if (log) fprintf(log, "resuming %s in stage %d after epoch %d, batch %d\n", o->out_dir,
                          rs.stage + 1, rs.epoch, rs.batch_pos);

@@ -29,6 +29,7 @@ typedef struct train_options {
     bool sync_bn;             /* data parallel: batch norm over the global batch, not each share */
     float label_smoothing;    /* training targets (1 - s) onehot + s / K */
     bool tta;                 /* the test: each image with its mirror image (not validation) */
+    float ema;                /* > 0: evaluate and save a moving average of the weights, this decay */
     char weights[1024];       /* a checkpoint to start from ("" = fresh weights) */
     char start_stage[64];     /* staged models: the first stage to train ("" = the first) */
     char split[128];          /* data parallel: each rank's weight in a batch, "1,3" ("" = equal) */

@@ -113,6 +113,7 @@ moecl_status run_epoch(model *net, const train_options *o, const dataset *train,
             step = pl->step;
         }
         MOECL_TRY(optim_update(&o->optim, net->ctx, step, n_step, lr, rs->global_step));
+        if (o->ema > 0) MOECL_TRY(ema_update(pl, o->ema));
         rs->part_loss += loss_sum;
         rs->part_correct += (long)counts[1];
         rs->part_seen += n;

@@ -44,6 +44,7 @@ moecl_status train_options_save(const train_options *o, const char *path)
     cJSON_AddBoolToObject(j, "sync_bn", o->sync_bn);
     cJSON_AddNumberToObject(j, "label_smoothing", o->label_smoothing);
     cJSON_AddBoolToObject(j, "tta", o->tta);
+    cJSON_AddNumberToObject(j, "ema", o->ema);
     cJSON_AddStringToObject(j, "weights", o->weights);
     cJSON_AddStringToObject(j, "start_stage", o->start_stage);
     cJSON_AddStringToObject(j, "split", o->split);
@@ -118,6 +119,11 @@ moecl_status train_options_load(train_options *o, const char *path)
     o->sync_bn = flag(j, "sync_bn", false);
     o->label_smoothing = (float)num(j, "label_smoothing", 0);
     o->tta = flag(j, "tta", false);
+    o->ema = (float)num(j, "ema", 0);
+    if (!(o->ema >= 0 && o->ema < 1)) {
+        cJSON_Delete(j);
+        return moecl_fail(MOECL_ERR_FORMAT, "'%s': ema must be in [0, 1)", path);
+    }
     if (!(o->label_smoothing >= 0 && o->label_smoothing < 1)) {
         cJSON_Delete(j);
         return moecl_fail(MOECL_ERR_FORMAT, "'%s': label_smoothing must be in [0, 1)", path);

@@ -59,6 +59,8 @@ moecl_status train_recipe_apply(train_options *o, const char *recipe_json, const
             if ((st = number(origin, v, 0, 1, false, &x)) == MOECL_OK) o->optim.momentum = (float)x;
         } else if (strcmp(k, "weight_decay") == 0) {
             if ((st = number(origin, v, 0, 1e3, false, &x)) == MOECL_OK) o->optim.weight_decay = (float)x;
+        } else if (strcmp(k, "ema") == 0) {
+            if ((st = number(origin, v, 0, 0.999999, false, &x)) == MOECL_OK) o->ema = (float)x;
         } else if (strcmp(k, "label_smoothing") == 0) {
             if ((st = number(origin, v, 0, 0.999, false, &x)) == MOECL_OK) o->label_smoothing = (float)x;
         } else if (strcmp(k, "nesterov") == 0) {
@@ -86,7 +88,7 @@ moecl_status train_recipe_apply(train_options *o, const char *recipe_json, const
         } else {
             st = bad(origin, k, "is not an option a recipe sets (epochs, batch, patience, optimizer, "
                                 "lr, momentum, nesterov, weight_decay, schedule, augment, "
-                                "label_smoothing, tta, lazy_experts)");
+                                "label_smoothing, tta, ema, lazy_experts)");
         }
     }
     cJSON_Delete(r);

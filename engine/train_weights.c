@@ -43,6 +43,8 @@ void free_params(param_list *pl)
     free(pl->p);
     free(pl->active);
     free(pl->step);
+    for (int i = 0; pl->ema && i < pl->count; i++) moecl_tensor_destroy(pl->ema[i]);
+    free(pl->ema);
 }
 
 /* Weights (and running statistics) as st_tensor entries. */
@@ -56,19 +58,67 @@ static st_tensor *weight_entries(const param_list *pl)
     return e;
 }
 
-/* Optimiser state: "<param>.slot0", "<param>.slot1" for trainable params. */
+/* Optimiser state: "<param>.slot0", "<param>.slot1" for trainable params,
+ * "<param>.ema" with --ema. */
 st_tensor *state_entries(const param_list *pl, int *count)
 {
-    st_tensor *e = calloc((size_t)(2 * pl->count + 1), sizeof *e);
+    st_tensor *e = calloc((size_t)(3 * pl->count + 1), sizeof *e);
     *count = 0;
-    for (int i = 0; e && i < pl->count; i++)
+    for (int i = 0; e && i < pl->count; i++) {
         for (int s = 0; s < 2; s++)
             if (pl->p[i]->slot[s]) {
                 snprintf(e[*count].name, sizeof e->name, "%s.slot%d", pl->e[i].name, s);
                 e[*count].tensor = pl->p[i]->slot[s];
                 (*count)++;
             }
+        if (pl->ema && pl->ema[i]) {
+            snprintf(e[*count].name, sizeof e->name, "%s.ema", pl->e[i].name);
+            e[*count].tensor = pl->ema[i];
+            (*count)++;
+        }
+    }
     return e;
+}
+
+moecl_status ema_start(param_list *pl)
+{
+    pl->ema = calloc((size_t)(pl->count ? pl->count : 1), sizeof *pl->ema);
+    if (!pl->ema) return moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of host memory");
+    for (int i = 0; i < pl->count; i++) {
+        moecl_param *p = pl->p[i];
+        if (!p->grad) continue; /* running statistics: the weights' own */
+        MOECL_TRY(moecl_tensor_create(p->value->ctx, p->ndim, p->shape, &pl->ema[i]));
+    }
+    return ema_reset(pl);
+}
+
+moecl_status ema_reset(param_list *pl)
+{
+    for (int i = 0; pl->ema && i < pl->count; i++)
+        if (pl->ema[i]) MOECL_TRY(moecl_tensor_copy(pl->p[i]->value, pl->ema[i], pl->ema[i]->count));
+    return MOECL_OK;
+}
+
+moecl_status ema_update(param_list *pl, float decay)
+{
+    for (int i = 0; pl->ema && i < pl->count; i++) {
+        moecl_tensor *a = pl->ema[i];
+        if (!a || pl->e[i].owner->frozen) continue;
+        MOECL_TRY(MOECL_LAUNCH_STREAM(a->ctx, "ema_update_f32", a->count, MOECL_ARG_MEM(a->buf),
+                                      MOECL_ARG_MEM(pl->p[i]->value->buf), MOECL_ARG_FLOAT(decay),
+                                      MOECL_ARG_INT(a->count)));
+    }
+    return MOECL_OK;
+}
+
+void ema_swap(param_list *pl)
+{
+    for (int i = 0; pl->ema && i < pl->count; i++) {
+        if (!pl->ema[i]) continue;
+        moecl_tensor *t = pl->p[i]->value;
+        pl->p[i]->value = pl->ema[i];
+        pl->ema[i] = t;
+    }
 }
 
 moecl_status save_weights(const char *path, const param_list *pl, const char *model_json,

@@ -14,6 +14,7 @@ typedef struct param_list {
     moecl_param **active; /* those that learn in the current stage */
     int n_active;
     moecl_param **step;   /* a step's share of active (select_busy) */
+    moecl_tensor **ema;   /* --ema: each trainable parameter's moving average (NULL: off) */
 } param_list;
 
 moecl_status collect_params(model *m, param_list *pl);
@@ -23,7 +24,17 @@ void select_active(param_list *pl);
 /* The active parameters less those of the parts marked idle (lazy
  * experts: no image, no step), into pl->step; returns how many. */
 int select_busy(param_list *pl, const bool *idle_part);
-/* Optimiser state: "<param>.slot0", "<param>.slot1" for trainable params. */
+/* --ema: the moving averages of the trainable weights, made equal to the
+ * weights (ema_start), set to them again (ema_reset: a stage starts),
+ * moved after each step (ema = decay ema + (1 - decay) w, the learning
+ * parameters), and swapped in for the weights to evaluate and save, then
+ * back (ema_swap: the layers read p->value). */
+moecl_status ema_start(param_list *pl);
+moecl_status ema_reset(param_list *pl);
+moecl_status ema_update(param_list *pl, float decay);
+void ema_swap(param_list *pl);
+/* Optimiser state: "<param>.slot0", "<param>.slot1" for trainable params,
+ * and "<param>.ema" with --ema. */
 st_tensor *state_entries(const param_list *pl, int *count);
 
 moecl_status save_weights(const char *path, const param_list *pl, const char *model_json,
