@@ -45,6 +45,17 @@ static int parse_train_option(train_options *o, int argc, char **argv, int *i, b
         o->field = (float)x;                                                    \
         return 0;                                                               \
     }
+/* a number in [0, 1) */
+#define FRACTION_OPTION(flag, field, what)                                      \
+    if (strcmp(a, flag) == 0) {                                                 \
+        NEED_VALUE();                                                           \
+        char *end;                                                              \
+        double f = strtod(v, &end);                                             \
+        if (*end || !(f >= 0 && f < 1))                                         \
+            return cli_usage_error("train: %s takes %s", flag, what), 2;        \
+        o->field = (float)f;                                                    \
+        return 0;                                                               \
+    }
     if (strcmp(a, "--epochs") == 0) *epochs_set = true;
     INT_OPTION("--epochs", epochs, 1)
     INT_OPTION("--batch", batch, 1)
@@ -56,24 +67,8 @@ static int parse_train_option(train_options *o, int argc, char **argv, int *i, b
     FLOAT_OPTION("--lr", optim.lr)
     FLOAT_OPTION("--momentum", optim.momentum)
     FLOAT_OPTION("--step-gamma", optim.step_gamma)
-    if (strcmp(a, "--ema") == 0) {
-        NEED_VALUE();
-        char *end;
-        double d = strtod(v, &end);
-        if (*end || !(d >= 0 && d < 1))
-            return cli_usage_error("train: --ema takes a decay in [0, 1) (0: off)"), 2;
-        o->ema = (float)d;
-        return 0;
-    }
-    if (strcmp(a, "--label-smoothing") == 0) {
-        NEED_VALUE();
-        char *end;
-        double ls = strtod(v, &end);
-        if (*end || !(ls >= 0 && ls < 1))
-            return cli_usage_error("train: --label-smoothing takes a number in [0, 1)"), 2;
-        o->label_smoothing = (float)ls;
-        return 0;
-    }
+    FRACTION_OPTION("--ema", ema, "a decay in [0, 1) (0: off)")
+    FRACTION_OPTION("--label-smoothing", label_smoothing, "a number in [0, 1)")
     if (strcmp(a, "--weight-decay") == 0) {
         NEED_VALUE();
         char *end;
@@ -151,6 +146,7 @@ static int parse_train_option(train_options *o, int argc, char **argv, int *i, b
 #undef NEED_VALUE
 #undef INT_OPTION
 #undef FLOAT_OPTION
+#undef FRACTION_OPTION
     return 1;
 }
 

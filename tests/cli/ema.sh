@@ -5,15 +5,11 @@
 # part of the state).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/compare.sh"
-cat >"$WORK/tiny.json" <<'JSON'
-{"name": "tiny", "input": [3, 32, 32], "classes": 10, "layers": [
-  {"type": "conv2d", "filters": 8, "kernel_size": 3, "padding": "same", "activation": "relu"},
-  {"type": "maxpool", "pool_size": 4}, {"type": "flatten"}, {"type": "dense", "units": 10}]}
-JSON
+TINY="$TESTS_DIR/data/tiny_conv.json"
 train() { # train OUT [options]
     local out=$1
     shift
-    run train --model "$WORK/tiny.json" --synthetic 480 --epochs 4 --patience 0 --batch 32 --out "$out" "$@"
+    run train --model "$TINY" --synthetic 480 --epochs 4 --patience 0 --batch 32 --out "$out" "$@"
 }
 train "$WORK/plain"
 expect_rc 0 "plain"
@@ -42,6 +38,6 @@ run eval --checkpoint "$WORK/ema/last.safetensors" --synthetic --json
 e1=$OUT
 run eval --checkpoint "$WORK/killed/last.safetensors" --synthetic --json
 msg=$(compare_numbers "$e1" "$OUT") && pass || fail "the last checkpoints differ: $msg"
-run train --model "$WORK/tiny.json" --ema 1 --synthetic 64
+run train --model "$TINY" --ema 1 --synthetic 64
 expect_rc 2 "--ema 1"
 finish

@@ -4,14 +4,10 @@
 # it; validation scores the plain loss, so it may. Heads with a loss of their
 # own (soft, hierarchical) refuse it, saying why, before any run directory.
 . "$(dirname "$0")/lib.sh"
-cat >"$WORK/tiny.json" <<'JSON'
-{"name": "tiny", "input": [3, 32, 32], "classes": 10, "layers": [
-  {"type": "conv2d", "filters": 8, "kernel_size": 3, "padding": "same", "activation": "relu"},
-  {"type": "maxpool", "pool_size": 4}, {"type": "flatten"}, {"type": "dense", "units": 10}]}
-JSON
+TINY="$TESTS_DIR/data/tiny_conv.json"
 column() { grep -o "\"$1\": [0-9.e-]*" "$2" | sed 's/.*: //'; }
 for ls in 0 0.2; do
-    run train --model "$WORK/tiny.json" --synthetic 480 --epochs 6 --patience 0 --batch 32 \
+    run train --model "$TINY" --synthetic 480 --epochs 6 --patience 0 --batch 32 \
         --label-smoothing "$ls" --out "$WORK/run-$ls"
     expect_rc 0 "6 epochs with --label-smoothing $ls"
 done
@@ -30,6 +26,6 @@ run train --model flat --synthetic 64 --epochs 1 --label-smoothing 0.2 --out "$W
 expect_rc 2 "a soft mixture with --label-smoothing"
 expect_in "$ERR" "has a loss of its own" "says why"
 [ ! -e "$WORK/flat" ] && pass || fail "no run directory made"
-run train --model "$WORK/tiny.json" --label-smoothing 1 --synthetic 64
+run train --model "$TINY" --label-smoothing 1 --synthetic 64
 expect_rc 2 "--label-smoothing 1"
 finish
