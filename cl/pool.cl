@@ -63,8 +63,8 @@ __kernel void maxpool_backward_f32(__global const float *dy, __global const int 
     dx[idx] = sum;
 }
 
-/* The common case, 2x2 windows at stride 2 over an even-sized input with no
- * padding, in straight-line vector code: the general kernels' bounds-checked
+/* The common case, 2x2 windows at stride 2 with no padding (an odd size's
+ * last row or column in no window), in straight-line vector code: the general kernels' bounds-checked
  * loops keep CPU drivers from vectorising them, and pooling then costs as
  * much as a convolution in small networks. A work item takes one output row
  * (the batch's B*C*OH rows, 1-D), eight outputs at a time from two float16
@@ -86,11 +86,13 @@ __kernel void maxpool_backward_f32(__global const float *dy, __global const int 
     }
 
 __kernel void maxpool2x2_forward_f32(__global const float *x, __global float *y,
-                                     __global int *argmax, const int rows, const int OW)
+                                     __global int *argmax, const int rows, const int OH,
+                                     const int OW, const int H, const int W)
 {
     const int r = get_global_id(0);
     if (r >= rows) return;
-    const int W = 2 * OW, top = r * 2 * W; /* row r's windows start on input row 2r */
+    /* row r = (plane, oh): its windows start on the plane's input row 2 oh */
+    const int plane = r / OH, top = (plane * H + 2 * (r - plane * OH)) * W;
     __global float *yr = y + (size_t)r * OW;
     __global int *ar = argmax + (size_t)r * OW;
     int ow = 0;
@@ -124,11 +126,16 @@ __kernel void maxpool2x2_forward_f32(__global const float *x, __global float *y,
  * One output row per work item, as the forward pass: eight outputs' gradients
  * and maxima duplicated into the 16 lanes of each input row. */
 __kernel void maxpool2x2_backward_f32(__global const float *dy, __global const int *argmax,
-                                      __global float *dx, const int rows, const int OW)
+                                      __global float *dx, const int rows, const int OH,
+                                      const int OW, const int H, const int W)
 {
     const int r = get_global_id(0);
     if (r >= rows) return;
-    const int W = 2 * OW, top = r * 2 * W;
+    const int plane = r / OH, oh = r - plane * OH, top = (plane * H + 2 * oh) * W;
+    /* an odd size's last column and row are in no window: zeros */
+    if (W > 2 * OW) dx[top + W - 1] = dx[top + 2 * W - 1] = 0.0f;
+    if (H > 2 * OH && oh == OH - 1)
+        for (int w = 0; w < W; w++) dx[top + 2 * W + w] = 0.0f;
     __global const float *gr = dy + (size_t)r * OW;
     __global const int *ar = argmax + (size_t)r * OW;
     int ow = 0;

@@ -182,6 +182,7 @@ moecl_status layer_setup(layer *l, moecl_ctx *ctx, shape3 in, int batch, uint64_
     l->in = in;
     l->out = in;
     l->batch = batch;
+    l->frozen = l->cfg.fixed;
     MOECL_TRY(l->ops->setup(l, ctx));
     if (l->out.c < 1 || l->out.h < 1 || l->out.w < 1)
         return moecl_fail(MOECL_ERR_INVALID_ARG,

@@ -74,6 +74,9 @@ typedef struct layer_config {
     float lr_scale;              /* the parameters' learning-rate multiplier (0: 1) */
     float factor;                /* scale: y = factor x */
     bool dirac;                  /* conv2d: identity initialisation (model file "init": "dirac") */
+    bool whiten;                 /* conv2d: weights from the training images' patch statistics
+                                  * (model file "init": "whiten"; whiten.c), and fixed */
+    bool fixed;                  /* the parameters never learn (a whitening convolution) */
     int split_k;                 /* conv2d: weight-gradient chunk (0: the default) */
     int n_experts;               /* dense_moe */
     layer_activation expert_act, gating_act; /* dense_moe */

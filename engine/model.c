@@ -154,7 +154,8 @@ moecl_status model_set_stage(model *m, int s)
     m->stage = s;
     for (int i = 0; i < m->n_parts; i++)
         for (int j = 0; j < m->parts[i]->n_layers; j++)
-            m->parts[i]->layers[j]->frozen = !model_part_learns(m, i);
+            m->parts[i]->layers[j]->frozen =
+                m->parts[i]->layers[j]->cfg.fixed || !model_part_learns(m, i);
     int alone = alone_part(m);
     if (alone >= 0 && !m->part_loss[alone].ctx)
         MOECL_TRY(softmax_ce_init(&m->part_loss[alone], m->ctx, m->batch,

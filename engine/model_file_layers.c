@@ -109,10 +109,12 @@ static moecl_status parse_layer(network *net, parse_ctx *p, const cJSON *spec, i
         MOECL_TRY(parse_activation(p, spec, is_last, &relu));
         const char *init = NULL;
         MOECL_TRY(mf_get_string(p, spec, "init", "glorot_uniform", &init));
-        if (strcmp(init, "glorot_uniform") != 0 && strcmp(init, "dirac") != 0)
-            return mf_bad(p, "'init' must be glorot_uniform or dirac, not '%s'%s", init, "");
+        if (strcmp(init, "glorot_uniform") != 0 && strcmp(init, "dirac") != 0 &&
+            strcmp(init, "whiten") != 0)
+            return mf_bad(p, "'init' must be glorot_uniform, dirac or whiten, not '%s'%s", init, "");
         l = layer_conv2d(name, filters, kh, kw, sh, sw, same, bias);
         if (l) l->cfg.dirac = strcmp(init, "dirac") == 0;
+        if (l) l->cfg.whiten = l->cfg.fixed = strcmp(init, "whiten") == 0;
         break;
     }
     case LAYER_DENSE: {
@@ -247,7 +249,15 @@ static moecl_status check_shapes(const network *net, parse_ctx *p, shape3 input)
         const layer *l = net->layers[i];
         shape3 out;
         char why[200];
-        if (!layer_out_shape(l, s, &out, why, sizeof why)) {
+        bool ok = true;
+        if (l->cfg.whiten && (i > 0 || l->cfg.filters != 2 * s.c * l->cfg.kh * l->cfg.kw))
+            ok = false, snprintf(why, sizeof why, "a whitening convolution (\"init\": \"whiten\") must be "
+                     "its part's first layer, reading the image, with 2 x channels x window = %d "
+                     "filters (each whitened direction and its negative)",
+                     2 * s.c * l->cfg.kh * l->cfg.kw);
+        else
+            ok = layer_out_shape(l, s, &out, why, sizeof why);
+        if (!ok) {
             snprintf(p->where, sizeof p->where, "%s%s%slayer %d (%s)", net->name[0] ? "part " : "",
                      net->name, net->name[0] ? ", " : "", i, layer_kind_name(l->kind));
             return mf_bad(p, "%s%s", why, "");

@@ -74,12 +74,25 @@ const moecl_tensor *network_output(const network *net)
 
 shape3 network_output_shape(const network *net) { return net->layers[net->n_layers - 1]->out; }
 
+/* Whether a layer has parameters that take gradients now. */
+static bool layer_learns(const layer *l)
+{
+    if (l->frozen) return false;
+    for (int j = 0; j < l->n_params; j++)
+        if (l->params[j].grad) return true;
+    return false;
+}
+
 moecl_status network_backward(network *net, const moecl_tensor *dy, int n)
 {
-    for (int i = net->n_layers - 1; i >= 0; i--) {
+    /* the layers before the first that learns (a fixed whitening
+     * convolution) need no gradient: the backward pass stops there */
+    int first = 0;
+    while (first < net->n_layers - 1 && !layer_learns(net->layers[first])) first++;
+    for (int i = net->n_layers - 1; i >= first; i--) {
         layer *l = net->layers[i];
         const moecl_tensor *x = i > 0 ? net->layers[i - 1]->output : net->input_tensor;
-        MOECL_TRY(layer_backward(l, x, dy, n, i > 0));
+        MOECL_TRY(layer_backward(l, x, dy, n, i > first));
         dy = l->grad_input;
     }
     return MOECL_OK;

@@ -83,8 +83,11 @@ moecl_status optim_update(const optim_config *c, moecl_ctx *ctx, moecl_param *co
         moecl_param *p = params[i];
         if (!p->grad) continue;
         size_t n = p->value->count;
-        /* the parameter's own rate: its layer's lr_scale (0, unset: 1) */
-        float plr = lr * (p->lr_scale > 0 ? p->lr_scale : 1.0f);
+        /* the parameter's own rate: its layer's lr_scale (0, unset: 1); the
+         * weight decay keeps the run's strength (lr x decay a step), as
+         * airbench's bias scaler raises the rate but not the decay */
+        float scale = p->lr_scale > 0 ? p->lr_scale : 1.0f;
+        float plr = lr * scale, pwd = c->weight_decay / scale;
         if (c->kind == OPTIM_ADAM) {
             MOECL_TRY(ensure_slots(p, 2));
             double b1t = pow(c->beta1, (double)step), b2t = pow(c->beta2, (double)step);
@@ -93,14 +96,14 @@ moecl_status optim_update(const optim_config *c, moecl_ctx *ctx, moecl_param *co
                                    MOECL_ARG_MEM(p->grad->buf), MOECL_ARG_MEM(p->slot[0]->buf),
                                    MOECL_ARG_MEM(p->slot[1]->buf), MOECL_ARG_FLOAT(alpha),
                                    MOECL_ARG_FLOAT(c->beta1), MOECL_ARG_FLOAT(c->beta2),
-                                   MOECL_ARG_FLOAT(c->eps), MOECL_ARG_FLOAT(plr * c->weight_decay),
+                                   MOECL_ARG_FLOAT(c->eps), MOECL_ARG_FLOAT(plr * pwd),
                                    MOECL_ARG_INT(n)));
         } else {
             MOECL_TRY(ensure_slots(p, 1));
             MOECL_TRY(MOECL_LAUNCH_STREAM(ctx, "sgd_step_f32", n, MOECL_ARG_MEM(p->value->buf),
                                    MOECL_ARG_MEM(p->grad->buf), MOECL_ARG_MEM(p->slot[0]->buf),
                                    MOECL_ARG_FLOAT(plr), MOECL_ARG_FLOAT(c->momentum),
-                                   MOECL_ARG_INT(c->nesterov), MOECL_ARG_FLOAT(c->weight_decay),
+                                   MOECL_ARG_INT(c->nesterov), MOECL_ARG_FLOAT(pwd),
                                    MOECL_ARG_INT(n)));
         }
     }

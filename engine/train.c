@@ -4,6 +4,7 @@
 #include "train_dist.h"
 #include "train_epoch.h"
 #include "train_weights.h"
+#include "whiten.h"
 #include "draw/curves.h"
 #include "internal.h"
 #include "progress.h"
@@ -560,6 +561,9 @@ moecl_status train_run(moecl_ctx *ctx, const train_options *o, bool resume, FILE
             snprintf(path, sizeof path, "%s/metrics.jsonl", o->out_dir);
             remove(path);
         }
+        /* whitening convolutions from the training images (a checkpoint
+         * given with --weights brings its own) */
+        if (st == MOECL_OK && !o->weights[0]) st = whiten_model(net, &t.d.train, &t.d.norm, WHITEN_IMAGES);
         if (st == MOECL_OK && o->weights[0])
             st = start_from_weights(net, &t.pl, o->weights, start, o->start_stage[0] != '\0',
                                     &t.d.norm, log);

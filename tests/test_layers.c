@@ -150,6 +150,8 @@ static void check_layer(layer *l, shape3 in, int batch, int n, bool training, re
     float *r = malloc(out_count * sizeof *r);
     for (size_t i = 0; i < out_count; i++) r[i] = check_random(&seed);
     write_front(dy, r, out_count);
+    /* every input gradient is written, none left from before */
+    moecl_tensor_fill(l->grad_input, NAN);
     CHECK(layer_backward(l, x, dy, n, true) == MOECL_OK, "%s backward: %s", l->name,
           moecl_last_error());
     float *dx = read_front(l->grad_input, in_count);
@@ -386,6 +388,10 @@ static void test_pooling(void)
     /* rows of 11 outputs: eight at a time as vectors, then a tail of three */
     shape3 wide = {3, 4, 22};
     check_layer(layer_maxpool("pool2x2_wide", 2, 2, 2, 2, false), wide, 3, 3, true, maxpool_ref,
+                INPUT_DISTINCT);
+    /* odd sizes (airbench's 31 -> 15): the last row and column in no window */
+    shape3 odd = {3, 5, 23};
+    check_layer(layer_maxpool("pool2x2_odd", 2, 2, 2, 2, false), odd, 3, 3, true, maxpool_ref,
                 INPUT_DISTINCT);
 }
 

@@ -118,7 +118,8 @@ int main(void)
     CHECK(fabsf(optim_lr_at(&c, 0, 10, 100) - 0.04f) < 1e-6f &&
           fabsf(optim_lr_at(&c, 30, 10, 100) - 1.0f) < 1e-6f && optim_lr_at(&c, 99, 10, 100) < 0.01f,
           "one-cycle schedule");
-    /* a parameter's lr_scale: the same as the whole rate multiplied by it */
+    /* a parameter's lr_scale: the same as the whole rate multiplied by it
+     * with the weight decay divided by it (the decay's strength stays the run's) */
     {
         float w0[5] = {0.5f, -1, 2, 0.25f, -0.75f}, g[15], a[5], b[5];
         unsigned seed = 3;
@@ -129,6 +130,7 @@ int main(void)
             base.nesterov = kind;
             optim_config times64 = base;
             times64.lr *= 64.0f;
+            times64.weight_decay /= 64.0f;
             run_steps_scaled(base, 3, w0, g, 5, 64.0f, a);
             run_steps(times64, 3, w0, g, 5, b);
             double off = 0, moved = 0;
@@ -136,7 +138,7 @@ int main(void)
                 off = check_worst(off, fabs(a[k] - b[k]));
                 moved += fabs(a[k] - w0[k]);
             }
-            CHECK(off < 1e-6 && moved > 1e-3, "%s: lr_scale 64 is the rate times 64 (off by %g)",
+            CHECK(off < 1e-6 && moved > 1e-3, "%s: lr_scale 64 is the rate times 64, the decay not (off by %g)",
                   kind ? "SGD" : "Adam", off);
         }
     }

@@ -21,19 +21,22 @@ static moecl_status maxpool_setup(layer *l, moecl_ctx *ctx)
     return layer_add_scratch(l, 0, (size_t)l->batch * shape3_size(l->out));
 }
 
-/* 2x2 windows at stride 2 tiling the input exactly: the straight-line kernels. */
+/* 2x2 windows at stride 2 without padding (an odd size's last row or
+ * column left out): the straight-line kernels. */
 static bool maxpool_is_2x2_tiling(const layer *l)
 {
     const layer_config *c = &l->cfg;
     return c->kh == 2 && c->kw == 2 && c->sh == 2 && c->sw == 2 && c->ph == 0 && c->pw == 0 &&
-           l->in.h == 2 * l->out.h && l->in.w == 2 * l->out.w;
+           l->in.h / 2 == l->out.h && l->in.w / 2 == l->out.w;
 }
 
 /* The 2x2 kernels take a work item per output row, in small groups where
  * kernels are shaped for a CPU (as streaming kernels, engine/launch.c). */
 #define ROWS_2X2(l, n) ((size_t)(n) * (l)->out.c * (l)->out.h)
 #define LOCAL_2X2(l) ((l)->ctx->cpu_shaped ? 16 : 0)
-#define ARGS_2X2(l, n) MOECL_ARG_INT(ROWS_2X2(l, n)), MOECL_ARG_INT((l)->out.w)
+#define ARGS_2X2(l, n)                                                                         \
+    MOECL_ARG_INT(ROWS_2X2(l, n)), MOECL_ARG_INT((l)->out.h), MOECL_ARG_INT((l)->out.w),         \
+        MOECL_ARG_INT((l)->in.h), MOECL_ARG_INT((l)->in.w)
 
 static moecl_status maxpool_forward(layer *l, const moecl_tensor *x, int n, const layer_run *run)
 {
