@@ -144,10 +144,14 @@ int cmd_eval(const cli_globals *g, int argc, char **argv)
 {
     const char *checkpoint = NULL, *data = NULL, *png = NULL;
     long limit = 0, batch = 100;
-    bool json = false, synthetic = false, tta = false;
+    bool json = false, synthetic = false;
+    int tta = TTA_NONE;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--checkpoint") == 0 && i + 1 < argc) checkpoint = argv[++i];
-        else if (strcmp(argv[i], "--tta") == 0) tta = true;
+        else if (strcmp(argv[i], "--tta") == 0) { /* flips; or the level named next */
+            tta = TTA_FLIP;
+            if (i + 1 < argc && tta_parse(argv[i + 1], &tta)) i++;
+        }
         else if (strcmp(argv[i], "--data") == 0 && i + 1 < argc) data = argv[++i];
         else if (strcmp(argv[i], "--json") == 0) json = true;
         else if (strcmp(argv[i], "--png") == 0 && i + 1 < argc) png = argv[++i];
@@ -188,7 +192,7 @@ int cmd_eval(const cli_globals *g, int argc, char **argv)
         host = malloc((size_t)batch * CIFAR_IMAGE_BYTES * sizeof *host);
         net->tta = tta; /* the whole model's figures; each part's below plain */
         st = host ? evaluate(net, &test, &norm, host, &r) : MOECL_ERR_OUT_OF_MEMORY;
-        net->tta = false;
+        net->tta = TTA_NONE;
     }
     if (st == MOECL_OK) {
         if (json) {

@@ -82,14 +82,18 @@ static void print_json(const model *m, const char *path, int w, int h, const flo
 int cmd_predict(const cli_globals *g, int argc, char **argv)
 {
     const char *checkpoint = NULL;
-    bool json = false, tta = false;
+    bool json = false;
+    int tta = TTA_NONE;
     int n = 0;
     const char **files = calloc((size_t)argc, sizeof *files);
     if (!files) return cli_report(moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of memory"));
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--checkpoint") == 0 && i + 1 < argc) checkpoint = argv[++i];
         else if (strcmp(argv[i], "--json") == 0) json = true;
-        else if (strcmp(argv[i], "--tta") == 0) tta = true;
+        else if (strcmp(argv[i], "--tta") == 0) { /* flips; or the level named next */
+            tta = TTA_FLIP;
+            if (i + 1 < argc && tta_parse(argv[i + 1], &tta)) i++;
+        }
         else if (strncmp(argv[i], "--", 2) == 0) {
             free(files);
             return cli_usage_error("predict: unknown option or missing value '%s'", argv[i]);

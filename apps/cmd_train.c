@@ -125,7 +125,11 @@ static int parse_train_option(train_options *o, int argc, char **argv, int *i, b
     if (strcmp(a, "--no-frozen-cache") == 0) return o->no_frozen_cache = true, 0;
     if (strcmp(a, "--lazy-experts") == 0) return o->lazy_experts = true, 0;
     if (strcmp(a, "--sync-bn") == 0) return o->sync_bn = true, 0;
-    if (strcmp(a, "--tta") == 0) return o->tta = true, 0;
+    if (strcmp(a, "--tta") == 0) { /* alone: flips; or flip, translate or none, as the next word */
+        o->tta = TTA_FLIP;
+        if (v && tta_parse(v, &o->tta)) (*i)++;
+        return 0;
+    }
     if (strcmp(a, "--augment") == 0) {
         /* alone: crops and flips; or which of them (or none), as the next word */
         o->aug.crop = o->aug.flip = true;

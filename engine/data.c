@@ -384,12 +384,12 @@ void dataset_make_batch(const dataset *d, const int *idx, int n, const normalize
     }
 }
 
-void dataset_make_mirrored_batch(const dataset *d, const int *idx, int n, const normalizer *norm,
-                                 bool mirrored, float *out, int *labels)
+void dataset_make_view_batch(const dataset *d, const int *idx, int n, const normalizer *norm,
+                             bool mirrored, int dy, int dx, float *out, int *labels)
 {
     for (int b = 0; b < n; b++) {
         labels[b] = d->labels[idx[b]];
-        make_image(d->pixels + (size_t)idx[b] * CIFAR_IMAGE_BYTES, 0, 0, mirrored, false, norm,
+        make_image(d->pixels + (size_t)idx[b] * CIFAR_IMAGE_BYTES, dy, dx, mirrored, true, norm,
                    out + (size_t)b * CIFAR_IMAGE_BYTES);
     }
 }

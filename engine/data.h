@@ -70,9 +70,10 @@ bool augment_parse(const char *s, augment *a);
  * images were mirrored. */
 void dataset_make_batch(const dataset *d, const int *idx, int n, const normalizer *norm,
                         const augment *aug, uint64_t *rng, float *out, int *labels, bool *flipped);
-/* The same without augmentation, every image mirrored or none. */
-void dataset_make_mirrored_batch(const dataset *d, const int *idx, int n, const normalizer *norm,
-                                 bool mirrored, float *out, int *labels);
+/* The same without random augmentation: every image mirrored or none, and
+ * shifted by (dy, dx) with the border reflected (0, 0: as it is). */
+void dataset_make_view_batch(const dataset *d, const int *idx, int n, const normalizer *norm,
+                             bool mirrored, int dy, int dx, float *out, int *labels);
 
 /* MD5 of a buffer as lower-case hex. */
 void moecl_md5_hex(const void *data, size_t size, char hex[33]);

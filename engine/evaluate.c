@@ -6,33 +6,76 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Test-time augmentation by flips: the batch just evaluated (images
- * start .. start + n - 1 of d) again mirrored; each image's class probabilities are the
- * mean of the two, its prediction their argmax, its loss -log of the mean
- * at its target. probs: room for 2 n C floats; the means end in the first
- * n C. The routing stays the plain pass's. */
-static moecl_status flip_tta(model *net, const dataset *d, const normalizer *norm,
-                             float *host_batch, int start, int *idx, const int *labels, int n,
-                             int C, float *probs, float *loss, int *pred)
+static const char *const TTA_NAMES[] = {"none", "flip", "translate"};
+
+const char *tta_name(int level) { return level >= 0 && level <= TTA_TRANSLATE ? TTA_NAMES[level] : "?"; }
+
+bool tta_parse(const char *s, int *level)
 {
+    for (int i = 0; i <= TTA_TRANSLATE; i++)
+        if (strcmp(s, TTA_NAMES[i]) == 0) return *level = i, true;
+    return false;
+}
+
+/* The views of test-time augmentation after the plain one, and their
+ * weights: flips, the mirror image at 1/2; translations (airbench's level
+ * 2), half the weight on the image and its mirror, a quarter on each
+ * pair shifted by one pixel up-left and down-right (the border reflected). */
+typedef struct tta_view {
+    bool mirrored;
+    int dy, dx;
+    float weight;
+} tta_view;
+
+static int tta_views(int level, float *plain_weight, tta_view *v)
+{
+    if (level == TTA_FLIP) {
+        *plain_weight = 0.5f;
+        v[0] = (tta_view){true, 0, 0, 0.5f};
+        return 1;
+    }
+    *plain_weight = 0.25f;
+    v[0] = (tta_view){true, 0, 0, 0.25f};
+    for (int s = 0, k = 1; s < 2; s++)
+        for (int m = 0; m < 2; m++) v[k++] = (tta_view){m == 1, s ? 1 : -1, s ? 1 : -1, 0.125f};
+    return 5;
+}
+
+/* Test-time augmentation: the batch just evaluated (images start .. start
+ * + n - 1 of d) again in each view; each image's class probabilities are
+ * the views' weighted mean, its prediction their argmax, its loss -log of
+ * the mean at its target. probs: room for 2 n C floats; the means end in
+ * the first n C. The routing stays the plain pass's. */
+static moecl_status run_tta(model *net, const dataset *d, const normalizer *norm, float *host_batch,
+                            int start, int *idx, const int *labels, int n, int C, float *probs,
+                            float *loss, int *pred)
+{
+    tta_view views[5];
+    float plain_weight = 1;
+    int count = tta_views(net->tta, &plain_weight, views);
     MOECL_TRY(model_read_probs(net, n, probs));
+    for (size_t i = 0; i < (size_t)n * C; i++) probs[i] *= plain_weight;
     for (int i = 0; i < n; i++) idx[i] = start + i;
-    int *mirror_labels = malloc((size_t)n * sizeof *mirror_labels);
-    if (!mirror_labels) return moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of memory");
-    dataset_make_mirrored_batch(d, idx, n, norm, true, host_batch, mirror_labels);
-    free(mirror_labels);
+    int *view_labels = malloc((size_t)n * sizeof *view_labels);
+    if (!view_labels) return moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of memory");
+    float *view = probs + (size_t)n * C;
     layer_run run = {.training = false};
-    MOECL_TRY(moecl_tensor_upload_part(net->images, host_batch, (size_t)n * CIFAR_IMAGE_BYTES));
-    MOECL_TRY(model_forward(net, n, &run));
-    float *mirrored = probs + (size_t)n * C;
-    MOECL_TRY(model_read_probs(net, n, mirrored));
+    moecl_status st = MOECL_OK;
+    for (int v = 0; v < count && st == MOECL_OK; v++) {
+        dataset_make_view_batch(d, idx, n, norm, views[v].mirrored, views[v].dy, views[v].dx,
+                                host_batch, view_labels);
+        st = moecl_tensor_upload_part(net->images, host_batch, (size_t)n * CIFAR_IMAGE_BYTES);
+        if (st == MOECL_OK) st = model_forward(net, n, &run);
+        if (st == MOECL_OK) st = model_read_probs(net, n, view);
+        for (size_t i = 0; st == MOECL_OK && i < (size_t)n * C; i++) probs[i] += views[v].weight * view[i];
+    }
+    free(view_labels);
+    MOECL_TRY(st);
     for (int i = 0; i < n; i++) {
-        float *p = probs + (size_t)i * C;
+        const float *p = probs + (size_t)i * C;
         int best = 0;
-        for (int k = 0; k < C; k++) {
-            p[k] = 0.5f * (p[k] + mirrored[(size_t)i * C + k]);
+        for (int k = 0; k < C; k++)
             if (p[k] > p[best] || isnan(p[k])) best = k;
-        }
         pred[i] = best;
         loss[i] = -logf(p[model_target(net, labels[i])]);
     }
@@ -78,7 +121,7 @@ moecl_status evaluate_images(model *net, const dataset *d, const normalizer *nor
         /* each image's expert (hard: the route; soft: the largest weight) and weights */
         if (st == MOECL_OK && K) st = model_read_choice(net, n, route, gates);
         if (st == MOECL_OK && net->tta)
-            st = flip_tta(net, d, norm, host_batch, start, idx, labels, n, C, probs, loss, pred);
+            st = run_tta(net, d, norm, host_batch, start, idx, labels, n, C, probs, loss, pred);
         else if (st == MOECL_OK && out && out->probs) st = model_read_probs(net, n, probs);
         if (st == MOECL_OK && out && out->probs)
             memcpy(out->probs + (size_t)start * C, probs, (size_t)n * C * sizeof *probs);

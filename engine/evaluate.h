@@ -45,4 +45,9 @@ typedef struct eval_images {
 moecl_status evaluate_images(model *net, const dataset *d, const normalizer *norm, float *host_batch,
                              eval_result *r, const eval_images *out);
 
+/* Test-time augmentation levels by name: "none" / "flip" / "translate";
+ * false if unknown. */
+bool tta_parse(const char *s, int *level);
+const char *tta_name(int level);
+
 #endif

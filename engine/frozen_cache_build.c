@@ -86,7 +86,7 @@ moecl_status frozen_cache_build(model *m, const dataset *train, const dataset *v
         for (int start = 0; start < seg[s].d->count && st == MOECL_OK; start += B) {
             int left = seg[s].d->count - start, n = left < B ? left : B, first = seg[s].first + start;
             for (int i = 0; i < n; i++) idx[i] = start + i;
-            dataset_make_mirrored_batch(seg[s].d, idx, n, norm, seg[s].mirrored, host, labels);
+            dataset_make_view_batch(seg[s].d, idx, n, norm, seg[s].mirrored, 0, 0, host, labels);
             st = moecl_tensor_upload_part(m->images, host, (size_t)n * CIFAR_IMAGE_BYTES);
             if (st == MOECL_OK) st = cache_batch(m, c, first, n, route, slot, stacked);
             progress_update(&bar, first + n, "frozen parts' outputs");

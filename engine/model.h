@@ -39,6 +39,9 @@ typedef struct model_stage {
 
 #define MODEL_MAX_STAGES 8
 
+/* Test-time augmentation: none, flips, flips and 1-pixel translations. */
+enum { TTA_NONE, TTA_FLIP, TTA_TRANSLATE };
+
 typedef struct model {
     char name[64];
     char description[1024];
@@ -61,8 +64,9 @@ typedef struct model {
     int topk;                       /* top-k: experts per image */
     bool noisy;                     /* top-k: noisy gating while training (gate gives 2E outputs) */
     bool lazy_experts;              /* routed: an idle expert's gradients are not cleared */
-    bool tta;                       /* evaluation: each image's class probabilities averaged
-                                     * with its mirror image's (test-time augmentation) */
+    int tta;                        /* evaluation: test-time augmentation (TTA_FLIP: each
+                                     * image's class probabilities averaged with its mirror
+                                     * image's; TTA_TRANSLATE: and 1-pixel shifts) */
     float label_smoothing;          /* training targets (1 - s) onehot + s / K (heads whose
                                      * loss is a softmax cross-entropy: model_smoothing_applies) */
     float importance_weight, load_weight; /* top-k: CV^2 losses */

@@ -282,7 +282,7 @@ static moecl_status stage_test(trainer *t, int stage, stage_result *r)
     net->tta = t->o->tta; /* the test alone: validation stays plain */
     if (st == MOECL_OK && t->writer)
         st = evaluate(net, ms ? &test : &t->d.test, &t->d.norm, t->host, &r->test);
-    net->tta = false;
+    net->tta = TTA_NONE;
     dataset_free(&test);
     if (st == MOECL_OK) st = dist_broadcast_bytes(&r->test, sizeof r->test);
     return st;
@@ -619,7 +619,7 @@ moecl_status train_run(moecl_ctx *ctx, const train_options *o, bool resume, FILE
         st = model_set_stage(net, -1);
         net->tta = o->tta;
         if (st == MOECL_OK && t.writer) st = evaluate(net, &t.d.test, &t.d.norm, t.host, &s->test);
-        net->tta = false;
+        net->tta = TTA_NONE;
         if (st == MOECL_OK) st = dist_broadcast_bytes(&s->test, sizeof s->test);
         s->best_epoch = s->stages[net->n_stages - 1].best_epoch;
         s->best_val_loss = s->stages[net->n_stages - 1].best_val_loss;

@@ -28,7 +28,7 @@ typedef struct train_options {
     bool lazy_experts;        /* routed experts that got no image in a step take no optimiser step */
     bool sync_bn;             /* data parallel: batch norm over the global batch, not each share */
     float label_smoothing;    /* training targets (1 - s) onehot + s / K */
-    bool tta;                 /* the test: each image with its mirror image (not validation) */
+    int tta;                  /* the test's augmentation (TTA_FLIP, ...; not validation) */
     float ema;                /* > 0: evaluate and save a moving average of the weights, this decay */
     char weights[1024];       /* a checkpoint to start from ("" = fresh weights) */
     char start_stage[64];     /* staged models: the first stage to train ("" = the first) */

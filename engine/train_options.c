@@ -43,7 +43,7 @@ moecl_status train_options_save(const train_options *o, const char *path)
     cJSON_AddBoolToObject(j, "lazy_experts", o->lazy_experts);
     cJSON_AddBoolToObject(j, "sync_bn", o->sync_bn);
     cJSON_AddNumberToObject(j, "label_smoothing", o->label_smoothing);
-    cJSON_AddBoolToObject(j, "tta", o->tta);
+    cJSON_AddStringToObject(j, "tta", tta_name(o->tta));
     cJSON_AddNumberToObject(j, "ema", o->ema);
     cJSON_AddStringToObject(j, "weights", o->weights);
     cJSON_AddStringToObject(j, "start_stage", o->start_stage);
@@ -118,7 +118,12 @@ moecl_status train_options_load(train_options *o, const char *path)
     o->lazy_experts = flag(j, "lazy_experts", false);
     o->sync_bn = flag(j, "sync_bn", false);
     o->label_smoothing = (float)num(j, "label_smoothing", 0);
-    o->tta = flag(j, "tta", false);
+    const cJSON *tta = cJSON_GetObjectItemCaseSensitive(j, "tta"); /* a flag before levels */
+    o->tta = cJSON_IsTrue(tta) ? TTA_FLIP : TTA_NONE;
+    if (cJSON_IsString(tta) && !tta_parse(tta->valuestring, &o->tta)) {
+        cJSON_Delete(j);
+        return moecl_fail(MOECL_ERR_FORMAT, "'%s': tta must be none, flip or translate", path);
+    }
     o->ema = (float)num(j, "ema", 0);
     if (!(o->ema >= 0 && o->ema < 1)) {
         cJSON_Delete(j);

@@ -66,7 +66,13 @@ moecl_status train_recipe_apply(train_options *o, const char *recipe_json, const
         } else if (strcmp(k, "nesterov") == 0) {
             st = boolean(origin, v, &o->optim.nesterov);
         } else if (strcmp(k, "tta") == 0) {
-            st = boolean(origin, v, &o->tta);
+            bool on = false;
+            if (cJSON_IsString(v)) {
+                if (!tta_parse(v->valuestring, &o->tta))
+                    st = bad(origin, k, "must be true, false, \"flip\" or \"translate\"");
+            } else if ((st = boolean(origin, v, &on)) == MOECL_OK) {
+                o->tta = on ? TTA_FLIP : TTA_NONE;
+            }
         } else if (strcmp(k, "lazy_experts") == 0) {
             st = boolean(origin, v, &o->lazy_experts);
         } else if (strcmp(k, "optimizer") == 0) {

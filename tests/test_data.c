@@ -157,11 +157,11 @@ static void test_synthetic_and_batches(void)
     CHECK(not_alternating == 0, "every image alternates (%d do not)", not_alternating);
     CHECK(started[0] > 5 && started[1] > 5, "some start mirrored, some not (%d, %d)", started[0],
           started[1]);
-    dataset_make_mirrored_batch(&d, idx, 2, &n, true, flipped, labels);
+    dataset_make_view_batch(&d, idx, 2, &n, true, 0, 0, flipped, labels);
     bad = 0;
     for (int i = 0; i < 2 * CIFAR_IMAGE_BYTES; i++) bad += flipped[i] != plain[i - i % 32 + 31 - i % 32];
     CHECK(bad == 0 && labels[1] == d.labels[1], "a mirrored batch reverses every row (%d off)", bad);
-    dataset_make_mirrored_batch(&d, idx, 2, &n, false, flipped, labels);
+    dataset_make_view_batch(&d, idx, 2, &n, false, 0, 0, flipped, labels);
     CHECK(memcmp(flipped, plain, 2 * CIFAR_IMAGE_BYTES * sizeof *plain) == 0, "unmirrored: as is");
     free(plain), free(flipped);
     dataset_free(&d), dataset_free(&tail);

@@ -202,7 +202,7 @@ static void test_frozen_cache(void)
     int idx[7] = {3, 17, 0, 9, 12, 5, 19}, rows[7];
     bool mirror[7] = {1, 0, 1, 1, 0, 0, 1};
     for (int i = 0; i < n; i++) {
-        dataset_make_mirrored_batch(&d, &idx[i], 1, &norm, mirror[i], host + (size_t)i * CIFAR_IMAGE_BYTES,
+        dataset_make_view_batch(&d, &idx[i], 1, &norm, mirror[i], 0, 0, host + (size_t)i * CIFAR_IMAGE_BYTES,
                                     &labels[i]);
         rows[i] = frozen_cache_row(m->cache, idx[i], mirror[i]);
     }

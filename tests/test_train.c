@@ -44,49 +44,74 @@ static double field(const char *line, const char *key)
     return p ? atof(p + strlen(key) + 3) : NAN;
 }
 
-/* Flip test-time augmentation: each image's probabilities are the mean of
- * its own and its mirror image's, its prediction their argmax, its loss
- * -log of the mean at its label. */
-static void check_flip_tta(model *net, const dataset *test, const normalizer *norm, float *host)
+static int reflect31(int i) { return i < 0 ? -i : i > 31 ? 62 - i : i; }
+
+/* The test images as one view of test-time augmentation: mirrored or not,
+ * shifted by (dy, dx) with the border reflected. */
+static dataset view_of(const dataset *test, bool mirrored, int dy, int dx)
 {
-    int n = test->count, C = net->classes;
-    float *plain = malloc((size_t)n * C * sizeof *plain), *mirror = malloc((size_t)n * C * sizeof *mirror);
-    float *tta = malloc((size_t)n * C * sizeof *tta);
-    int *pred = malloc((size_t)n * sizeof *pred);
-    dataset flipped = {.count = n, .labels = malloc((size_t)n), .pixels = malloc((size_t)n * CIFAR_IMAGE_BYTES)};
-    memcpy(flipped.labels, test->labels, (size_t)n);
+    int n = test->count;
+    dataset v = {.count = n, .labels = malloc((size_t)n), .pixels = malloc((size_t)n * CIFAR_IMAGE_BYTES)};
+    memcpy(v.labels, test->labels, (size_t)n);
     for (int i = 0; i < n; i++)
-        for (int row = 0; row < 3 * 32; row++)
-            for (int x = 0; x < 32; x++)
-                flipped.pixels[((size_t)i * 3 * 32 + row) * 32 + x] =
-                    test->pixels[((size_t)i * 3 * 32 + row) * 32 + 31 - x];
-    eval_result r0, r1, r2;
-    eval_images o0 = {.probs = plain}, o1 = {.probs = mirror}, o2 = {.probs = tta, .pred = pred};
-    CHECK(evaluate_images(net, test, norm, host, &r0, &o0) == MOECL_OK, "plain");
-    CHECK(evaluate_images(net, &flipped, norm, host, &r1, &o1) == MOECL_OK, "mirrored");
-    net->tta = true;
+        for (int c = 0; c < 3; c++)
+            for (int y = 0; y < 32; y++)
+                for (int x = 0; x < 32; x++)
+                    v.pixels[(((size_t)i * 3 + c) * 32 + y) * 32 + x] =
+                        test->pixels[(((size_t)i * 3 + c) * 32 + reflect31(y + dy)) * 32 +
+                                     reflect31((mirrored ? 31 - x : x) + dx)];
+    return v;
+}
+
+/* Test-time augmentation: each image's probabilities are the weighted mean
+ * of its views' (flip: itself and its mirror image, 1/2 each; translate:
+ * those 1/4 each, and both shifted by one pixel up-left and down-right,
+ * 1/8 each), each view evaluated as a data set of its own; the
+ * prediction their argmax, the loss -log of the mean at the label. */
+static void check_tta(model *net, const dataset *test, const normalizer *norm, float *host, int level)
+{
+    int n = test->count, C = net->classes, views = level == TTA_FLIP ? 2 : 6;
+    const char *what = level == TTA_FLIP ? "flip" : "translate";
+    float *want = calloc((size_t)n * C, sizeof *want), *one = malloc((size_t)n * C * sizeof *one);
+    float *tta = malloc((size_t)n * C * sizeof *tta), *plain = malloc((size_t)n * C * sizeof *plain);
+    int *pred = malloc((size_t)n * sizeof *pred), differ = 0;
+    for (int v = 0; v < views; v++) {
+        int shift = v < 2 ? 0 : v < 4 ? -1 : 1;
+        dataset d = view_of(test, v % 2 == 1, shift, shift);
+        eval_result r;
+        eval_images o = {.probs = one};
+        CHECK(evaluate_images(net, &d, norm, host, &r, &o) == MOECL_OK, "view %d", v);
+        float w = level == TTA_FLIP ? 0.5f : v < 2 ? 0.25f : 0.125f;
+        for (size_t i = 0; i < (size_t)n * C; i++) {
+            want[i] += w * one[i];
+            if (v == 0) plain[i] = one[i];
+            else differ += fabsf(one[i] - plain[i]) > 1e-3f;
+        }
+        dataset_free(&d);
+    }
+    eval_result r2;
+    eval_images o2 = {.probs = tta, .pred = pred};
+    net->tta = level;
     CHECK(evaluate_images(net, test, norm, host, &r2, &o2) == MOECL_OK, "tta");
-    net->tta = false;
+    net->tta = TTA_NONE;
     double worst = 0, loss = 0;
-    int correct = 0, differ = 0;
+    int correct = 0;
     for (int i = 0; i < n; i++) {
         int best = 0;
         for (int k = 0; k < C; k++) {
-            float want = 0.5f * (plain[i * C + k] + mirror[i * C + k]);
-            worst = check_worst(worst, fabs(tta[i * C + k] - want));
-            if (want > 0.5f * (plain[i * C + best] + mirror[i * C + best])) best = k;
-            differ += fabs(plain[i * C + k] - mirror[i * C + k]) > 1e-3;
+            worst = check_worst(worst, fabs(tta[i * C + k] - want[i * C + k]));
+            if (want[i * C + k] > want[i * C + best]) best = k;
         }
-        CHECK(pred[i] == best, "image %d: the prediction is the mean's argmax", i);
+        CHECK(pred[i] == best, "%s: image %d: the prediction is the mean's argmax", what, i);
         correct += best == test->labels[i];
-        loss -= log(0.5 * (plain[i * C + test->labels[i]] + mirror[i * C + test->labels[i]]));
+        loss -= log(want[i * C + test->labels[i]]);
     }
-    CHECK(worst < 1e-6, "TTA probabilities are the mean of the image's and its mirror's (off by %g)", worst);
-    CHECK(differ > 0, "the mirror images give other probabilities (else the test proves nothing)");
-    CHECK(fabs(r2.accuracy - (double)correct / n) < 1e-9, "TTA accuracy from the means");
-    CHECK(fabs(r2.loss - loss / n) < 1e-4 * (1 + loss / n), "TTA loss %g from the means %g", r2.loss, loss / n);
-    free(plain), free(mirror), free(tta), free(pred);
-    dataset_free(&flipped);
+    CHECK(worst < 1e-6, "%s TTA probabilities are the views' weighted mean (off by %g)", what, worst);
+    CHECK(differ > 0, "%s: the views give other probabilities (else the test proves nothing)", what);
+    CHECK(fabs(r2.accuracy - (double)correct / n) < 1e-9, "%s TTA accuracy from the means", what);
+    CHECK(fabs(r2.loss - loss / n) < 1e-4 * (1 + loss / n), "%s TTA loss %g from the means %g", what,
+          r2.loss, loss / n);
+    free(want), free(one), free(tta), free(plain), free(pred);
 }
 
 static void test_loss_falls(void)
@@ -123,7 +148,8 @@ static void test_loss_falls(void)
         CHECK(evaluate(net, &test, &norm, host, &r) == MOECL_OK, "%s", moecl_last_error());
         CHECK(fabs(r.accuracy - s.test.accuracy) < 1e-9, "reloaded accuracy %.4f vs %.4f",
               r.accuracy, s.test.accuracy);
-        check_flip_tta(net, &test, &norm, host);
+        check_tta(net, &test, &norm, host, TTA_FLIP);
+        check_tta(net, &test, &norm, host, TTA_TRANSLATE);
         free(host);
         dataset_free(&test);
         model_free(net);

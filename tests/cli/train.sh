@@ -296,6 +296,23 @@ run train --model "$WORK/gelu.json" --synthetic 256 --epochs 2 --patience 0 --ou
 # (2 epochs of 256 synthetic images may stay at chance: exit 3 is a finished run too)
 [ "$RC" -eq 0 ] || [ "$RC" -eq 3 ] && pass || fail "a model with GELU trains with the recipe's options: exit code $RC"
 [ "$(wc -l <"$WORK/gelu-run/metrics.jsonl" 2>/dev/null)" = 2 ] && pass || fail "two epochs in its metrics"
+# a whitening first convolution: trains, and is refused anywhere else or
+# with a filter count other than 2 x channels x window
+white='{"type": "conv2d", "filters": 24, "kernel_size": 2, "use_bias": false, "init": "whiten"}'
+rest='{"type": "gelu"}, {"type": "maxpool", "pool_size": 4}, {"type": "flatten"}, {"type": "dense", "units": 10}'
+printf '{"name": "w", "layers": [%s, %s]}' "$white" "$rest" >"$WORK/whiten.json"
+run train --model "$WORK/whiten.json" --synthetic 128 --epochs 1 --patience 0 --out "$WORK/whiten-run"
+[ "$RC" -eq 0 ] || [ "$RC" -eq 3 ] && pass || fail "a model with a whitening convolution trains: exit code $RC $ERR"
+run eval --checkpoint "$WORK/whiten-run/last.safetensors" --synthetic --test-examples 20 --tta translate
+expect_rc 0 "eval with translation TTA"
+printf '{"name": "w", "layers": [{"type": "relu"}, %s, %s]}' "$white" "$rest" >"$WORK/whiten-second.json"
+run info --model "$WORK/whiten-second.json"
+expect_rc 2 "a whitening convolution after another layer"
+expect_in "$ERR" "must be its part's first layer" "says where it must be"
+printf '{"name": "w", "layers": [%s, %s]}' "${white/24/12}" "$rest" >"$WORK/whiten-12.json"
+run info --model "$WORK/whiten-12.json"
+expect_rc 2 "a whitening convolution with 12 filters"
+expect_in "$ERR" "= 24 filters" "says how many filters"
 printf '%s' '{"name": "x", "layers": [{"type": "maxpool", "lr_scale": 2}, {"type": "flatten"}, {"type": "dense", "units": 10}]}' >"$WORK/lr_pool.json"
 run info --model "$WORK/lr_pool.json"
 expect_rc 2 "lr_scale on a layer without parameters"
