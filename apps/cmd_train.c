@@ -4,6 +4,7 @@
 #include "train.h"
 
 #include <signal.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -283,10 +284,13 @@ static int train_command(const cli_globals *g, int argc, char **argv)
     /* A resumed run's sitting is not the run: say both. */
     char sitting[48] = "";
     if (resume) snprintf(sitting, sizeof sitting, ", %.1f in this sitting", s.seconds / 60);
-    printf("%s: %d epochs in %.1f training min%s%s; best epoch %d (val loss %.4f, val acc %.2f%%); "
-           "test acc %.2f%% on %d images\n", o.out_dir, s.epochs_run, s.train_minutes, sitting,
-           s.early_stopped ? " (early stop)" : "", s.best_epoch, s.best_val_loss,
-           100 * s.best_val_accuracy, 100 * s.test.accuracy, s.test.count);
+    char best[96] = "no validation images: the last epoch";
+    if (isfinite(s.best_val_loss))
+        snprintf(best, sizeof best, "best epoch %d (val loss %.4f, val acc %.2f%%)", s.best_epoch,
+                 s.best_val_loss, 100 * s.best_val_accuracy);
+    printf("%s: %d epochs in %.1f training min%s%s; %s; test acc %.2f%% on %d images\n", o.out_dir,
+           s.epochs_run, s.train_minutes, sitting, s.early_stopped ? " (early stop)" : "", best,
+           100 * s.test.accuracy, s.test.count);
     if (s.stuck_at_chance) {
         if (s.n_stages > 0)
             fprintf(stderr, "moecl: warning: a stage did not learn (its best validation accuracy is "

@@ -197,10 +197,11 @@ static moecl_status append_metrics(const char *dir, const char *stage, int epoch
     moecl_json_number(f, tl, 6);
     fprintf(f, ", \"train_accuracy\": ");
     moecl_json_number(f, ta, 6);
+    /* no validation images (--val 0): null, as a value that is not there */
     fprintf(f, ", \"val_loss\": ");
-    moecl_json_number(f, v->loss, 6);
+    moecl_json_number(f, v->count > 0 ? v->loss : NAN, 6);
     fprintf(f, ", \"val_accuracy\": ");
-    moecl_json_number(f, v->accuracy, 6);
+    moecl_json_number(f, v->count > 0 ? v->accuracy : NAN, 6);
     fprintf(f, ", \"seconds\": ");
     moecl_json_number(f, secs, 3);
     fprintf(f, ", \"images_per_second\": ");
@@ -404,9 +405,12 @@ static moecl_status train_stage(trainer *t, int stage, run_state *rs, stage_resu
         rs->batch_pos = 0;
         double tl = rs->part_loss / rs->part_seen, ta = (double)rs->part_correct / rs->part_seen;
         float lr = optim_lr_at(&o->optim, rs->global_step - 1, batches, total_steps);
-        bool improved = v.count > 0 && v.loss < rs->best_val_loss;
+        /* without validation images (--val 0, training on them all) the
+         * last epoch is the best: nothing says otherwise */
+        bool improved = v.count == 0 || v.loss < rs->best_val_loss;
         if (improved) {
-            rs->best_val_loss = v.loss, rs->best_val_acc = v.accuracy, rs->best_epoch = rs->epoch;
+            if (v.count > 0) rs->best_val_loss = v.loss, rs->best_val_acc = v.accuracy;
+            rs->best_epoch = rs->epoch;
             rs->bad_epochs = 0;
         } else {
             rs->bad_epochs++;
@@ -428,10 +432,13 @@ static moecl_status train_stage(trainer *t, int stage, run_state *rs, stage_resu
         }
         if (st != MOECL_OK) break;
         draw_curves(t);
+        char val_text[96] = "no validation images";
+        if (v.count > 0)
+            snprintf(val_text, sizeof val_text, "val loss %.4f acc %.2f%%%s", v.loss, 100 * v.accuracy,
+                     improved ? " (best)" : "");
         if (t->log)
-            fprintf(t->log, "%s%sepoch %d/%d: train loss %.4f acc %.2f%% | val loss %.4f acc %.2f%%%s | "
-                            "%.1f s, %.0f img/s\n", ms ? ms->name : "", ms ? " " : "", rs->epoch,
-                    epochs, tl, 100 * ta, v.loss, 100 * v.accuracy, improved ? " (best)" : "", secs, ips);
+            fprintf(t->log, "%s%sepoch %d/%d: train loss %.4f acc %.2f%% | %s | %.1f s, %.0f img/s\n",
+                    ms ? ms->name : "", ms ? " " : "", rs->epoch, epochs, tl, 100 * ta, val_text, secs, ips);
         char routing[512];
         eval_routing_summary(net, &v, routing, sizeof routing);
         if (t->log && routing[0]) fprintf(t->log, "  %s\n", routing);
@@ -452,7 +459,7 @@ static moecl_status train_stage(trainer *t, int stage, run_state *rs, stage_resu
         r->best_val_loss = rs->best_val_loss;
         r->best_val_accuracy = rs->best_val_acc;
         r->best_epoch = rs->best_epoch;
-        r->stuck_at_chance = run_at_chance(rs->best_val_acc, r->targets);
+        r->stuck_at_chance = va->count > 0 && run_at_chance(rs->best_val_acc, r->targets);
         if (t->log && ms)
             fprintf(t->log, "stage %s: best epoch %d, val acc %.2f%%, test acc %.2f%% on %d images%s\n",
                     ms->name, r->best_epoch, 100 * r->best_val_accuracy, 100 * r->test.accuracy,

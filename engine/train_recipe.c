@@ -51,6 +51,8 @@ moecl_status train_recipe_apply(train_options *o, const char *recipe_json, const
             if ((st = number(origin, v, 1, 1e6, true, &x)) == MOECL_OK) o->epochs = (int)x;
         } else if (strcmp(k, "batch") == 0) {
             if ((st = number(origin, v, 1, 65536, true, &x)) == MOECL_OK) o->batch = (int)x;
+        } else if (strcmp(k, "val") == 0) { /* validation images held out (0: train on all) */
+            if ((st = number(origin, v, 0, 1e6, true, &x)) == MOECL_OK) o->val = (int)x;
         } else if (strcmp(k, "patience") == 0) {
             if ((st = number(origin, v, 0, 1e6, true, &x)) == MOECL_OK) o->patience = (int)x;
         } else if (strcmp(k, "lr") == 0) {
@@ -93,7 +95,7 @@ moecl_status train_recipe_apply(train_options *o, const char *recipe_json, const
                 st = bad(origin, k, "must be as --augment takes: \"translate,flip\", \"crop\", \"none\", ...");
         } else {
             st = bad(origin, k, "is not an option a recipe sets (epochs, batch, patience, optimizer, "
-                                "lr, momentum, nesterov, weight_decay, schedule, augment, "
+                                "lr, momentum, nesterov, weight_decay, schedule, augment, val, "
                                 "label_smoothing, tta, ema, lazy_experts)");
         }
     }
