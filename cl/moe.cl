@@ -345,6 +345,17 @@ __kernel void gather_rows_offset_f32(__global const float *src, __global const i
     dst[i] = src[index[offset + i / cols] * cols + i % cols];
 }
 
+/* dst[index[offset + r]] += src[r] for rows of `cols` floats (the rows of
+ * one expert: no two items add to the same place). */
+__kernel void scatter_add_rows_offset_f32(__global const float *src, __global const int *index,
+                                          const int offset, __global float *dst, const int rows,
+                                          const int cols)
+{
+    const int i = get_global_id(0);
+    if (i >= rows * cols) return;
+    dst[index[offset + i / cols] * cols + i % cols] += src[i];
+}
+
 /* y[n] = p[n, e] * z_e[slot[n]] (zero for a dropped image); expert outputs
  * stacked as Z[e * zs + slot * C + c]. */
 __kernel void switch_combine_f32(__global const float *Z, __global const float *p,

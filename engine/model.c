@@ -37,6 +37,7 @@ void model_free(model *m)
     moecl_tensor_destroy(m->index);
     moecl_tensor_destroy(m->counts);
     moecl_tensor_destroy(m->mixed);
+    moecl_tensor_destroy(m->dtrunk);
     moecl_tensor *topk[] = {m->kgate, m->kroute, m->kslot, m->kload, m->ku, m->keps, m->kcoef, m->kaux};
     for (size_t i = 0; i < sizeof topk / sizeof topk[0]; i++) moecl_tensor_destroy(topk[i]);
     free(m->mapped_labels);
@@ -60,13 +61,23 @@ moecl_status model_setup(model *m, moecl_ctx *ctx, int batch, uint64_t seed)
     m->batch = batch;
     int ishape[2] = {batch, (int)shape3_size(m->input)};
     MOECL_TRY(moecl_tensor_create(ctx, 2, ishape, &m->images));
+    uint64_t rng = seed;
+    /* a trunk first: the other parts read what it gives, and gather it */
+    shape3 input = m->input;
+    int eshape[2] = {batch, ishape[1]};
+    if (m->trunk >= 0) {
+        MOECL_TRY(network_setup(m->parts[m->trunk], ctx, m->input, batch, &rng, m->images));
+        input = network_output_shape(m->parts[m->trunk]);
+        eshape[1] = (int)shape3_size(input);
+        MOECL_TRY(moecl_tensor_create(ctx, 2, eshape, &m->dtrunk));
+    }
     bool routed = m->head == HEAD_SWITCH || m->head == HEAD_TOPK;
     if (routed) {
         int E = m->n_experts, C = m->classes;
         int zs[3] = {E, batch, C}, be[2] = {batch, E}, bc[2] = {batch, C}, idx = E * batch,
             cnt = 2 * E + 1;
         for (int k = 0; k < E; k++) {
-            MOECL_TRY(moecl_tensor_create(ctx, 2, ishape, &m->expert_in[k]));
+            MOECL_TRY(moecl_tensor_create(ctx, 2, eshape, &m->expert_in[k]));
             MOECL_TRY(moecl_tensor_create(ctx, 2, bc, &m->dexpert[k]));
         }
         MOECL_TRY(moecl_tensor_create(ctx, 3, zs, &m->stacked));
@@ -99,10 +110,12 @@ moecl_status model_setup(model *m, moecl_ctx *ctx, int batch, uint64_t seed)
         MOECL_TRY(moecl_tensor_create(ctx, 1, &idx, &m->index));
         MOECL_TRY(moecl_tensor_create(ctx, 1, &cnt, &m->counts));
     }
-    uint64_t rng = seed;
+    const moecl_tensor *unrouted = m->trunk >= 0 ? network_output(m->parts[m->trunk]) : m->images;
     for (int i = 0; i < m->n_parts; i++) {
+        if (i == m->trunk) continue;
         const moecl_tensor *in = routed_input(m, i);
-        MOECL_TRY(network_setup(m->parts[i], ctx, m->input, batch, &rng, in ? in : m->images));
+        m->parts[i]->input_grad = m->trunk >= 0; /* the trunk learns through them */
+        MOECL_TRY(network_setup(m->parts[i], ctx, input, batch, &rng, in ? in : unrouted));
     }
     MOECL_TRY(softmax_ce_init(&m->loss, ctx, batch, m->classes));
     m->mapped_labels = malloc((size_t)batch * sizeof *m->mapped_labels);
@@ -398,6 +411,10 @@ void model_print(const model *m, FILE *out)
                 m->parts[m->gate]->name, m->capacity_factor, m->eval_capacity_factor, m->aux_weight,
                 m->z_weight);
     }
+    if (m->trunk >= 0)
+        fprintf(out, "trunk: %s runs on every image; the gate and the experts read its %dx%dx%d "
+                     "output\n", m->parts[m->trunk]->name, network_output_shape(m->parts[m->trunk]).c,
+                network_output_shape(m->parts[m->trunk]).h, network_output_shape(m->parts[m->trunk]).w);
     if (m->head == HEAD_SOFT_MIXTURE) {
         fprintf(out, "head: soft mixture of %d experts (", m->n_experts);
         for (int k = 0; k < m->n_experts; k++)

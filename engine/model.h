@@ -61,6 +61,9 @@ typedef struct model {
     float eval_capacity_factor;     /* switch: the same in evaluation; 0 = every image kept */
     float aux_weight, z_weight;     /* switch: load-balancing loss and router z-loss */
     bool dense_eval;                /* switch: every expert on every image (for comparison) */
+    int trunk;                      /* switch, top-k: a part run first on every image, whose
+                                     * output the gate and the experts read (-1: none; they
+                                     * read the image) */
     int topk;                       /* top-k: experts per image */
     bool noisy;                     /* top-k: noisy gating while training (gate gives 2E outputs) */
     bool lazy_experts;              /* routed: an idle expert's gradients are not cleared */
@@ -88,6 +91,7 @@ typedef struct model {
     moecl_tensor *dbaseline, *route;          /* hierarchical: [batch, C], [batch] (ints) */
     softmax_ce part_loss[MODEL_MAX_PARTS];    /* stages that train a part alone */
     moecl_tensor *expert_in[MODEL_MAX_PARTS]; /* switch: each expert's gathered images */
+    moecl_tensor *dtrunk;                     /* the trunk's output gradient [batch, its size] */
     moecl_tensor *probs, *slot, *index, *counts, *mixed; /* switch routing; mixed: [batch, C] logits */
     moecl_tensor *kgate, *kroute, *kslot, *kload, *ku, *keps, *kcoef, *kaux; /* top-k routing */
     int *mapped_labels;                       /* [batch]: labels as a stage sees them */

@@ -38,6 +38,7 @@ static moecl_status named_parts(const model *m, parse_ctx *p, const cJSON *arr, 
 static int part_units(const model *m, int i, const char **what)
 {
     *what = "one per class";
+    if (i == m->trunk) return 0; /* any shape: the gate and the experts read it */
     if (i == m->gate) {
         bool wide = m->head == HEAD_TOPK && m->noisy;
         *what = wide ? "two per expert: clean logits, then raw noise scales" : "one per expert";
@@ -112,12 +113,12 @@ static moecl_status parse_mixture(model *m, parse_ctx *p, const cJSON *parts, co
     bool topk = strcmp(type, "topk") == 0;
     if (!hier && !sw && !topk && strcmp(type, "soft") != 0)
         return mf_bad(p, "'type' must be 'soft', 'hierarchical', 'switch' or 'topk', not '%s'%s", type, "");
-    static const char *const topk_keys[] = {"type", "gate", "experts", "k", "noise",
+    static const char *const topk_keys[] = {"type", "gate", "experts", "trunk", "k", "noise",
                                             "importance_loss", "load_loss", NULL};
     static const char *const soft_keys[] = {"type", "gate", "experts", "importance_loss", NULL};
     static const char *const hier_keys[] = {"type", "gate", "experts", "baseline", "subgates",
                                             "groups", NULL};
-    static const char *const switch_keys[] = {"type", "gate", "experts", "capacity_factor",
+    static const char *const switch_keys[] = {"type", "gate", "experts", "trunk", "capacity_factor",
                                               "eval_capacity_factor", "aux_loss", "z_loss", NULL};
     MOECL_TRY(mf_check_keys(p, mix, hier ? hier_keys : sw ? switch_keys : topk ? topk_keys : soft_keys));
     MOECL_TRY(named_part(m, p, cJSON_GetObjectItemCaseSensitive(mix, "gate"), "gate", &m->gate));
@@ -131,6 +132,15 @@ static moecl_status parse_mixture(model *m, parse_ctx *p, const cJSON *parts, co
     }
     for (int k = 0; k < m->n_experts; k++)
         if (m->experts[k] == m->gate) return mf_bad(p, "the gate cannot be an %s%s", "expert", "");
+    /* switch and top-k: a trunk runs on every image; the gate and the
+     * experts read its output (experts as blocks of one network) */
+    const cJSON *trunk = cJSON_GetObjectItemCaseSensitive(mix, "trunk");
+    if (trunk) MOECL_TRY(named_part(m, p, trunk, "trunk", &m->trunk));
+    for (int k = 0; trunk && k < m->n_experts; k++)
+        if (m->experts[k] == m->trunk || m->gate == m->trunk)
+            return mf_bad(p, "the trunk cannot be the gate or an %s%s", "expert", "");
+    if (trunk && m->n_parts != m->n_experts + 2)
+        return mf_bad(p, "with a trunk every part must be the trunk, the gate or an %s%s", "expert", "");
     m->head = HEAD_SOFT_MIXTURE;
     if (!hier && !sw && !topk) /* soft: an optional CV^2 balance of the gate's weights */
         MOECL_TRY(mf_get_float(p, mix, "importance_loss", 0.0f, 0.0f, 100.0f, &m->importance_weight));
@@ -151,12 +161,24 @@ static moecl_status parse_mixture(model *m, parse_ctx *p, const cJSON *parts, co
         MOECL_TRY(mf_get_float(p, mix, "z_loss", 0.001f, 0.0f, 100.0f, &m->z_weight));
     }
     p->where[0] = '\0';
+    /* the trunk first: its output is what the other parts take */
+    shape3 input = m->input;
     int i = 0;
+    for (const cJSON *part = parts->child; part && m->trunk >= 0; part = part->next, i++)
+        if (i == m->trunk)
+            MOECL_TRY(mf_parse_layers(m->parts[i], p, cJSON_GetObjectItemCaseSensitive(part, "layers"),
+                                      m->input, 0, "", &input));
+    i = 0;
     for (const cJSON *part = parts->child; part; part = part->next, i++) {
+        if (i == m->trunk) continue;
         const char *what = NULL;
         int units = part_units(m, i, &what);
         MOECL_TRY(mf_parse_layers(m->parts[i], p, cJSON_GetObjectItemCaseSensitive(part, "layers"),
-                                  m->input, units, what));
+                                  input, units, what, NULL));
+        if (m->trunk >= 0 && m->parts[i]->layers[0]->cfg.whiten) {
+            snprintf(p->where, sizeof p->where, "part %s", m->parts[i]->name);
+            return mf_bad(p, "a whitening convolution reads the image: it belongs in the %s%s", "trunk", "");
+        }
     }
     return MOECL_OK;
 }
@@ -170,6 +192,8 @@ static moecl_status parse_stages(model *m, parse_ctx *p, const cJSON *stages)
                           "learns only alone%s", "stages", "");
         return MOECL_OK;
     }
+    if (m->trunk >= 0) /* its parts are one network: they learn together */
+        return mf_bad(p, "a mixture with a trunk trains whole: it takes no '%s'%s", "stages", "");
     if (!cJSON_IsArray(stages) || cJSON_GetArraySize(stages) < 1 ||
         cJSON_GetArraySize(stages) > MODEL_MAX_STAGES)
         return mf_bad(p, "'%s' must be an array of 1 to 8 stages%s", "stages", "");
@@ -260,7 +284,7 @@ static moecl_status parse_root(model *m, parse_ctx *p, const cJSON *root)
         return moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of memory");
     m->n_parts = 1;
     m->head = HEAD_SINGLE;
-    MOECL_TRY(mf_parse_layers(m->parts[0], p, layers, m->input, m->classes, "one per class"));
+    MOECL_TRY(mf_parse_layers(m->parts[0], p, layers, m->input, m->classes, "one per class", NULL));
     return parse_stages(m, p, cJSON_GetObjectItemCaseSensitive(root, "stages"));
 }
 
@@ -281,6 +305,7 @@ moecl_status model_parse(const char *json, const char *origin, model **out)
         cJSON_Delete(root);
         return moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of memory");
     }
+    m->trunk = -1;
     moecl_status st = parse_root(m, &p, root);
     cJSON_Delete(root);
     if (st != MOECL_OK) {

@@ -242,7 +242,7 @@ static moecl_status parse_layer(network *net, parse_ctx *p, const cJSON *spec, i
 /* Every layer's output shape from the part's input, so that a layer that
  * cannot take what reaches it is refused here, named, and not when the
  * device allocates an empty tensor. */
-static moecl_status check_shapes(const network *net, parse_ctx *p, shape3 input)
+static moecl_status check_shapes(const network *net, parse_ctx *p, shape3 input, shape3 *output)
 {
     shape3 s = input;
     for (int i = 0; i < net->n_layers; i++) {
@@ -264,23 +264,27 @@ static moecl_status check_shapes(const network *net, parse_ctx *p, shape3 input)
         }
         s = out;
     }
+    *output = s;
     return MOECL_OK;
 }
 
 moecl_status mf_parse_layers(network *net, parse_ctx *p, const cJSON *layers, shape3 input,
-                             int units, const char *what)
+                             int units, const char *what, shape3 *output)
 {
     if (!cJSON_IsArray(layers) || cJSON_GetArraySize(layers) == 0)
         return mf_bad(p, "'%s' must be a non-empty array of layers%s", "layers", "");
     int count = cJSON_GetArraySize(layers), i = 0;
     for (const cJSON *spec = layers->child; spec; spec = spec->next, i++)
         MOECL_TRY(parse_layer(net, p, spec, i, i == count - 1));
-    MOECL_TRY(check_shapes(net, p, input));
+    shape3 out;
+    MOECL_TRY(check_shapes(net, p, input, &out));
+    if (output) *output = out;
     snprintf(p->where, sizeof p->where, "%s%s", net->name[0] ? "part " : "", net->name);
     layer *last = net->layers[net->n_layers - 1];
     /* a scale after the last dense layer (scaled logits) counts as part of it */
     if (last->kind == LAYER_SCALE && net->n_layers > 1) last = net->layers[net->n_layers - 2];
-    if ((last->kind != LAYER_DENSE && last->kind != LAYER_DENSE_MOE) || last->cfg.units != units) {
+    if (units > 0 && ((last->kind != LAYER_DENSE && last->kind != LAYER_DENSE_MOE) ||
+                      last->cfg.units != units)) {
         char detail[96];
         snprintf(detail, sizeof detail, " %d units (%s)", units, what);
         return mf_bad(p, "the last layer must be %s with%s", "dense or dense_moe", detail);

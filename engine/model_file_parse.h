@@ -45,8 +45,9 @@ moecl_status mf_check_keys(const parse_ctx *p, const cJSON *obj, const char *con
 
 /* model_file_layers.c: the layers of one part, which takes `input`; every
  * layer must fit what reaches it, and the last must give `units` outputs
- * (dense or dense_moe). */
+ * (dense or dense_moe; units 0: any layer, any shape). *output (may be
+ * NULL): the part's output shape. */
 moecl_status mf_parse_layers(network *net, parse_ctx *p, const cJSON *layers, shape3 input,
-                             int units, const char *what);
+                             int units, const char *what, shape3 *output);
 
 #endif

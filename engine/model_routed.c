@@ -12,7 +12,10 @@
  * images into expert_in[k]. */
 static moecl_status gather_routed_images(model *m, int n, int n_counts)
 {
-    size_t cols = shape3_size(m->input);
+    /* the images, or with a trunk what it made of them */
+    bool trunk = m->trunk >= 0;
+    const moecl_tensor *src = trunk ? network_output(m->parts[m->trunk]) : m->images;
+    size_t cols = trunk ? shape3_size(network_output_shape(m->parts[m->trunk])) : shape3_size(m->input);
     MOECL_CL_CHECK(&m->ctx->device,
                    clEnqueueReadBuffer(m->ctx->queue, m->counts->buf, CL_TRUE, 0,
                                        (size_t)n_counts * sizeof(int), m->expert_counts, 0,
@@ -20,7 +23,7 @@ static moecl_status gather_routed_images(model *m, int n, int n_counts)
     for (int k = 0; k < m->n_experts; k++) {
         int nk = m->expert_counts[k];
         MOECL_TRY(MOECL_LAUNCH(m->ctx, "gather_rows_offset_f32", (size_t)nk * cols, 0,
-                               MOECL_ARG_MEM(m->images->buf), MOECL_ARG_MEM(m->index->buf),
+                               MOECL_ARG_MEM(src->buf), MOECL_ARG_MEM(m->index->buf),
                                MOECL_ARG_INT(k * n), MOECL_ARG_MEM(m->expert_in[k]->buf),
                                MOECL_ARG_INT(nk), MOECL_ARG_INT(cols)));
     }
@@ -75,6 +78,27 @@ static moecl_status backward_gate(model *m, int n)
     return network_backward(m->parts[m->gate], m->dgate, n);
 }
 
+/* A trunk's output gradient: the gate's input gradient on every image plus
+ * each expert's on the rows it got (a dropped image gets the gate's alone),
+ * then the trunk's backward pass. */
+static moecl_status backward_trunk(model *m, int n)
+{
+    if (m->trunk < 0) return MOECL_OK;
+    network *trunk = m->parts[m->trunk];
+    size_t cols = shape3_size(network_output_shape(trunk));
+    MOECL_TRY(model_copy_range(m->ctx, m->parts[m->gate]->layers[0]->grad_input->buf, 0,
+                               m->dtrunk->buf, 0, (size_t)n * cols));
+    for (int k = 0; k < m->n_experts; k++) {
+        int nk = m->expert_counts[k];
+        if (nk == 0) continue;
+        MOECL_TRY(MOECL_LAUNCH(m->ctx, "scatter_add_rows_offset_f32", (size_t)nk * cols, 0,
+                               MOECL_ARG_MEM(m->parts[m->experts[k]]->layers[0]->grad_input->buf),
+                               MOECL_ARG_MEM(m->index->buf), MOECL_ARG_INT(k * n),
+                               MOECL_ARG_MEM(m->dtrunk->buf), MOECL_ARG_INT(nk), MOECL_ARG_INT(cols)));
+    }
+    return network_backward(trunk, m->dtrunk, n);
+}
+
 /* Top-1 routing by the gate's outputs (switch_route_f32): probabilities,
  * each image's expert and slot, each expert's images, at most `capacity`
  * per expert. */
@@ -94,6 +118,7 @@ moecl_status switch_forward(model *m, int n, const layer_run *run)
 {
     int E = m->n_experts, C = m->classes;
     size_t zs = model_stack_stride(m);
+    if (m->trunk >= 0) MOECL_TRY(model_forward_part(m, m->trunk, n, run));
     MOECL_TRY(model_forward_part(m, m->gate, n, run));
     /* Capacity bounds the work per expert while training; in evaluation
      * nothing is gained by dropping images unless asked for. */
@@ -126,7 +151,8 @@ moecl_status switch_backward(model *m, int n)
                            MOECL_ARG_INT(n), MOECL_ARG_INT(E), MOECL_ARG_INT(C), MOECL_ARG_INT(zs),
                            MOECL_ARG_FLOAT(m->aux_weight), MOECL_ARG_FLOAT(m->z_weight)));
     MOECL_TRY(backward_routed_experts(m));
-    return backward_gate(m, n);
+    MOECL_TRY(backward_gate(m, n));
+    return backward_trunk(m, n);
 }
 
 /* Noisy top-k: each image to its k best experts, weighted by a softmax over
@@ -136,6 +162,7 @@ moecl_status topk_forward(model *m, int n, const layer_run *run)
     int E = m->n_experts, C = m->classes, K = m->topk;
     bool noisy = m->noisy && run && run->training;
     const moecl_tensor *gate = network_output(m->parts[m->gate]);
+    if (m->trunk >= 0) MOECL_TRY(model_forward_part(m, m->trunk, n, run));
     MOECL_TRY(model_forward_part(m, m->gate, n, run));
     MOECL_TRY(MOECL_LAUNCH(m->ctx, "topk_route_f32", 1, 0, MOECL_ARG_MEM(gate->buf),
                            MOECL_ARG_MEM(m->ku->buf), MOECL_ARG_MEM(m->keps->buf),
@@ -177,7 +204,8 @@ moecl_status topk_backward(model *m, int n)
                            MOECL_ARG_INT(n), MOECL_ARG_INT(E), MOECL_ARG_INT(K), MOECL_ARG_INT(C),
                            MOECL_ARG_INT(model_stack_stride(m)), MOECL_ARG_INT(m->noisy)));
     MOECL_TRY(backward_routed_experts(m));
-    return backward_gate(m, n);
+    MOECL_TRY(backward_gate(m, n));
+    return backward_trunk(m, n);
 }
 
 /* Hierarchical: the baseline and the binary gate see every image; the

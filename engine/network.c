@@ -88,11 +88,11 @@ moecl_status network_backward(network *net, const moecl_tensor *dy, int n)
     /* the layers before the first that learns (a fixed whitening
      * convolution) need no gradient: the backward pass stops there */
     int first = 0;
-    while (first < net->n_layers - 1 && !layer_learns(net->layers[first])) first++;
+    while (!net->input_grad && first < net->n_layers - 1 && !layer_learns(net->layers[first])) first++;
     for (int i = net->n_layers - 1; i >= first; i--) {
         layer *l = net->layers[i];
         const moecl_tensor *x = i > 0 ? net->layers[i - 1]->output : net->input_tensor;
-        MOECL_TRY(layer_backward(l, x, dy, n, i > first));
+        MOECL_TRY(layer_backward(l, x, dy, n, i > first || net->input_grad));
         dy = l->grad_input;
     }
     return MOECL_OK;

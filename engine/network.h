@@ -16,6 +16,8 @@ typedef struct network {
     int batch;
     shape3 input;
     const moecl_tensor *input_tensor; /* [batch, C*H*W], borrowed */
+    bool input_grad; /* the backward pass gives the input's gradient too (layers[0]->grad_input):
+                      * a part that reads a trunk's output */
 } network;
 
 network *network_new(const char *name);
@@ -29,7 +31,8 @@ moecl_status network_setup(network *net, moecl_ctx *ctx, shape3 input, int batch
                            const moecl_tensor *input_tensor);
 moecl_status network_forward(network *net, int n, const layer_run *run);
 /* Backward from dy (the gradient of the last layer's output); parameter
- * gradients of every layer that is not frozen. The input gets none. */
+ * gradients of every layer that is not frozen. The input gets none unless
+ * input_grad is set. */
 moecl_status network_backward(network *net, const moecl_tensor *dy, int n);
 const moecl_tensor *network_output(const network *net);
 shape3 network_output_shape(const network *net);

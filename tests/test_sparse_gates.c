@@ -24,7 +24,7 @@ static double switch_objective(model *m, int n)
     layer_run run = {.training = false};
     float loss[8], a[8 * 3];
     if (model_forward(m, n, &run) != MOECL_OK || model_read(m, n, loss, NULL) != MOECL_OK) return NAN;
-    moecl_tensor_download(network_output(m->parts[3]), a, m->batch * 3);
+    moecl_tensor_download(network_output(m->parts[m->gate]), a, m->batch * 3);
     double ce = 0, P[3] = {0}, z = 0;
     for (int i = 0; i < n; i++) {
         ce += loss[i];
@@ -109,6 +109,88 @@ static void test_switch(void)
     CHECK(uniform == dropped, "dropped images predict uniformly");
     for (int k = 0; k < 3; k++) CHECK(m->expert_counts[k] <= 1, "expert %d within capacity", k);
     model_free(m);
+}
+
+/* A trunk: one network's first layers on every image, then the switch
+ * over expert blocks reading its output (the trunk listed last, to check
+ * that parts are found by role). TRUNK_FLAT is the same model with the
+ * trunk's layers repeated at the start of every part. */
+#define TRUNK_LAYERS "{\"type\": \"conv2d\", \"filters\": 3, \"padding\": \"same\", \"activation\": \"gelu\"}"
+static const char TRUNK[] =
+    "{\"name\": \"trunk\", \"input\": [2, 5, 3], \"classes\": 5,"
+    " \"parts\": ["
+    "  {\"name\": \"e0\", \"layers\": [{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 5}]},"
+    "  {\"name\": \"e1\", \"layers\": [{\"type\": \"conv2d\", \"filters\": 2, \"padding\": \"same\"},"
+    "                                 {\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 5}]},"
+    "  {\"name\": \"e2\", \"layers\": [{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 5}]},"
+    "  {\"name\": \"router\", \"layers\": [{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 3}]},"
+    "  {\"name\": \"stem\", \"layers\": [" TRUNK_LAYERS "]}"
+    " ],"
+    " \"mixture\": {\"type\": \"switch\", \"gate\": \"router\", \"experts\": [\"e0\", \"e1\", \"e2\"],"
+    "   \"trunk\": \"stem\", \"capacity_factor\": 3.0, \"aux_loss\": 0.5, \"z_loss\": 0.1}}";
+static const char TRUNK_FLAT[] =
+    "{\"name\": \"flat\", \"input\": [2, 5, 3], \"classes\": 5,"
+    " \"parts\": ["
+    "  {\"name\": \"e0\", \"layers\": [" TRUNK_LAYERS ", {\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 5}]},"
+    "  {\"name\": \"e1\", \"layers\": [" TRUNK_LAYERS ", {\"type\": \"conv2d\", \"filters\": 2, \"padding\": \"same\"},"
+    "                                 {\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 5}]},"
+    "  {\"name\": \"e2\", \"layers\": [" TRUNK_LAYERS ", {\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 5}]},"
+    "  {\"name\": \"router\", \"layers\": [" TRUNK_LAYERS ", {\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 3}]}"
+    " ],"
+    " \"mixture\": {\"type\": \"switch\", \"gate\": \"router\", \"experts\": [\"e0\", \"e1\", \"e2\"],"
+    "   \"capacity_factor\": 3.0, \"aux_loss\": 0.5, \"z_loss\": 0.1}}";
+
+static void copy_param(const moecl_param *from, moecl_param *to)
+{
+    float *v = read_all(from->value);
+    moecl_tensor_upload(to->value, v, to->value->count);
+    free(v);
+}
+
+static void test_switch_trunk(void)
+{
+    const int n = 6;
+    float x[6 * 30], y[6 * 30];
+    model *m = model_on_random_images(TRUNK, "trunk", n, 11, 5, 2.0f, 0.0f, x);
+    model *f = model_on_random_images(TRUNK_FLAT, "trunk_flat", n, 12, 5, 2.0f, 0.0f, y);
+    if (!m || !f) {
+        model_free(m), model_free(f);
+        return;
+    }
+    CHECK(m->trunk == 4 && m->gate == 3 && m->n_experts == 3, "parsed the trunk (%d)", m->trunk);
+    /* the same weights: the trunk's in front of every flat part */
+    const network *stem = m->parts[4];
+    for (int p = 0; p < 4; p++) {
+        network *to = f->parts[p];
+        for (int j = 0; j < stem->layers[0]->n_params; j++)
+            copy_param(&stem->layers[0]->params[j], &to->layers[0]->params[j]);
+        for (int l = 0; l < m->parts[p]->n_layers; l++)
+            for (int j = 0; j < m->parts[p]->layers[l]->n_params; j++)
+                copy_param(&m->parts[p]->layers[l]->params[j], &to->layers[l + 2]->params[j]);
+    }
+    int labels[6] = {4, 1, 0, 3, 2, 2};
+    model_set_labels(m, labels, n);
+    model_set_labels(f, labels, n);
+    layer_run run = {.training = false};
+    float with[6], flat[6];
+    model_forward(m, n, &run);
+    model_read(m, n, with, NULL);
+    model_forward(f, n, &run);
+    model_read(f, n, flat, NULL);
+    int used = 0;
+    for (int k = 0; k < 3; k++) used += m->expert_counts[k] > 0;
+    CHECK(max_diff(with, flat, 6) < 1e-5, "a trunk equals its layers repeated in every part (off by %g)",
+          max_diff(with, flat, 6));
+    CHECK(used >= 2, "the router uses %d experts on this batch", used);
+    /* gradients of every weight, the trunk's through the router and the experts */
+    check_grads(m, n, switch_objective, 1e-3f, 5e-3f, "switch with a trunk");
+    /* a dropped image: the trunk learns through the router alone */
+    m->capacity_factor = 0.5f;
+    layer_run train = {.training = true};
+    model_forward(m, n, &train);
+    CHECK(m->expert_counts[3] >= 3, "images dropped (%d)", m->expert_counts[3]);
+    CHECK(model_backward(m, n) == MOECL_OK, "backward with drops: %s", moecl_last_error());
+    model_free(m), model_free(f);
 }
 
 static const char TOPK[] =
@@ -338,6 +420,7 @@ int main(void)
 {
     ctx = check_open_device(NULL);
     test_switch();
+    test_switch_trunk();
     test_topk();
     test_topk_every_expert();
     test_lazy_experts();
