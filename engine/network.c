@@ -111,8 +111,9 @@ size_t network_param_count(const network *net)
 {
     size_t n = 0;
     for (int i = 0; i < net->n_layers; i++)
-        for (int j = 0; j < net->layers[i]->n_params; j++)
-            if (net->layers[i]->params[j].grad) n += net->layers[i]->params[j].value->count;
+        for (int j = 0; j < net->layers[i]->n_params; j++) /* a fixed layer's are not trained */
+            if (net->layers[i]->params[j].grad && !net->layers[i]->cfg.fixed)
+                n += net->layers[i]->params[j].value->count;
     return n;
 }
 
@@ -129,7 +130,7 @@ void network_print(const network *net, FILE *out)
         const layer *l = net->layers[i];
         size_t params = 0;
         for (int j = 0; j < l->n_params; j++)
-            if (l->params[j].grad) params += l->params[j].value->count;
+            if (l->params[j].grad && !l->cfg.fixed) params += l->params[j].value->count;
         char shape[48], name[140];
         snprintf(shape, sizeof shape, "%dx%dx%d", l->out.c, l->out.h, l->out.w);
         snprintf(name, sizeof name, "%s%s%s", net->name, net->name[0] ? "." : "", l->name);
