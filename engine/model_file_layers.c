@@ -249,15 +249,15 @@ static moecl_status check_shapes(const network *net, parse_ctx *p, shape3 input,
         const layer *l = net->layers[i];
         shape3 out;
         char why[200];
-        bool ok = true;
-        if (l->cfg.whiten && (i > 0 || l->cfg.filters != 2 * s.c * l->cfg.kh * l->cfg.kw))
-            ok = false, snprintf(why, sizeof why, "a whitening convolution (\"init\": \"whiten\") must be "
-                     "its part's first layer, reading the image, with 2 x channels x window = %d "
+        /* a whitening convolution measures the image's patches, a direction
+         * and its negative per filter */
+        bool misplaced = l->cfg.whiten && (i > 0 || l->cfg.filters != 2 * s.c * l->cfg.kh * l->cfg.kw);
+        if (misplaced)
+            snprintf(why, sizeof why, "a whitening convolution (\"init\": \"whiten\") must be its "
+                     "part's first layer, reading the image, with 2 x channels x window = %d "
                      "filters (each whitened direction and its negative)",
                      2 * s.c * l->cfg.kh * l->cfg.kw);
-        else
-            ok = layer_out_shape(l, s, &out, why, sizeof why);
-        if (!ok) {
+        if (misplaced || !layer_out_shape(l, s, &out, why, sizeof why)) {
             snprintf(p->where, sizeof p->where, "%s%s%slayer %d (%s)", net->name[0] ? "part " : "",
                      net->name, net->name[0] ? ", " : "", i, layer_kind_name(l->kind));
             return mf_bad(p, "%s%s", why, "");
