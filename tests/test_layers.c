@@ -319,6 +319,10 @@ static void test_conv2d(void)
                 true, conv_ref, 0);
     check_layer(layer_conv2d("conv3x3_same_w4", 5, 3, 3, 1, 1, true, true), (shape3){4, 4, 4}, 3, 3,
                 true, conv_ref, 0);
+    /* a window of more than 32 taps (the column matrix checks its bounds
+     * per tap, not from a mask of them) */
+    check_layer(layer_conv2d("conv7x5_same", 3, 7, 5, 1, 1, true, true), (shape3){2, 9, 11}, 3, 3,
+                true, conv_ref, 0);
     /* the split weight gradient, on chunks of 40 columns: 3 x 63 = 189 columns
      * are 4 full chunks and a remainder of 29; and a partial batch whose
      * columns (2 x 63 = 126) split differently from the allocation's */

@@ -94,28 +94,34 @@ __kernel void gemm_pack_b_im2col(__global const float *x, const int C, const int
                                  const int N, __global float *packed)
 {
     const int q = get_global_id(0), kb = get_global_id(1);
-    const int K = C * KH * KW, k0 = kb * KB;
+    const int K = C * KH * KW, k0 = kb * KB, taps = KH * KW;
     if (k0 >= K || q * NR >= N) return;
     const int col0 = q * NR;
     const int n0 = col0 / (OH * OW), oh0 = col0 / OW % OH, ow0 = col0 % OW;
     const bool one_row = SW == 1 && ow0 + NR <= OW && col0 + NR <= N;
-    int base[NR], hs[NR], ws[NR];
+    /* each pixel's window origin, and which of its taps fall inside the
+     * image (a bit per tap): the row walk below is then a load or a zero */
+    int origin[NR];
+    uint inside[NR];
     for (int c = 0, n = n0, oh = oh0, ow = ow0; c < NR; c++) {
-        const bool in = col0 + c < N;
-        base[c] = in ? n * C * H * W : -1;
-        hs[c] = oh * SH - PH;
-        ws[c] = ow * SW - PW;
+        const int h0 = oh * SH - PH, w0 = ow * SW - PW;
+        origin[c] = n * C * H * W + h0 * W + w0;
+        inside[c] = 0;
+        for (int i = 0; col0 + c < N && taps <= 32 && i < KH; i++)
+            for (int j = 0; j < KW; j++)
+                if (h0 + i >= 0 && h0 + i < H && w0 + j >= 0 && w0 + j < W) inside[c] |= 1u << (i * KW + j);
         if (++ow == OW) {
             ow = 0;
             if (++oh == OH) oh = 0, n++;
         }
     }
     __global float *dst = packed + ((size_t)q * K + k0) * NR;
-    int ch = k0 / (KH * KW), i = k0 / KW % KH, j = k0 % KW;
+    int ch = k0 / taps, i = k0 / KW % KH, j = k0 % KW;
     for (int k = k0; k < min(K, k0 + KB); k++, dst += NR) {
+        const int at = (ch * H + i) * W + j, tap = i * KW + j;
         if (one_row) {
-            const int h = hs[0] + i, w = ws[0] + j;
-            __global const float *row = x + (size_t)base[0] + ((size_t)ch * H + h) * W;
+            const int h = oh0 * SH - PH + i, w = ow0 - PW + j;
+            __global const float *row = x + (size_t)n0 * C * H * W + ((size_t)ch * H + h) * W;
             if (h < 0 || h >= H) {
                 VSTORE((VEC)(0.0f), 0, dst);
             } else if (w >= 0 && w + NR <= W) {
@@ -123,12 +129,18 @@ __kernel void gemm_pack_b_im2col(__global const float *x, const int C, const int
             } else {
                 for (int c = 0; c < NR; c++) dst[c] = w + c >= 0 && w + c < W ? row[w + c] : 0.0f;
             }
-        } else {
-            for (int c = 0; c < NR; c++) {
-                const int h = hs[c] + i, w = ws[c] + j;
-                dst[c] = base[c] >= 0 && h >= 0 && h < H && w >= 0 && w < W
-                             ? x[(size_t)base[c] + ((size_t)ch * H + h) * W + w]
+        } else if (taps <= 32) {
+            for (int c = 0; c < NR; c++) dst[c] = (inside[c] >> tap) & 1u ? x[origin[c] + at] : 0.0f;
+        } else { /* windows of more than 32 taps: the bounds checked each time */
+            for (int c = 0, n = n0, oh = oh0, ow = ow0; c < NR; c++) {
+                const int h = oh * SH - PH + i, w = ow * SW - PW + j;
+                dst[c] = col0 + c < N && h >= 0 && h < H && w >= 0 && w < W
+                             ? x[(size_t)n * C * H * W + ((size_t)ch * H + h) * W + w]
                              : 0.0f;
+                if (++ow == OW) {
+                    ow = 0;
+                    if (++oh == OH) oh = 0, n++;
+                }
             }
         }
         if (++j == KW) {
