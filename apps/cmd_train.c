@@ -63,6 +63,7 @@ static int parse_train_option(train_options *o, int argc, char **argv, int *i, b
     INT_OPTION("--train-examples", train_examples, 1)
     INT_OPTION("--test-examples", test_examples, 1)
     INT_OPTION("--val", val, 0)
+    INT_OPTION("--micro-batch", micro_batch, 1)
     INT_OPTION("--patience", patience, 0)
     INT_OPTION("--step-epochs", optim.step_epochs, 1)
     FLOAT_OPTION("--lr", optim.lr)

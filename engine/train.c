@@ -504,10 +504,17 @@ moecl_status train_run(moecl_ctx *ctx, const train_options *o, bool resume, FILE
     moecl_status st = model_source(o->model_path, &t.model_json);
     if (st == MOECL_OK) st = model_parse(t.model_json, o->model_path, &t.net);
     if (st == MOECL_OK) st = load_data(o, &t.d, log);
-    if (st == MOECL_OK) st = model_setup(t.net, ctx, o->batch, o->seed);
+    /* the device holds a micro-batch where one is set (train_epoch.c) */
+    int device_batch = o->micro_batch > 0 && o->micro_batch < o->batch ? o->micro_batch : o->batch;
+    if (st == MOECL_OK && o->micro_batch > 0 && o->sync_bn)
+        st = moecl_fail(MOECL_ERR_INVALID_ARG, "--micro-batch and --sync-bn: batch norm's statistics "
+                        "are each micro-batch's, not the whole batch's; choose one");
+    if (st == MOECL_OK) st = model_setup(t.net, ctx, device_batch, o->seed);
     if (st == MOECL_OK) st = collect_params(t.net, &t.pl);
     /* one process may leave an idle expert's gradients; ranks sum them, so zeros */
-    if (st == MOECL_OK) model_set_lazy_experts(t.net, o->lazy_experts && dist_size() == 1);
+    /* (pieces of a batch sum every piece's gradients: none may be left stale) */
+    if (st == MOECL_OK)
+        model_set_lazy_experts(t.net, o->lazy_experts && dist_size() == 1 && device_batch == o->batch);
     if (st == MOECL_OK && o->label_smoothing > 0 && !model_smoothing_applies(t.net))
         st = moecl_fail(MOECL_ERR_INVALID_ARG, "--label-smoothing: model %s's head (a soft or "
                         "hierarchical mixture) has a loss of its own, not a softmax "

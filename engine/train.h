@@ -27,6 +27,9 @@ typedef struct train_options {
     bool no_frozen_cache;     /* a sub-gate stage runs its frozen parts every step (frozen_cache.h) */
     bool lazy_experts;        /* routed experts that got no image in a step take no optimiser step */
     bool sync_bn;             /* data parallel: batch norm over the global batch, not each share */
+    int micro_batch;          /* > 0: the most images the device runs at once; a larger share of
+                               * a batch runs in pieces of it, their gradients summed (batch
+                               * norm's statistics are then each piece's) */
     float label_smoothing;    /* training targets (1 - s) onehot + s / K */
     int tta;                  /* the test's augmentation (TTA_FLIP, ...; not validation) */
     float ema;                /* > 0: evaluate and save a moving average of the weights, this decay */

@@ -25,10 +25,55 @@ static void shuffle(int *idx, int n, uint64_t seed, int epoch)
     }
 }
 
-moecl_status run_epoch(model *net, const train_options *o, const dataset *train,
-                       const normalizer *norm, uint64_t seed, param_list *pl, run_state *rs,
-                       float *host, int *labels, int *idx, float *loss, int *pred,
-                       long total_steps, grad_exchange *gx, FILE *log, bool *stopped)
+/* Gradient accumulation over the pieces of a share (--micro-batch): the
+ * active parameters' gradients (read into piece, as large as the largest),
+ * times weight, added to acc (set when first), on the host; then put back
+ * into the gradients. */
+static moecl_status accumulate_grads(const param_list *pl, float *acc, float *piece, float weight,
+                                     bool first)
+{
+    size_t at = 0;
+    for (int i = 0; i < pl->n_active; i++) {
+        const moecl_tensor *g = pl->active[i]->grad;
+        if (!g) continue;
+        MOECL_TRY(moecl_tensor_download(g, piece, g->count));
+        for (size_t j = 0; j < g->count; j++) acc[at + j] = (first ? 0.0f : acc[at + j]) + weight * piece[j];
+        at += g->count;
+    }
+    return MOECL_OK;
+}
+
+static moecl_status upload_grads(const param_list *pl, const float *acc)
+{
+    size_t at = 0;
+    for (int i = 0; i < pl->n_active; i++) {
+        moecl_tensor *g = pl->active[i]->grad;
+        if (!g) continue;
+        MOECL_TRY(moecl_tensor_upload(g, acc + at, g->count));
+        at += g->count;
+    }
+    return MOECL_OK;
+}
+
+/* Host room for accumulate_grads: the active gradients, then the largest. */
+static float *accumulation_buffer(const param_list *pl, float **piece)
+{
+    size_t total = 0, largest = 0;
+    for (int i = 0; i < pl->n_active; i++)
+        if (pl->active[i]->grad) {
+            total += pl->active[i]->grad->count;
+            if (pl->active[i]->grad->count > largest) largest = pl->active[i]->grad->count;
+        }
+    float *acc = malloc((total + largest + 1) * sizeof *acc);
+    *piece = acc ? acc + total : NULL;
+    return acc;
+}
+
+static moecl_status run_batches(model *net, const train_options *o, const dataset *train,
+                                const normalizer *norm, uint64_t seed, param_list *pl,
+                                run_state *rs, float *host, int *labels, int *idx, float *loss,
+                                int *pred, long total_steps, grad_exchange *gx, FILE *log,
+                                bool *stopped, float **acc_out)
 {
     int B = o->batch, n_train = train->count;
     int batches = (n_train + B - 1) / B;
@@ -42,6 +87,7 @@ moecl_status run_epoch(model *net, const train_options *o, const dataset *train,
     layer_run run = {.training = true, .seed = (uint32_t)seed};
     bool flipped[B];
     int rows[B];
+    float *acc = NULL, *piece_grads = NULL; /* --micro-batch: the share's summed gradients */
     for (int b = rs->batch_pos; b < batches; b++) {
         int start = b * B, n = n_train - start < B ? n_train - start : B;
         uint64_t aug_rng = train_mix(train_mix(seed, (uint64_t)rs->epoch), (uint64_t)b + 1);
@@ -65,26 +111,36 @@ moecl_status run_epoch(model *net, const train_options *o, const dataset *train,
         double loss_sum = 0;
         float counts[4 + MODEL_MAX_PARTS] = {0};
         int n_counts = 4 + (o->lazy_experts ? net->n_parts : 0); /* then each part: busy */
-        if (mine > 0) {
-            MOECL_TRY(moecl_tensor_upload_part(net->images, host + (size_t)first * CIFAR_IMAGE_BYTES,
-                                               (size_t)mine * CIFAR_IMAGE_BYTES));
-            MOECL_TRY(model_set_labels(net, labels + first, mine));
+        /* the share in pieces the device holds (--micro-batch), their
+         * gradients summed as the share's mean; random numbers keyed by
+         * each image's place as without pieces */
+        for (int at = 0, piece = net->batch; at < mine; at += piece) {
+            int m = mine - at < piece ? mine - at : piece, from = first + at;
+            run.image_offset = from;
+            MOECL_TRY(moecl_tensor_upload_part(net->images, host + (size_t)from * CIFAR_IMAGE_BYTES,
+                                               (size_t)m * CIFAR_IMAGE_BYTES));
+            MOECL_TRY(model_set_labels(net, labels + from, m));
             if (net->cache)
-                for (int i = 0; i < mine; i++)
-                    rows[i] = frozen_cache_row(net->cache, idx[start + first + i], flipped[first + i]);
+                for (int i = 0; i < m; i++)
+                    rows[i] = frozen_cache_row(net->cache, idx[start + from + i], flipped[from + i]);
             net->cache_rows = net->cache ? rows : NULL; /* this step only, not evaluation */
-            moecl_status fst = model_forward(net, mine, &run);
+            moecl_status fst = model_forward(net, m, &run);
             net->cache_rows = NULL;
             MOECL_TRY(fst);
-            MOECL_TRY(model_backward(net, mine));
-            MOECL_TRY(model_read(net, mine, loss, pred));
-            for (int i = 0; i < mine; i++) {
+            MOECL_TRY(model_backward(net, m));
+            MOECL_TRY(model_read(net, m, loss, pred));
+            for (int i = 0; i < m; i++) {
                 loss_sum += loss[i];
-                counts[1] += pred[i] == model_target(net, labels[first + i]);
+                counts[1] += pred[i] == model_target(net, labels[from + i]);
                 counts[2] += !isfinite(loss[i]);
             }
-            for (int p = 0; p < n_counts - 4; p++) counts[4 + p] = !model_part_idle(net, p);
-        } else { /* more ranks than images: this rank adds nothing */
+            for (int p = 0; p < n_counts - 4; p++) counts[4 + p] += !model_part_idle(net, p);
+            if (m < mine && !acc && !(*acc_out = acc = accumulation_buffer(pl, &piece_grads)))
+                return moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of host memory");
+            if (m < mine) MOECL_TRY(accumulate_grads(pl, acc, piece_grads, (float)m / mine, at == 0));
+        }
+        if (mine > net->batch) MOECL_TRY(upload_grads(pl, acc));
+        if (mine == 0) { /* more ranks than images: this rank adds nothing */
             for (int i = 0; i < pl->n_active; i++)
                 if (pl->active[i]->grad) MOECL_TRY(moecl_tensor_fill(pl->active[i]->grad, 0.0f));
         }
@@ -131,3 +187,14 @@ moecl_status run_epoch(model *net, const train_options *o, const dataset *train,
     return MOECL_OK;
 }
 
+moecl_status run_epoch(model *net, const train_options *o, const dataset *train,
+                       const normalizer *norm, uint64_t seed, param_list *pl, run_state *rs,
+                       float *host, int *labels, int *idx, float *loss, int *pred,
+                       long total_steps, grad_exchange *gx, FILE *log, bool *stopped)
+{
+    float *acc = NULL;
+    moecl_status st = run_batches(net, o, train, norm, seed, pl, rs, host, labels, idx, loss, pred,
+                                  total_steps, gx, log, stopped, &acc);
+    free(acc);
+    return st;
+}
