@@ -22,6 +22,7 @@ static const char USAGE[] =
     "      --synthetic [N]\n"
     "      --no-frozen-cache\n"
     "      --lazy-experts --sync-bn --split W0,W1,... --label-smoothing X --tta [flip|translate] --ema D\n"
+    "      --micro-batch N (a batch in pieces of N on the device, gradients summed)\n"
     "      --weights CHECKPOINT (start from its weights) --start-stage S (staged models)\n"
     "  train --resume RUN_DIR [--epochs N]\n"
     "                              continue an interrupted or finished run\n"
