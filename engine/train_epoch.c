@@ -98,7 +98,6 @@ static moecl_status run_batches(model *net, const train_options *o, const datase
         int first = 0, mine = n; /* this rank's share: images first .. first + mine - 1 */
         dist_share(n, o->split[0] ? split : NULL, &first, &mine);
         run.step = (uint32_t)rs->global_step;
-        run.image_offset = first;
         run.sync_bn = o->sync_bn;
         run.global_n = n;
         if (o->sync_bn && mine == 0) /* every rank sees the same n: all stop here alike */
