@@ -76,6 +76,8 @@ typedef struct layer_config {
     bool dirac;                  /* conv2d: identity initialisation (model file "init": "dirac") */
     bool whiten;                 /* conv2d: weights from the training images' patch statistics
                                   * (model file "init": "whiten"; whiten.c), and fixed */
+    float whiten_eps;            /* added to each eigenvalue: how much the flattest (noisiest)
+                                  * directions are damped (model file "whiten_eps") */
     bool fixed;                  /* the parameters never learn (a whitening convolution) */
     int split_k;                 /* conv2d: weight-gradient chunk (0: the default) */
     int n_experts;               /* dense_moe */

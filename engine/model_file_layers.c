@@ -1,6 +1,7 @@
 /* Model files: the layers of a part (conv2d, dense, pooling, dropout,
  * batchnorm, dense_moe, conv2d_moe ...), by their names here or Keras's. */
 #include "model_file_parse.h"
+#include "whiten.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -97,7 +98,7 @@ static moecl_status parse_layer(network *net, parse_ctx *p, const cJSON *spec, i
     case LAYER_CONV2D: {
         static const char *const keys[] = {"type", "name", "filters", "kernel_size", "strides",
                                            "padding", "use_bias", "activation", "lr_scale", "init",
-                                           NULL};
+                                           "whiten_eps", NULL};
         MOECL_TRY(mf_check_keys(p, spec, keys));
         int filters = 0, kh = 0, kw = 0, sh = 0, sw = 0;
         bool same = false, bias = true;
@@ -115,6 +116,9 @@ static moecl_status parse_layer(network *net, parse_ctx *p, const cJSON *spec, i
         l = layer_conv2d(name, filters, kh, kw, sh, sw, same, bias);
         if (l) l->cfg.dirac = strcmp(init, "dirac") == 0;
         if (l) l->cfg.whiten = l->cfg.fixed = strcmp(init, "whiten") == 0;
+        float eps = WHITEN_EPS;
+        MOECL_TRY(mf_get_float(p, spec, "whiten_eps", WHITEN_EPS, 0.0f, 1000.0f, &eps));
+        if (l) l->cfg.whiten_eps = eps;
         break;
     }
     case LAYER_DENSE: {

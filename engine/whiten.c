@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define WHITEN_EPS 5e-4 /* keeps the flattest directions from blowing up */
 
 /* Eigen-decomposition of the symmetric d x d matrix a (destroyed) by
  * cyclic Jacobi rotations: eigenvalues into val, eigenvectors as the
@@ -79,7 +78,7 @@ static long add_patch_moments(const float *img, int n, int C, int H, int W, int 
 }
 
 moecl_status whiten_kernel(const float *images, int n, int C, int H, int W, int kh, int kw,
-                           float *kernel)
+                           double eps, float *kernel)
 {
     int d = C * kh * kw;
     if (d > WHITEN_MAX_DIM)
@@ -104,7 +103,7 @@ moecl_status whiten_kernel(const float *images, int n, int C, int H, int W, int 
         }
     for (int f = 0; f < d; f++) {
         int e = order[f];
-        double norm = 1.0 / sqrt((val[e] > 0 ? val[e] : 0) + WHITEN_EPS);
+        double norm = 1.0 / sqrt((val[e] > 0 ? val[e] : 0) + eps);
         for (int k = 0; k < d; k++) {
             kernel[(size_t)f * d + k] = (float)(vec[k * d + e] * norm);
             kernel[(size_t)(f + d) * d + k] = -(float)(vec[k * d + e] * norm);
@@ -143,7 +142,8 @@ moecl_status whiten_model(model *m, const dataset *d, const normalizer *norm, in
             st = moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of host memory");
             break;
         }
-        st = whiten_kernel(images, n, l->in.c, l->in.h, l->in.w, l->cfg.kh, l->cfg.kw, w);
+        st = whiten_kernel(images, n, l->in.c, l->in.h, l->in.w, l->cfg.kh, l->cfg.kw,
+                          l->cfg.whiten_eps, w);
         if (st == MOECL_OK) st = moecl_tensor_upload(kernel->value, w, kernel->value->count);
         free(w);
     }

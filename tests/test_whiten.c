@@ -59,7 +59,7 @@ static void test_kernel_whitens(void)
     enum { N = 37, C = 3, H = 9, W = 11, KH = 2, KW = 3, D = C * KH * KW };
     float *x = correlated_images(N, C, H, W);
     float kernel[2 * D * D];
-    REQUIRE_OK(whiten_kernel(x, N, C, H, W, KH, KW, kernel));
+    REQUIRE_OK(whiten_kernel(x, N, C, H, W, KH, KW, WHITEN_EPS, kernel));
     /* the responses' second moments over every patch: near the identity
      * (each lambda / (lambda + eps), the largest directions first) */
     double m[D][D] = {{0}};
@@ -93,6 +93,21 @@ static void test_kernel_whitens(void)
           "unit variance but for eps: diagonal %g .. %g", low, high);
     CHECK(order < 1e-9, "largest directions first (a later one larger by %g)", order);
     CHECK(mirror == 0, "the second half is the first negated (off by %g)", mirror);
+
+    /* eps damps each direction to variance lambda / (lambda + eps); with
+     * eps 0 a filter's squared norm is 1 / lambda (unit eigenvectors) */
+    float plain[2 * D * D], damped[2 * D * D];
+    REQUIRE_OK(whiten_kernel(x, N, C, H, W, KH, KW, 0.0, plain));
+    REQUIRE_OK(whiten_kernel(x, N, C, H, W, KH, KW, 0.5, damped));
+    double worst = 0;
+    for (int f = 0; f < D; f++) {
+        double n0 = 0, n1 = 0;
+        for (int k = 0; k < D; k++) n0 += (double)plain[f * D + k] * plain[f * D + k],
+                                    n1 += (double)damped[f * D + k] * damped[f * D + k];
+        double lambda = 1 / n0; /* damped variance lambda n1 = lambda / (lambda + eps) */
+        worst = check_worst(worst, fabs(lambda * n1 - lambda / (lambda + 0.5)));
+    }
+    CHECK(worst < 1e-5, "eps 0.5 damps each direction to lambda / (lambda + eps) (off by %g)", worst);
     free(x);
 }
 
@@ -102,7 +117,8 @@ static void test_training_keeps_it(void)
     snprintf(model_path, sizeof model_path, "%s/whiten.json", root);
     FILE *f = fopen(model_path, "w");
     fputs("{\"name\": \"whiten\", \"input\": [3, 32, 32], \"classes\": 10, \"layers\": ["
-          "{\"type\": \"conv2d\", \"filters\": 24, \"kernel_size\": 2, \"use_bias\": false, \"init\": \"whiten\"},"
+          "{\"type\": \"conv2d\", \"filters\": 24, \"kernel_size\": 2, \"use_bias\": false, \"init\": \"whiten\","
+          "\"whiten_eps\": 0.01},"
           "{\"type\": \"gelu\"}, {\"type\": \"conv2d\", \"filters\": 6, \"kernel_size\": 3},"
           "{\"type\": \"maxpool\", \"pool_size\": 4}, {\"type\": \"flatten\"},"
           "{\"type\": \"dense\", \"units\": 10}]}", f);
@@ -128,7 +144,7 @@ static void test_training_keeps_it(void)
     for (int i = 0; i < 300; i++) idx[i] = i;
     dataset_make_batch(&all, idx, 300, &norm, NULL, NULL, x, labels, NULL);
     float want[24 * 12], got[24 * 12], other[6 * 24 * 9];
-    REQUIRE_OK(whiten_kernel(x, 300, 3, 32, 32, 2, 2, want));
+    REQUIRE_OK(whiten_kernel(x, 300, 3, 32, 32, 2, 2, 0.01, want));
     int shape[4] = {24, 3, 2, 2}, shape2[4] = {6, 24, 3, 3};
     moecl_tensor *t = NULL, *t2 = NULL;
     REQUIRE_OK(moecl_tensor_create(ctx, 4, shape, &t));
