@@ -32,7 +32,7 @@ moecl_status bench_step(model *net, const layer_run *run, const optim_config *ad
             param_list pl = {.active = params, .n_active = n};
             MOECL_TRY(exchange_gradients(&dp->gx, &pl, dp->weight, NULL, 0));
         }
-        MOECL_TRY(optim_update(adam, net->ctx, params, n, adam->lr, t));
+        MOECL_TRY(optim_update(adam, params, n, adam->lr, t));
     }
     moecl_profile_scope(net->ctx, NULL, NULL);
     return MOECL_OK;

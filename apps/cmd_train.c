@@ -106,6 +106,11 @@ static int parse_train_option(train_options *o, int argc, char **argv, int *i, b
         snprintf(o->split, sizeof o->split, "%s", v);
         return 0;
     }
+    if (strcmp(a, "--experts-on") == 0) {
+        NEED_VALUE();
+        snprintf(o->experts_on, sizeof o->experts_on, "%s", v);
+        return 0;
+    }
     if (strcmp(a, "--optimizer") == 0) {
         NEED_VALUE();
         optim_kind k;
@@ -230,7 +235,9 @@ static int train_command(const cli_globals *g, int argc, char **argv)
         moecl_status st = train_options_load(&o, path);
         if (st != MOECL_OK) return cli_report(st);
         snprintf(o.out_dir, sizeof o.out_dir, "%s", resume);
-        if (epochs_set) o.epochs = cli.epochs; /* the one option a resume may change */
+        if (epochs_set) o.epochs = cli.epochs; /* the run's length may change, */
+        if (cli.experts_on[0]) /* and where the experts live (not what they compute) */
+            snprintf(o.experts_on, sizeof o.experts_on, "%s", cli.experts_on);
     } else {
         o = cli;
         /* --weights alone: the model the checkpoint was trained as */

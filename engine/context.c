@@ -128,6 +128,7 @@ moecl_status moecl_ctx_create(const moecl_device_info *device, const moecl_ctx_o
         goto fail;
     }
     ctx->profiling = options->profiling;
+    ctx->no_tuning = options->no_tuning;
     const char *shape = getenv("MOECL_KERNEL_SHAPE");
     ctx->cpu_shaped = shape && *shape ? strcmp(shape, "gpu") != 0 : !device->is_gpu;
     cl_command_queue_properties qprops = options->profiling ? CL_QUEUE_PROFILING_ENABLE : 0;
@@ -149,6 +150,15 @@ moecl_status moecl_ctx_create(const moecl_device_info *device, const moecl_ctx_o
 fail:
     moecl_ctx_destroy(ctx);
     return st;
+}
+
+moecl_status moecl_ctx_create_like(const moecl_ctx *like, const moecl_device_info *device,
+                                   moecl_ctx **ctx)
+{
+    moecl_ctx_options o = {.cache_dir = like->cache_dir[0] ? like->cache_dir : NULL,
+                           .no_cache = !like->cache_dir[0], .profiling = like->profiling,
+                           .no_tuning = like->no_tuning, .gemm = like->gemm.spec};
+    return moecl_ctx_create(device, &o, ctx);
 }
 
 const char *moecl_ctx_tuning_note(const moecl_ctx *ctx) { return ctx->tuning_note; }

@@ -204,6 +204,7 @@ struct moecl_ctx {
     moecl_gemm_state gemm; /* our GEMM kernels and the choices between paths */
     moecl_choices choices; /* measured choices (choice.c) */
     bool profiling;        /* the queue records timestamps */
+    bool no_tuning;        /* CLBlast's defaults even where a tuning file is */
     /* Element-wise, pooling and reduction kernels shaped for a CPU driver (a
      * vector's worth of work per item, small groups) rather than for a GPU
      * (an item per element, coalesced): the device's type, or

@@ -38,6 +38,8 @@ void model_free(model *m)
     moecl_tensor_destroy(m->counts);
     moecl_tensor_destroy(m->mixed);
     moecl_tensor_destroy(m->dtrunk);
+    moecl_tensor_destroy(m->relay);
+    free(m->host_relay);
     moecl_tensor *topk[] = {m->kgate, m->kroute, m->kslot, m->kload, m->ku, m->keps, m->kcoef, m->kaux};
     for (size_t i = 0; i < sizeof topk / sizeof topk[0]; i++) moecl_tensor_destroy(topk[i]);
     free(m->mapped_labels);
@@ -53,6 +55,20 @@ static moecl_tensor *routed_input(const model *m, int part)
         if (m->experts[k] == part || (m->head == HEAD_HIERARCHICAL && m->subgates[k] == part))
             return m->expert_in[k];
     return NULL;
+}
+
+moecl_status model_place_experts(model *m, moecl_ctx *const *ctxs, int n)
+{
+    if (m->head != HEAD_SWITCH && m->head != HEAD_TOPK && m->head != HEAD_SOFT_MIXTURE)
+        return moecl_fail(MOECL_ERR_INVALID_ARG, "model %s: experts are placed on devices in "
+                          "switch, top-k and soft mixtures; this model's head has %s", m->name,
+                          m->head == HEAD_SINGLE ? "no experts" : "a hierarchy of gates (not placed yet)");
+    if (m->n_stages > 0)
+        return moecl_fail(MOECL_ERR_INVALID_ARG, "model %s: experts of a staged model are not "
+                          "placed on other devices (a stage that trains a part alone scores "
+                          "it on the model's device)", m->name);
+    for (int k = 0; k < m->n_experts && n > 0; k++) m->part_ctx[m->experts[k]] = ctxs[k % n];
+    return MOECL_OK;
 }
 
 moecl_status model_setup(model *m, moecl_ctx *ctx, int batch, uint64_t seed)
@@ -76,9 +92,10 @@ moecl_status model_setup(model *m, moecl_ctx *ctx, int batch, uint64_t seed)
         int E = m->n_experts, C = m->classes;
         int zs[3] = {E, batch, C}, be[2] = {batch, E}, bc[2] = {batch, C}, idx = E * batch,
             cnt = 2 * E + 1;
-        for (int k = 0; k < E; k++) {
-            MOECL_TRY(moecl_tensor_create(ctx, 2, eshape, &m->expert_in[k]));
-            MOECL_TRY(moecl_tensor_create(ctx, 2, bc, &m->dexpert[k]));
+        for (int k = 0; k < E; k++) { /* on the expert's device */
+            moecl_ctx *at = model_part_ctx(m, m->experts[k]);
+            MOECL_TRY(moecl_tensor_create(at, 2, eshape, &m->expert_in[k]));
+            MOECL_TRY(moecl_tensor_create(at, 2, bc, &m->dexpert[k]));
         }
         MOECL_TRY(moecl_tensor_create(ctx, 3, zs, &m->stacked));
         MOECL_TRY(moecl_tensor_create(ctx, 3, zs, &m->dstacked));
@@ -111,11 +128,24 @@ moecl_status model_setup(model *m, moecl_ctx *ctx, int batch, uint64_t seed)
         MOECL_TRY(moecl_tensor_create(ctx, 1, &cnt, &m->counts));
     }
     const moecl_tensor *unrouted = m->trunk >= 0 ? network_output(m->parts[m->trunk]) : m->images;
+    bool placed = false;
     for (int i = 0; i < m->n_parts; i++) {
         if (i == m->trunk) continue;
         const moecl_tensor *in = routed_input(m, i);
+        moecl_ctx *at = model_part_ctx(m, i);
+        if (!in && at != ctx) { /* a soft mixture's expert elsewhere: its copy of the images */
+            int k = 0;
+            while (m->experts[k] != i) k++;
+            MOECL_TRY(moecl_tensor_create(at, 2, eshape, &m->expert_in[k]));
+            in = m->expert_in[k];
+        }
+        placed |= at != ctx;
         m->parts[i]->input_grad = m->trunk >= 0; /* the trunk learns through them */
-        MOECL_TRY(network_setup(m->parts[i], ctx, input, batch, &rng, in ? in : unrouted));
+        MOECL_TRY(network_setup(m->parts[i], at, input, batch, &rng, in ? in : unrouted));
+    }
+    if (placed) { /* rows on their way between devices */
+        int rshape[2] = {batch, eshape[1] > m->classes ? eshape[1] : m->classes};
+        MOECL_TRY(moecl_tensor_create(ctx, 2, rshape, &m->relay));
     }
     MOECL_TRY(softmax_ce_init(&m->loss, ctx, batch, m->classes));
     m->mapped_labels = malloc((size_t)batch * sizeof *m->mapped_labels);
@@ -146,7 +176,8 @@ moecl_status model_setup(model *m, moecl_ctx *ctx, int batch, uint64_t seed)
         MOECL_TRY(moecl_tensor_create(ctx, 1, &coef, &m->kcoef));
         MOECL_TRY(moecl_tensor_create(ctx, 1, &one, &m->kaux));
         MOECL_TRY(moecl_tensor_create(ctx, 2, bk, &m->dgate));
-        for (int k = 0; k < K; k++) MOECL_TRY(moecl_tensor_create(ctx, 2, bc, &m->dexpert[k]));
+        for (int k = 0; k < K; k++)
+            MOECL_TRY(moecl_tensor_create(model_part_ctx(m, m->experts[k]), 2, bc, &m->dexpert[k]));
     }
     return MOECL_OK;
 }
@@ -216,7 +247,13 @@ moecl_status model_forward(model *m, int n, const layer_run *run)
     if (m->head == HEAD_SWITCH) return switch_forward(m, n, run);
     if (m->head == HEAD_TOPK) return topk_forward(m, n, run);
     if (m->head == HEAD_HIERARCHICAL) return hier_forward(m, n, run);
-    for (int i = 0; i < m->n_parts; i++) MOECL_TRY(model_forward_part(m, i, n, run));
+    for (int i = 0; i < m->n_parts; i++) {
+        for (int k = 0; k < m->n_experts; k++) /* a placed expert's copy of the images */
+            if (m->experts[k] == i && model_part_placed(m, i))
+                MOECL_TRY(model_move_rows(m, m->images, 0, m->expert_in[k], 0,
+                                          (size_t)n * shape3_size(m->input)));
+        MOECL_TRY(model_forward_part(m, i, n, run));
+    }
     if (m->head == HEAD_SINGLE)
         return softmax_ce_forward(&m->loss, network_output(m->parts[0]), n);
     return soft_forward(m, n);

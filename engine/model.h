@@ -78,6 +78,9 @@ typedef struct model {
     model_stage stages[MODEL_MAX_STAGES];
     int n_stages;
     int stage;                      /* the active stage, -1 for the whole model */
+    /* expert placement (model_place_experts, before model_setup): the
+     * device a part lives on; NULL: the model's own (ctx) */
+    moecl_ctx *part_ctx[MODEL_MAX_PARTS];
     /* after model_setup */
     moecl_ctx *ctx;
     int batch;
@@ -92,6 +95,9 @@ typedef struct model {
     softmax_ce part_loss[MODEL_MAX_PARTS];    /* stages that train a part alone */
     moecl_tensor *expert_in[MODEL_MAX_PARTS]; /* switch: each expert's gathered images */
     moecl_tensor *dtrunk;                     /* the trunk's output gradient [batch, its size] */
+    moecl_tensor *relay;   /* placed experts: rows on the model's device on their way to or
+                            * from an expert's ([batch, the larger of input and classes]) */
+    float *host_relay;     /* the same rows in host memory, between two devices */
     moecl_tensor *probs, *slot, *index, *counts, *mixed; /* switch routing; mixed: [batch, C] logits */
     moecl_tensor *kgate, *kroute, *kslot, *kload, *ku, *keps, *kcoef, *kaux; /* top-k routing */
     int *mapped_labels;                       /* [batch]: labels as a stage sees them */
@@ -111,6 +117,11 @@ moecl_status model_parse(const char *json, const char *origin, model **out);
 moecl_status model_load(const char *spec, model **out);
 void model_free(model *m);
 
+/* Expert parallelism: the mixture's experts on the n devices of ctxs, round
+ * robin (expert k on ctxs[k % n]); the gate, a trunk and the combination stay
+ * on the model's device, and only each expert's rows cross. Switch, top-k
+ * and soft mixtures without stages; before model_setup. */
+moecl_status model_place_experts(model *m, moecl_ctx *const *ctxs, int n);
 /* Allocates every buffer for the largest batch and initialises the weights
  * from seed. */
 moecl_status model_setup(model *m, moecl_ctx *ctx, int batch, uint64_t seed);

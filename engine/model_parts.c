@@ -3,6 +3,8 @@
 #include "model_parts.h"
 #include "internal.h"
 
+#include <stdlib.h>
+
 bool model_part_learns(const model *m, int part)
 {
     if (m->stage >= 0) return m->stages[m->stage].train_parts[part];
@@ -31,4 +33,31 @@ moecl_status model_forward_part(model *m, int part, int n, const layer_run *run)
         run = &as_evaluated;
     }
     return network_forward(m->parts[part], n, run);
+}
+
+moecl_ctx *model_part_ctx(const model *m, int part) { return m->part_ctx[part] ? m->part_ctx[part] : m->ctx; }
+
+bool model_part_placed(const model *m, int part) { return model_part_ctx(m, part) != m->ctx; }
+
+moecl_status model_move_rows(model *m, const moecl_tensor *src, size_t src_off, moecl_tensor *dst,
+                             size_t dst_off, size_t n)
+{
+    if (n == 0) return MOECL_OK;
+    if (src->ctx == dst->ctx) return model_copy_range(src->ctx, src->buf, src_off, dst->buf, dst_off, n);
+    /* two devices (each its own OpenCL context): through the host, where the
+     * rows wait no longer than the two blocking transfers */
+    if (!m->host_relay) {
+        m->host_relay = malloc(m->relay->count * sizeof *m->host_relay);
+        if (!m->host_relay) return moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of host memory");
+    }
+    if (n > m->relay->count)
+        return moecl_fail(MOECL_ERR_INVALID_ARG, "%zu rows' floats between devices, more than the "
+                          "%zu of the relay", n, m->relay->count);
+    MOECL_CL_CHECK(&src->ctx->device,
+                   clEnqueueReadBuffer(src->ctx->queue, src->buf, CL_TRUE, src_off * sizeof(float),
+                                       n * sizeof(float), m->host_relay, 0, NULL, NULL));
+    MOECL_CL_CHECK(&dst->ctx->device,
+                   clEnqueueWriteBuffer(dst->ctx->queue, dst->buf, CL_TRUE, dst_off * sizeof(float),
+                                        n * sizeof(float), m->host_relay, 0, NULL, NULL));
+    return MOECL_OK;
 }

@@ -11,6 +11,14 @@ size_t model_stack_stride(const model *m);
 /* n floats from src + src_off to dst + dst_off, on the device. */
 moecl_status model_copy_range(moecl_ctx *ctx, cl_mem src, size_t src_off, cl_mem dst,
                               size_t dst_off, size_t n);
+/* The device a part lives on: its placed one, else the model's. */
+moecl_ctx *model_part_ctx(const model *m, int part);
+/* Whether a part lives on another device than the model's (its rows cross). */
+bool model_part_placed(const model *m, int part);
+/* n floats from src at src_off to dst at dst_off: on the device when both
+ * are on one, else through host memory (m->host_relay), blocking. */
+moecl_status model_move_rows(model *m, const moecl_tensor *src, size_t src_off, moecl_tensor *dst,
+                             size_t dst_off, size_t n);
 /* Whether a part learns in the current stage (not frozen, and trained now). */
 bool model_part_learns(const model *m, int part);
 /* A part's forward on its input; one that does not learn now runs as in

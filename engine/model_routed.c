@@ -22,10 +22,14 @@ static moecl_status gather_routed_images(model *m, int n, int n_counts)
                                        NULL, NULL));
     for (int k = 0; k < m->n_experts; k++) {
         int nk = m->expert_counts[k];
+        /* an expert on another device: gathered here, then only its rows cross */
+        bool placed = model_part_placed(m, m->experts[k]);
+        moecl_tensor *to = placed ? m->relay : m->expert_in[k];
         MOECL_TRY(MOECL_LAUNCH(m->ctx, "gather_rows_offset_f32", (size_t)nk * cols, 0,
                                MOECL_ARG_MEM(src->buf), MOECL_ARG_MEM(m->index->buf),
-                               MOECL_ARG_INT(k * n), MOECL_ARG_MEM(m->expert_in[k]->buf),
+                               MOECL_ARG_INT(k * n), MOECL_ARG_MEM(to->buf),
                                MOECL_ARG_INT(nk), MOECL_ARG_INT(cols)));
+        if (placed) MOECL_TRY(model_move_rows(m, m->relay, 0, m->expert_in[k], 0, (size_t)nk * cols));
     }
     return MOECL_OK;
 }
@@ -40,8 +44,8 @@ static moecl_status run_routed_experts(model *m, int n, int n_counts, const laye
         int nk = m->expert_counts[k];
         if (nk == 0) continue;
         MOECL_TRY(model_forward_part(m, m->experts[k], nk, run));
-        MOECL_TRY(model_copy_range(m->ctx, network_output(m->parts[m->experts[k]])->buf, 0,
-                                   m->stacked->buf, k * zs, (size_t)nk * m->classes));
+        MOECL_TRY(model_move_rows(m, network_output(m->parts[m->experts[k]]), 0, m->stacked,
+                                  k * zs, (size_t)nk * m->classes));
     }
     return MOECL_OK;
 }
@@ -50,7 +54,8 @@ static moecl_status run_routed_experts(model *m, int n, int n_counts, const laye
  * sub-gate) on the images routed to that expert: rows 0..n_k of gradient
  * stack k (stride `stride`, `width` values a row) into grads[k]; zero
  * gradients for a part that got no image. Frozen parts are skipped. */
-static moecl_status backward_routed_parts(model *m, const int *parts, cl_mem stack, size_t stride,
+static moecl_status backward_routed_parts(model *m, const int *parts, const moecl_tensor *stack,
+                                          size_t stride,
                                           int width, moecl_tensor *const *grads)
 {
     for (int k = 0; k < m->n_experts; k++) {
@@ -60,7 +65,7 @@ static moecl_status backward_routed_parts(model *m, const int *parts, cl_mem sta
             if (!m->lazy_experts) MOECL_TRY(network_zero_grads(m->parts[parts[k]]));
             continue;
         }
-        MOECL_TRY(model_copy_range(m->ctx, stack, k * stride, grads[k]->buf, 0, (size_t)nk * width));
+        MOECL_TRY(model_move_rows(m, stack, k * stride, grads[k], 0, (size_t)nk * width));
         MOECL_TRY(network_backward(m->parts[parts[k]], grads[k], nk));
     }
     return MOECL_OK;
@@ -68,7 +73,7 @@ static moecl_status backward_routed_parts(model *m, const int *parts, cl_mem sta
 
 static moecl_status backward_routed_experts(model *m)
 {
-    return backward_routed_parts(m, m->experts, m->dstacked->buf, model_stack_stride(m), m->classes,
+    return backward_routed_parts(m, m->experts, m->dstacked, model_stack_stride(m), m->classes,
                                  m->dexpert);
 }
 
@@ -91,8 +96,13 @@ static moecl_status backward_trunk(model *m, int n)
     for (int k = 0; k < m->n_experts; k++) {
         int nk = m->expert_counts[k];
         if (nk == 0) continue;
+        const moecl_tensor *from = m->parts[m->experts[k]]->layers[0]->grad_input;
+        if (model_part_placed(m, m->experts[k])) { /* its rows back to this device first */
+            MOECL_TRY(model_move_rows(m, from, 0, m->relay, 0, (size_t)nk * cols));
+            from = m->relay;
+        }
         MOECL_TRY(MOECL_LAUNCH(m->ctx, "scatter_add_rows_offset_f32", (size_t)nk * cols, 0,
-                               MOECL_ARG_MEM(m->parts[m->experts[k]]->layers[0]->grad_input->buf),
+                               MOECL_ARG_MEM(from->buf),
                                MOECL_ARG_MEM(m->index->buf), MOECL_ARG_INT(k * n),
                                MOECL_ARG_MEM(m->dtrunk->buf), MOECL_ARG_INT(nk), MOECL_ARG_INT(cols)));
     }
@@ -279,7 +289,7 @@ moecl_status hier_backward(model *m, int n)
     if (model_part_learns(m, m->baseline))
         MOECL_TRY(network_backward(m->parts[m->baseline], m->dbaseline, n));
     MOECL_TRY(backward_routed_experts(m));
-    return backward_routed_parts(m, m->subgates, m->dsubgate_out->buf, vs, 2 * m->classes, m->dsub);
+    return backward_routed_parts(m, m->subgates, m->dsubgate_out, vs, 2 * m->classes, m->dsub);
 }
 
 bool model_part_idle(const model *m, int part)

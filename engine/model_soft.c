@@ -9,8 +9,8 @@ moecl_status soft_forward(model *m, int n)
 {
     size_t nc = (size_t)n * m->classes;
     for (int k = 0; k < m->n_experts; k++)
-        MOECL_TRY(model_copy_range(m->ctx, network_output(m->parts[m->experts[k]])->buf, 0,
-                                   m->stacked->buf, k * model_stack_stride(m), nc));
+        MOECL_TRY(model_move_rows(m, network_output(m->parts[m->experts[k]]), 0, m->stacked,
+                                  k * model_stack_stride(m), nc));
     const moecl_tensor *a = network_output(m->parts[m->gate]);
     MOECL_TRY(MOECL_LAUNCH(m->ctx, "soft_mixture_forward_f32", (size_t)n, 0, MOECL_ARG_MEM(a->buf),
                            MOECL_ARG_MEM(m->stacked->buf), MOECL_ARG_MEM(m->loss.labels->buf),
@@ -43,8 +43,7 @@ moecl_status soft_backward(model *m, int n)
     size_t nc = (size_t)n * m->classes;
     for (int k = 0; k < m->n_experts; k++) {
         if (!model_part_learns(m, m->experts[k])) continue; /* frozen: nothing to learn */
-        MOECL_TRY(model_copy_range(m->ctx, m->dstacked->buf, k * model_stack_stride(m),
-                                   m->dexpert[k]->buf, 0, nc));
+        MOECL_TRY(model_move_rows(m, m->dstacked, k * model_stack_stride(m), m->dexpert[k], 0, nc));
         MOECL_TRY(network_backward(m->parts[m->experts[k]], m->dexpert[k], n));
     }
     if (!model_part_learns(m, m->gate)) return MOECL_OK;

@@ -132,6 +132,9 @@ typedef struct moecl_program_report {
  * kernel program. Afterwards no program is built again. */
 moecl_status moecl_ctx_create(const moecl_device_info *device,
                               const moecl_ctx_options *options, moecl_ctx **ctx);
+/* Another device opened as `like` was (cache, tuning, GEMM path, profiling). */
+moecl_status moecl_ctx_create_like(const moecl_ctx *like, const moecl_device_info *device,
+                                   moecl_ctx **ctx);
 void moecl_ctx_destroy(moecl_ctx *ctx);
 
 const moecl_device_info *moecl_ctx_device(const moecl_ctx *ctx);

@@ -76,7 +76,7 @@ static moecl_status ensure_slots(moecl_param *p, int slots)
     return MOECL_OK;
 }
 
-moecl_status optim_update(const optim_config *c, moecl_ctx *ctx, moecl_param *const *params,
+moecl_status optim_update(const optim_config *c, moecl_param *const *params,
                           int count, float lr, long step)
 {
     for (int i = 0; i < count; i++) {
@@ -92,7 +92,7 @@ moecl_status optim_update(const optim_config *c, moecl_ctx *ctx, moecl_param *co
             MOECL_TRY(ensure_slots(p, 2));
             double b1t = pow(c->beta1, (double)step), b2t = pow(c->beta2, (double)step);
             float alpha = (float)(plr * sqrt(1.0 - b2t) / (1.0 - b1t));
-            MOECL_TRY(MOECL_LAUNCH_STREAM(ctx, "adam_step_f32", n, MOECL_ARG_MEM(p->value->buf),
+            MOECL_TRY(MOECL_LAUNCH_STREAM(p->value->ctx, "adam_step_f32", n, MOECL_ARG_MEM(p->value->buf),
                                    MOECL_ARG_MEM(p->grad->buf), MOECL_ARG_MEM(p->slot[0]->buf),
                                    MOECL_ARG_MEM(p->slot[1]->buf), MOECL_ARG_FLOAT(alpha),
                                    MOECL_ARG_FLOAT(c->beta1), MOECL_ARG_FLOAT(c->beta2),
@@ -100,7 +100,7 @@ moecl_status optim_update(const optim_config *c, moecl_ctx *ctx, moecl_param *co
                                    MOECL_ARG_INT(n)));
         } else {
             MOECL_TRY(ensure_slots(p, 1));
-            MOECL_TRY(MOECL_LAUNCH_STREAM(ctx, "sgd_step_f32", n, MOECL_ARG_MEM(p->value->buf),
+            MOECL_TRY(MOECL_LAUNCH_STREAM(p->value->ctx, "sgd_step_f32", n, MOECL_ARG_MEM(p->value->buf),
                                    MOECL_ARG_MEM(p->grad->buf), MOECL_ARG_MEM(p->slot[0]->buf),
                                    MOECL_ARG_FLOAT(plr), MOECL_ARG_FLOAT(c->momentum),
                                    MOECL_ARG_INT(c->nesterov), MOECL_ARG_FLOAT(pwd),

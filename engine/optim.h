@@ -38,12 +38,12 @@ const char *lr_schedule_name(lr_schedule s);
 /* The rate at a step (0-based) of a run of total_steps, steps_per_epoch each. */
 float optim_lr_at(const optim_config *c, long step, long steps_per_epoch, long total_steps);
 
-/* One update of every trainable parameter with its gradient. `step` counts
- * updates from 1 (Adam's bias correction). Optimiser state tensors are made
- * on first use and zeroed. */
 /* Makes (zeroed) state tensors for every parameter, before the first step. */
 moecl_status optim_prepare(const optim_config *c, moecl_param *const *params, int count);
-moecl_status optim_update(const optim_config *c, moecl_ctx *ctx, moecl_param *const *params,
+/* One update of every trainable parameter with its gradient, on the device
+ * that holds it (experts may live on other devices). `step` counts updates
+ * from 1 (Adam's bias correction). State tensors are made on first use. */
+moecl_status optim_update(const optim_config *c, moecl_param *const *params,
                           int count, float lr, long step);
 
 #endif

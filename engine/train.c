@@ -5,6 +5,7 @@
 #include "train_epoch.h"
 #include "train_weights.h"
 #include "whiten.h"
+#include "expert_devices.h"
 #include "draw/curves.h"
 #include "internal.h"
 #include "progress.h"
@@ -509,6 +510,13 @@ moecl_status train_run(moecl_ctx *ctx, const train_options *o, bool resume, FILE
     if (st == MOECL_OK && o->micro_batch > 0 && o->sync_bn)
         st = moecl_fail(MOECL_ERR_INVALID_ARG, "--micro-batch and --sync-bn: batch norm's statistics "
                         "are each micro-batch's, not the whole batch's; choose one");
+    expert_devices placed = {0};
+    if (st == MOECL_OK && o->experts_on[0] && dist_size() > 1)
+        st = moecl_fail(MOECL_ERR_INVALID_ARG, "--experts-on with %d data-parallel ranks: experts "
+                        "are placed on the devices of one process only (yet); use one or the "
+                        "other", dist_size());
+    if (st == MOECL_OK && o->experts_on[0]) st = expert_devices_open(ctx, o->experts_on, log, &placed);
+    if (st == MOECL_OK && placed.n) st = model_place_experts(t.net, placed.ctx, placed.n);
     if (st == MOECL_OK) st = model_setup(t.net, ctx, device_batch, o->seed);
     if (st == MOECL_OK) st = collect_params(t.net, &t.pl);
     /* one process may leave an idle expert's gradients; ranks sum them, so zeros */
@@ -655,6 +663,7 @@ done:
     grad_exchange_free(&t.gx);
     free_data(&t.d);
     model_free(t.net);
+    expert_devices_close(&placed); /* after the tensors on them */
     free(t.model_json);
     return st;
 }

@@ -36,6 +36,8 @@ typedef struct train_options {
     char weights[1024];       /* a checkpoint to start from ("" = fresh weights) */
     char start_stage[64];     /* staged models: the first stage to train ("" = the first) */
     char split[128];          /* data parallel: each rank's weight in a batch, "1,3" ("" = equal) */
+    char experts_on[256];     /* expert parallel: the devices the experts are placed on, round
+                               * robin, "0,1" ("" = the model's device) */
     optim_config optim;
 } train_options;
 

@@ -167,7 +167,7 @@ static moecl_status run_batches(model *net, const train_options *o, const datase
             n_step = select_busy(pl, idle);
             step = pl->step;
         }
-        MOECL_TRY(optim_update(&o->optim, net->ctx, step, n_step, lr, rs->global_step));
+        MOECL_TRY(optim_update(&o->optim, step, n_step, lr, rs->global_step));
         if (o->ema > 0) MOECL_TRY(ema_update(pl, o->ema));
         rs->part_loss += loss_sum;
         rs->part_correct += (long)counts[1];

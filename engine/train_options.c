@@ -49,6 +49,7 @@ moecl_status train_options_save(const train_options *o, const char *path)
     cJSON_AddStringToObject(j, "weights", o->weights);
     cJSON_AddStringToObject(j, "start_stage", o->start_stage);
     cJSON_AddStringToObject(j, "split", o->split);
+    cJSON_AddStringToObject(j, "experts_on", o->experts_on);
     cJSON_AddStringToObject(j, "optimizer", optim_kind_name(o->optim.kind));
     cJSON_AddNumberToObject(j, "lr", o->optim.lr);
     cJSON_AddNumberToObject(j, "beta1", o->optim.beta1);
@@ -138,6 +139,7 @@ moecl_status train_options_load(train_options *o, const char *path)
     str(j, "weights", o->weights, sizeof o->weights);
     str(j, "start_stage", o->start_stage, sizeof o->start_stage);
     str(j, "split", o->split, sizeof o->split);
+    str(j, "experts_on", o->experts_on, sizeof o->experts_on);
     char name[32] = "adam";
     str(j, "optimizer", name, sizeof name);
     optim_kind_parse(name, &o->optim.kind);

@@ -20,7 +20,7 @@ static void run_steps_scaled(optim_config c, int steps, const float *w0, const f
     CHECK(optim_prepare(&c, list, 1) == MOECL_OK, "%s", moecl_last_error());
     for (int s = 0; s < steps; s++) {
         moecl_tensor_upload(p.grad, grads + s * n, (size_t)n);
-        CHECK(optim_update(&c, ctx, list, 1, c.lr, s + 1) == MOECL_OK, "%s", moecl_last_error());
+        CHECK(optim_update(&c, list, 1, c.lr, s + 1) == MOECL_OK, "%s", moecl_last_error());
     }
     moecl_tensor_download(p.value, w_out, (size_t)n);
     moecl_tensor_destroy(p.value), moecl_tensor_destroy(p.grad);
