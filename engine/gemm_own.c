@@ -194,13 +194,24 @@ moecl_status moecl_own_product(moecl_ctx *ctx, int v, const moecl_product *p)
                       pm, pn, p->batch);
 }
 
+/* two whole rows a panel (conv_direct_forward's two_rows) */
+static bool direct_two_rows(int nr, int oh, int ow) { return nr >= 8 && ow * 2 == nr && oh % 2 == 0; }
+
 bool moecl_own_conv_direct_fits(const moecl_ctx *ctx, int v, int oh, int ow)
 {
     int nr = ctx->gemm.variants[v].nr;
-    return ow % nr == 0 || (nr >= 8 && ow * 2 == nr && oh % 2 == 0);
+    /* a row shorter than half a panel would waste most of every vector */
+    return direct_two_rows(nr, oh, ow) || ow * 2 >= nr;
 }
 
-moecl_status moecl_own_conv_forward(moecl_ctx *ctx, int v, cl_mem xp, cl_mem w, cl_mem bias,
+int moecl_own_conv_direct_width(const moecl_ctx *ctx, int v, int oh, int ow, int kw)
+{
+    int nr = ctx->gemm.variants[v].nr;
+    if (direct_two_rows(nr, oh, ow)) return ow + kw - 1;
+    return (ow + nr - 1) / nr * nr + kw - 1; /* the last panel's loads stay inside */
+}
+
+moecl_status moecl_own_conv_forward(moecl_ctx *ctx, int v, cl_mem xp, int wp, cl_mem w, cl_mem bias,
                                     bool relu, cl_mem y, int filters, const moecl_conv_shape *s,
                                     int n)
 {
@@ -214,18 +225,21 @@ moecl_status moecl_own_conv_forward(moecl_ctx *ctx, int v, cl_mem xp, cl_mem w, 
                          KARGS(MOECL_ARG_MEM(w), VIEW_ARGS(wv), MOECL_ARG_INT(filters), MOECL_ARG_INT(k),
                                MOECL_ARG_INT(k), MOECL_ARG_INT(0), MOECL_ARG_MEM(pa)),
                          k, pm, 1));
-    size_t row_panels = (size_t)n * s->oh * s->ow / var->nr;
+    size_t per_image = direct_two_rows(var->nr, s->oh, s->ow)
+                           ? (size_t)s->oh * s->ow / var->nr
+                           : (size_t)s->oh * ((s->ow + var->nr - 1) / var->nr);
+    size_t row_panels = (size_t)n * per_image;
     cl_mem bias_or_any = bias ? bias : pa; /* a valid buffer the kernel does not read */
     return run_kernel(ctx, var, var->conv_forward, "conv_direct_forward",
                       KARGS(MOECL_ARG_MEM(xp), MOECL_ARG_MEM(pa), MOECL_ARG_MEM(y),
                             MOECL_ARG_MEM(bias_or_any), MOECL_ARG_INT(bias != NULL),
                             MOECL_ARG_INT(relu), MOECL_ARG_INT(s->c), MOECL_ARG_INT(filters), MOECL_ARG_INT(s->kh),
                             MOECL_ARG_INT(s->kw), MOECL_ARG_INT(s->oh), MOECL_ARG_INT(s->ow),
-                            MOECL_ARG_INT(n)),
+                            MOECL_ARG_INT(wp), MOECL_ARG_INT(n)),
                       row_panels, pm, 1);
 }
 
-moecl_status moecl_own_conv_weight_grad(moecl_ctx *ctx, int v, cl_mem xp, cl_mem dy, cl_mem part,
+moecl_status moecl_own_conv_weight_grad(moecl_ctx *ctx, int v, cl_mem xp, int wp, cl_mem dy, cl_mem part,
                                         int filters, const moecl_conv_shape *s, int n, size_t kc,
                                         size_t chunks)
 {
@@ -243,8 +257,8 @@ moecl_status moecl_own_conv_weight_grad(moecl_ctx *ctx, int v, cl_mem xp, cl_mem
                       KARGS(MOECL_ARG_MEM(xp), MOECL_ARG_MEM(pb), MOECL_ARG_MEM(part),
                             MOECL_ARG_INT(s->c), MOECL_ARG_INT(filters), MOECL_ARG_INT(s->kh),
                             MOECL_ARG_INT(s->kw), MOECL_ARG_INT(s->sh), MOECL_ARG_INT(s->sw),
-                            MOECL_ARG_INT(s->oh), MOECL_ARG_INT(s->ow), MOECL_ARG_INT(K),
-                            MOECL_ARG_INT(kc)),
+                            MOECL_ARG_INT(s->oh), MOECL_ARG_INT(s->ow), MOECL_ARG_INT(wp),
+                            MOECL_ARG_INT(K), MOECL_ARG_INT(kc)),
                       panels(ckk, var->mr), pn, chunks);
 }
 

@@ -129,18 +129,22 @@ typedef struct moecl_product {
 /* Runs a product with our variant v (index into ctx->gemm.variants). */
 moecl_status moecl_own_product(moecl_ctx *ctx, int v, const moecl_product *p);
 /* Stride-1 convolution straight from the zero-bordered input xp ([n, C,
- * OH+KH-1, OW+KW-1]; conv_direct.cl), variant v: y (NCHW) = w * xp + bias,
- * through max(0, .) with relu.
- * Needs OW % NR == 0, or 2 * OW == NR and OH even (moecl_own_conv_direct_fits). conv.c/h/w are the
- * input's channels and the rest of s as in moecl_conv_shape. */
+ * OH+KH-1, wp]; conv_direct.cl), variant v: y (NCHW) = w * xp + bias,
+ * through max(0, .) with relu. wp is at least moecl_own_conv_direct_width
+ * (the rows' panels reach past OW to a multiple of NR). Needs an output row
+ * of at least half a panel, or two rows a panel (moecl_own_conv_direct_fits).
+ * conv.c/h/w are the input's channels and the rest of s as in moecl_conv_shape. */
 bool moecl_own_conv_direct_fits(const moecl_ctx *ctx, int v, int oh, int ow);
-moecl_status moecl_own_conv_forward(moecl_ctx *ctx, int v, cl_mem xp, cl_mem w, cl_mem bias,
+int moecl_own_conv_direct_width(const moecl_ctx *ctx, int v, int oh, int ow, int kw);
+/* The widest that width is on any variant (scratch sizes). */
+#define MOECL_CONV_DIRECT_MAX_WIDTH(ow, kw) ((size_t)(((ow) + 15) / 16 * 16 + (kw) - 1))
+moecl_status moecl_own_conv_forward(moecl_ctx *ctx, int v, cl_mem xp, int wp, cl_mem w, cl_mem bias,
                                     bool relu, cl_mem y, int filters, const moecl_conv_shape *s,
                                     int n);
 /* The partial weight gradients of `chunks` chunks of kc output pixels each,
  * [chunks][F][C*KH*KW] into part, from the bordered input xp ([n, C,
  * (OH-1)*SH+KH, (OW-1)*SW+KW]) and dy (NCHW). */
-moecl_status moecl_own_conv_weight_grad(moecl_ctx *ctx, int v, cl_mem xp, cl_mem dy, cl_mem part,
+moecl_status moecl_own_conv_weight_grad(moecl_ctx *ctx, int v, cl_mem xp, int wp, cl_mem dy, cl_mem part,
                                         int filters, const moecl_conv_shape *s, int n, size_t kc,
                                         size_t chunks);
 /* Bytes of the packed panels a product needs with variant v. */

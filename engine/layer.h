@@ -118,6 +118,7 @@ struct layer {
      * copy it again (NULL: nothing reusable; every forward resets it). */
     const moecl_tensor *bordered_of;
     int bordered_n;
+    int bordered_w; /* its rows' width (at least the window's reach; see conv2d_packed.c) */
     /* A ReLU fused into the convolution before it (layer_fuse_relu): the
      * convolution stores max(0, .) and the ReLU layer shares its output. */
     bool fused_relu;    /* conv2d: applies the ReLU that follows it */

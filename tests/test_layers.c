@@ -314,6 +314,14 @@ static void test_conv2d(void)
                 3, 3, true, conv_ref, 0);
     check_layer(layer_conv2d("conv3x3_same_w32", 17, 3, 3, 1, 1, true, false), wider, 2, 2, true,
                 conv_ref, 0);
+    /* rows that are no multiple of a panel: each row's last panel short
+     * (15 and 30 wide; 7 for 8-float panels), its input read past the border */
+    check_layer(layer_conv2d("conv3x3_same_w15", 6, 3, 3, 1, 1, true, true), (shape3){4, 5, 15}, 3, 3,
+                true, conv_ref, 0);
+    check_layer(layer_conv2d("conv2x2_valid_w31", 5, 2, 2, 1, 1, false, true), (shape3){3, 4, 31}, 2, 2,
+                true, conv_ref, 0);
+    check_layer(layer_conv2d("conv3x3_same_w7", 9, 3, 3, 1, 1, true, false), (shape3){3, 5, 7}, 3, 3,
+                true, conv_ref, 0);
     /* widths of half a vector (two rows a panel): 8 for 16-float panels, 4 for 8 */
     check_layer(layer_conv2d("conv3x3_same_w8", 13, 3, 3, 1, 1, true, true), (shape3){3, 6, 8}, 3, 3,
                 true, conv_ref, 0);

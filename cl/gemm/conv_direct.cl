@@ -15,25 +15,30 @@
  *    per batch t, partial sums added afterwards. */
 
 /* 3-D: (output panel q of NR pixels, filter panel p, 1). A panel is NR
- * consecutive pixels of one output row (OW % NR == 0), or two whole rows
- * (OW * 2 == NR, OH even: 8-wide images with 16-float vectors), read as two
- * half-vector loads. xp: [n, C, OH+KH-1, OW+KW-1]; A packed weights
- * [F/MR][C*KH*KW][MR]. */
+ * consecutive pixels of one output row, the row's last panel cut short
+ * where OW is not a multiple of NR (its extra lanes read the zero columns
+ * past the border and are not stored), or two whole rows (OW * 2 == NR, OH
+ * even: 8-wide images with 16-float vectors), read as two half-vector
+ * loads. xp: [n, C, OH+KH-1, Wp], Wp at least the row panels' reach
+ * (moecl_own_conv_direct_width); A packed weights [F/MR][C*KH*KW][MR]. */
 __kernel void conv_direct_forward(__global const float *xp, __global const float *pa,
                                   __global float *y, __global const float *bias,
                                   const int use_bias, const int relu, const int C, const int F, const int KH,
-                                  const int KW, const int OH, const int OW, const int n_images)
+                                  const int KW, const int OH, const int OW, const int Wp,
+                                  const int n_images)
 {
     const int q = get_global_id(0), p = get_global_id(1);
-    const int P = OH * OW, per_image = P / NR;
+    const int P = OH * OW, two_rows = OW * 2 == NR && OH % 2 == 0, per_row = (OW + NR - 1) / NR;
+    const int per_image = two_rows ? P / NR : OH * per_row;
     if (q >= n_images * per_image || p * MR >= F) return;
-    const int n = q / per_image, pix = q % per_image * NR, oh = pix / OW, ow0 = pix % OW;
-    const int Hp = OH + KH - 1, Wp = OW + KW - 1, K = C * KH * KW;
+    const int n = q / per_image, at = q % per_image;
+    const int oh = two_rows ? 2 * at : at / per_row, ow0 = two_rows ? 0 : at % per_row * NR;
+    const int Hp = OH + KH - 1, K = C * KH * KW;
     __global const float *A = pa + (size_t)p * K * MR;
     __global const float *x = xp + ((size_t)n * C * Hp + oh) * Wp + ow0;
     VEC acc[MR];
     for (int r = 0; r < MR; r++) acc[r] = (VEC)(0.0f);
-    if (OW >= NR && KW == 3) {
+    if (!two_rows && KW == 3) {
         /* the common 3-wide window unrolled: three loads, 3 x MR FMAs */
         for (int ch = 0; ch < C; ch++)
             for (int i = 0; i < KH; i++, A += 3 * MR) {
@@ -46,7 +51,7 @@ __kernel void conv_direct_forward(__global const float *xp, __global const float
 #pragma unroll
                 for (int r = 0; r < MR; r++) acc[r] = fma((VEC)(A[2 * MR + r]), b2, acc[r]);
             }
-    } else if (OW >= NR) {
+    } else if (!two_rows) {
         for (int ch = 0; ch < C; ch++)
             for (int i = 0; i < KH; i++) {
                 __global const float *row = x + ((size_t)ch * Hp + i) * Wp;
@@ -75,11 +80,18 @@ __kernel void conv_direct_forward(__global const float *xp, __global const float
 #undef VLOAD_HALF
 #endif
     }
-    __global float *out = y + ((size_t)n * F + p * MR) * P + pix;
+    __global float *out = y + ((size_t)n * F + p * MR) * P + oh * OW + ow0;
+    const int valid = two_rows ? NR : min(NR, OW - ow0);
     for (int r = 0; r < MR && p * MR + r < F; r++) {
         VEC v = acc[r] + (use_bias ? bias[p * MR + r] : 0.0f);
         if (relu) v = RELU_KEEP_NAN(v);
-        VSTORE(v, 0, out + r * (size_t)P);
+        if (valid == NR) {
+            VSTORE(v, 0, out + r * (size_t)P);
+        } else { /* a row's short last panel */
+            float lanes[NR];
+            VSTORE(v, 0, lanes);
+            for (int c = 0; c < valid; c++) out[r * (size_t)P + c] = lanes[c];
+        }
     }
 }
 
@@ -104,12 +116,13 @@ __kernel void conv_pack_dy_t(__global const float *dy, const int F, const int P,
 __kernel void conv_direct_weight_grad(__global const float *xp, __global const float *pb,
                                       __global float *part, const int C, const int F,
                                       const int KH, const int KW, const int SH, const int SW,
-                                      const int OH, const int OW, const int K, const int kc)
+                                      const int OH, const int OW, const int Wp, const int K,
+                                      const int kc)
 {
     const int p = get_global_id(0), q = get_global_id(1), t = get_global_id(2);
     const int CKK = C * KH * KW, f_panels = (F + NR - 1) / NR;
     if (p * MR >= CKK || q >= f_panels) return;
-    const int Hp = (OH - 1) * SH + KH, Wp = (OW - 1) * SW + KW;
+    const int Hp = (OH - 1) * SH + KH; /* Wp: the bordered rows' width, at least (OW-1)*SW + KW */
     int off[MR];
     for (int r = 0; r < MR; r++) {
         const int e = min(p * MR + r, CKK - 1); /* rows past the end repeat the last, unused */

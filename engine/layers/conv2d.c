@@ -49,11 +49,15 @@ static moecl_status conv_setup(layer *l, moecl_ctx *ctx)
     /* conv2d_packed.c: the flipped kernel of the input gradient as a
      * convolution, the input with its zero border, dy with its border */
     MOECL_TRY(layer_add_scratch(l, 1, (size_t)c->filters * patch_size(l)));
-    size_t bordered_h = (size_t)(l->out.h - 1) * c->sh + c->kh, bordered_w = (size_t)(l->out.w - 1) * c->sw + c->kw;
+    /* (stride 1: rows as wide as the direct kernels' panels reach) */
+    bool unit = c->sh == 1 && c->sw == 1;
+    size_t bordered_h = (size_t)(l->out.h - 1) * c->sh + c->kh,
+           bordered_w = unit ? MOECL_CONV_DIRECT_MAX_WIDTH(l->out.w, c->kw)
+                             : (size_t)(l->out.w - 1) * c->sw + c->kw;
     MOECL_TRY(layer_add_scratch(l, 2, (size_t)l->batch * l->in.c * bordered_h * bordered_w));
-    if (c->sh == 1 && c->sw == 1)
+    if (unit)
         MOECL_TRY(layer_add_scratch(l, 3, (size_t)l->batch * c->filters * (l->in.h + c->kh - 1) *
-                                              (l->in.w + c->kw - 1)));
+                                              MOECL_CONV_DIRECT_MAX_WIDTH(l->in.w, c->kw)));
     MOECL_TRY(layer_add_param(l, "kernel", 4, wshape, true));
     if (c->use_bias) MOECL_TRY(layer_add_param(l, "bias", 1, &c->filters, true));
     l->flops_per_image = 2ull * patch_size(l) * (size_t)c->filters * out_pixels(l);

@@ -29,17 +29,20 @@ static moecl_status add_border(moecl_ctx *ctx, cl_mem src, cl_mem dst, int n, in
                         MOECL_ARG_INT(Hp), MOECL_ARG_INT(Wp));
 }
 
-/* The input with the border every output pixel's window needs (scratch 2);
- * the backward pass reuses the forward pass's copy of the same input. */
-static moecl_status bordered_input(layer *l, const moecl_tensor *x, int n, bool reuse)
+/* The input with the border every output pixel's window needs (scratch 2),
+ * rows at least `width` wide (zeros past the border); the backward pass
+ * reuses the forward pass's copy of the same input where it is wide enough.
+ * The width made: l->bordered_w. */
+static moecl_status bordered_input(layer *l, const moecl_tensor *x, int n, int width, bool reuse)
 {
-    if (reuse && l->bordered_of == x && l->bordered_n == n) return MOECL_OK;
+    if (reuse && l->bordered_of == x && l->bordered_n == n && l->bordered_w >= width) return MOECL_OK;
     l->bordered_of = x;
     l->bordered_n = n;
+    l->bordered_w = width;
     const layer_config *c = &l->cfg;
-    int Hp = (l->out.h - 1) * c->sh + c->kh, Wp = (l->out.w - 1) * c->sw + c->kw;
+    int Hp = (l->out.h - 1) * c->sh + c->kh;
     return add_border(l->ctx, x->buf, l->scratch[2]->buf, n, l->in.c, l->in.h, l->in.w, c->ph, c->pw,
-                      Hp, Wp);
+                      Hp, width);
 }
 
 bool conv_direct_fits(const layer *l, int variant, int out_h, int out_w)
@@ -52,9 +55,11 @@ moecl_status conv_packed_forward(layer *l, const moecl_tensor *x, int n, int var
     cl_mem bias = l->cfg.use_bias ? l->params[1].value->buf : NULL;
     if (direct) {
         moecl_conv_shape s = conv_shape(l);
-        MOECL_TRY(bordered_input(l, x, n, false));
-        return moecl_own_conv_forward(l->ctx, variant, l->scratch[2]->buf, l->params[0].value->buf,
-                                      bias, l->fused_relu, l->output->buf, l->out.c, &s, n);
+        int width = moecl_own_conv_direct_width(l->ctx, variant, l->out.h, l->out.w, l->cfg.kw);
+        MOECL_TRY(bordered_input(l, x, n, width, false));
+        return moecl_own_conv_forward(l->ctx, variant, l->scratch[2]->buf, l->bordered_w,
+                                      l->params[0].value->buf, bias, l->fused_relu, l->output->buf,
+                                      l->out.c, &s, n);
     }
     moecl_product p = {
         .m = (size_t)l->out.c, .n = (size_t)n * pixels(l), .k = patch(l), .batch = 1, .alpha = 1,
@@ -80,9 +85,9 @@ moecl_status conv_packed_weight_gradient(layer *l, const moecl_tensor *x, const 
     if (parts == 1) chunk = cols;
     if (direct) {
         moecl_conv_shape s = conv_shape(l);
-        MOECL_TRY(bordered_input(l, x, n, true));
-        MOECL_TRY(moecl_own_conv_weight_grad(ctx, variant, l->scratch[2]->buf, dy->buf, dw, l->out.c,
-                                             &s, n, chunk, parts));
+        MOECL_TRY(bordered_input(l, x, n, (l->out.w - 1) * l->cfg.sw + l->cfg.kw, true));
+        MOECL_TRY(moecl_own_conv_weight_grad(ctx, variant, l->scratch[2]->buf, l->bordered_w, dy->buf,
+                                             dw, l->out.c, &s, n, chunk, parts));
     } else {
         moecl_product p = {
             .m = m, .n = k, .k = cols, .batch = parts, .kc = chunk, .alpha = 1,
@@ -115,12 +120,12 @@ static moecl_status input_gradient_as_convolution(layer *l, const moecl_tensor *
     moecl_conv_shape s = {F, l->out.h, l->out.w, c->kh, c->kw, 1, 1, c->kh - 1 - c->ph,
                           c->kw - 1 - c->pw, l->in.h, l->in.w};
     if (direct) {
+        int width = moecl_own_conv_direct_width(ctx, variant, l->in.h, l->in.w, c->kw);
         MOECL_TRY(add_border(ctx, dy->buf, l->scratch[3]->buf, n, F, l->out.h, l->out.w, s.ph, s.pw,
-                             l->in.h + c->kh - 1, l->in.w + c->kw - 1));
+                             l->in.h + c->kh - 1, width));
         s.ph = s.pw = 0;
-        return moecl_own_conv_forward(ctx, variant, l->scratch[3]->buf, wt, NULL, false,
-                                      l->grad_input->buf, C,
-                                      &s, n);
+        return moecl_own_conv_forward(ctx, variant, l->scratch[3]->buf, width, wt, NULL, false,
+                                      l->grad_input->buf, C, &s, n);
     }
     size_t k = (size_t)F * c->kh * c->kw, P = (size_t)l->in.h * l->in.w;
     moecl_product p = {
