@@ -7,6 +7,7 @@
 #include "data.h"
 #include "model.h"
 #include "optim.h"
+#include "expert_devices.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -39,9 +40,9 @@ moecl_status bench_step(model *net, const layer_run *run, const optim_config *ad
 }
 
 /* Every rank here: all start and stop the clock together. */
-static moecl_status meet(moecl_ctx *ctx)
+static moecl_status meet(model *net)
 {
-    MOECL_TRY(moecl_ctx_finish(ctx));
+    MOECL_TRY(model_finish(net)); /* with every device its experts live on */
     float token = 0;
     return dist_sum(&token, 1);
 }
@@ -55,7 +56,7 @@ static moecl_status time_steps(model *net, moecl_param **params, int nparams,
     double start = 0;
     for (int s = -1; s < steps; s++) { /* step -1 warms up, untimed */
         if (s == 0) {
-            MOECL_TRY(meet(net->ctx));
+            MOECL_TRY(meet(net));
             start = moecl_seconds();
         }
         run.step = (uint32_t)(s + 1);
@@ -63,7 +64,7 @@ static moecl_status time_steps(model *net, moecl_param **params, int nparams,
         /* the per-step sync a real loop has: reading the loss */
         MOECL_TRY(model_read(net, net->batch, NULL, NULL));
     }
-    MOECL_TRY(meet(net->ctx));
+    MOECL_TRY(meet(net));
     *seconds = moecl_seconds() - start;
     return MOECL_OK;
 }
@@ -75,6 +76,7 @@ typedef struct bench_options {
     double capacity; /* bench moe: 0 = the model's */
     bool profile;    /* bench train: per-kernel and per-layer times of a step */
     bool lazy;       /* --lazy-experts: no optimiser step for an expert with no image */
+    const char *experts_on; /* bench train: the devices the experts are placed on */
 } bench_options;
 
 static int parse_bench_options(const char *what, int argc, char **argv, bool capacity_ok,
@@ -85,6 +87,8 @@ static int parse_bench_options(const char *what, int argc, char **argv, bool cap
             o->profile = true;
         } else if (strcmp(argv[i], "--lazy-experts") == 0) {
             o->lazy = true;
+        } else if (!capacity_ok && strcmp(argv[i], "--experts-on") == 0 && i + 1 < argc) {
+            o->experts_on = argv[++i];
         } else if (strcmp(argv[i], "--model") == 0 && i + 1 < argc) {
             o->model = argv[++i];
         } else if (strcmp(argv[i], "--batch") == 0 && i + 1 < argc) {
@@ -154,6 +158,9 @@ static int bench_train_rank(const cli_globals *g, int argc, char **argv)
     if (ranks > 1 && o.profile)
         return cli_usage_error("bench train: --profile times one device; run it without a device "
                                "list or mpirun");
+    if (ranks > 1 && o.experts_on)
+        return cli_usage_error("bench train: --experts-on places experts within one process; run "
+                               "it without a device list or mpirun");
     if (o.batch < ranks)
         return cli_usage_error("bench train: --batch %ld is smaller than the %d ranks", o.batch, ranks);
     dist_share((int)o.batch, NULL, &first, &mine);
@@ -161,7 +168,8 @@ static int bench_train_rank(const cli_globals *g, int argc, char **argv)
     moecl_ctx *ctx = NULL;
     cli_globals opened = *g;
     opened.profiling = o.profile;
-    rc = cli_open_model(&opened, o.model, mine, &ctx, &net);
+    expert_devices placed = {0};
+    rc = cli_open_model_placed(&opened, o.model, mine, o.experts_on, &ctx, &net, &placed);
     if (rc) return rc;
     bench_batch b = {0};
     bench_dp dp = {.weight = (float)mine / (float)o.batch};
@@ -194,6 +202,7 @@ static int bench_train_rank(const cli_globals *g, int argc, char **argv)
     grad_exchange_free(&dp.gx);
     bench_release(&b);
     model_free(net);
+    expert_devices_close(&placed); /* after the tensors on them */
     moecl_ctx_destroy(ctx);
     return rc;
 }

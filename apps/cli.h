@@ -37,6 +37,11 @@ int cli_open_device(const cli_globals *g, moecl_ctx **ctx);
 struct model;
 int cli_open_model(const cli_globals *g, const char *spec, int batch, moecl_ctx **ctx,
                    struct model **m);
+/* The same with the mixture's experts placed on the devices of experts_on
+ * (NULL: none; closed again here on failure). */
+struct expert_devices;
+int cli_open_model_placed(const cli_globals *g, const char *spec, int batch, const char *experts_on,
+                          moecl_ctx **ctx, struct model **m, struct expert_devices *placed);
 
 /* Prints "moecl: error: <message>" for a failed status; returns its exit code. */
 int cli_report(moecl_status st);

@@ -2,6 +2,7 @@
 #include "cli.h"
 #include "tuning.h"
 #include "model.h"
+#include "expert_devices.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -126,17 +127,29 @@ int cli_open_device(const cli_globals *g, moecl_ctx **ctx)
 
 int cli_open_model(const cli_globals *g, const char *spec, int batch, moecl_ctx **ctx, model **net)
 {
+    return cli_open_model_placed(g, spec, batch, NULL, ctx, net, NULL);
+}
+
+int cli_open_model_placed(const cli_globals *g, const char *spec, int batch, const char *experts_on,
+                          moecl_ctx **ctx, model **net, expert_devices *placed)
+{
     *ctx = NULL;
     *net = NULL;
     moecl_status st = model_load(spec, net);
     if (st != MOECL_OK) return cli_report(st);
     int rc = cli_open_device(g, ctx);
+    if (rc == 0 && experts_on) {
+        st = expert_devices_open(*ctx, experts_on, g->quiet ? NULL : stderr, placed);
+        if (st == MOECL_OK) st = model_place_experts(*net, placed->ctx, placed->n);
+        if (st != MOECL_OK) rc = cli_report(st);
+    }
     if (rc == 0) {
         st = model_setup(*net, *ctx, batch, 1);
         if (st != MOECL_OK) rc = cli_report(st);
     }
     if (rc) {
         model_free(*net);
+        if (placed) expert_devices_close(placed);
         moecl_ctx_destroy(*ctx);
         *net = NULL;
         *ctx = NULL;

@@ -71,6 +71,14 @@ moecl_status model_place_experts(model *m, moecl_ctx *const *ctxs, int n)
     return MOECL_OK;
 }
 
+moecl_status model_finish(model *m)
+{
+    MOECL_TRY(moecl_ctx_finish(m->ctx));
+    for (int i = 0; i < m->n_parts; i++)
+        if (m->part_ctx[i] && m->part_ctx[i] != m->ctx) MOECL_TRY(moecl_ctx_finish(m->part_ctx[i]));
+    return MOECL_OK;
+}
+
 moecl_status model_setup(model *m, moecl_ctx *ctx, int batch, uint64_t seed)
 {
     m->ctx = ctx;

@@ -122,6 +122,8 @@ void model_free(model *m);
  * on the model's device, and only each expert's rows cross. Switch, top-k
  * and soft mixtures without stages; before model_setup. */
 moecl_status model_place_experts(model *m, moecl_ctx *const *ctxs, int n);
+/* Waits for every device the model lives on. */
+moecl_status model_finish(model *m);
 /* Allocates every buffer for the largest batch and initialises the weights
  * from seed. */
 moecl_status model_setup(model *m, moecl_ctx *ctx, int batch, uint64_t seed);

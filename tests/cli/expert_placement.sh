@@ -55,6 +55,12 @@ msg=$(compare_metrics "$WORK/placed_switch-one/metrics.jsonl" "$WORK/away/metric
     fail "placed away, then resumed at home, against one device: $msg"
 echo "experts on device 1 for 10 steps, then on device 0 for 10, against one device: $msg"
 
+# bench train places them the same way
+run bench train --model "$TESTS_DIR/data/placed_switch.json" --batch 16 --steps 2 --experts-on 0,1
+expect_rc 0 "bench train with the experts on 2 devices"
+expect_in "$OUT" "training:" "bench train reports"
+expect_in "$ERR" "experts on device 1" "bench train names the second device"
+
 # refused with why
 train hier_tiny 1 "$WORK/hier" --experts-on 0,1 --epochs 1
 expect_rc 2 "a hierarchical mixture's experts"
