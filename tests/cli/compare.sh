@@ -25,3 +25,15 @@ compare_numbers() {
                            END { printf "%d numbers, %d differ\n", n, bad; exit !(n > 0 && !bad) }'
 }
 
+# eval --json of two runs' last checkpoints on the same 40 synthetic images,
+# every number compared (compare_numbers); WHAT names the pair (uses lib.sh)
+compare_checkpoints() { # compare_checkpoints WHAT DIR_A DIR_B
+    local what=$1 dir msg outs=()
+    for dir in "$2" "$3"; do
+        run eval --checkpoint "$dir/last.safetensors" --synthetic --test-examples 40 --json
+        expect_rc 0 "$what: eval of $dir/last.safetensors"
+        outs+=("$OUT")
+    done
+    msg=$(compare_numbers "${outs[0]}" "${outs[1]}") && pass || fail "$what: the checkpoints differ: $msg"
+    echo "$what, eval --json of the checkpoints: $msg"
+}

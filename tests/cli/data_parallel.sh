@@ -124,14 +124,7 @@ msg=$(compare_metrics "$WORK/one47/metrics.jsonl" "$WORK/three47/metrics.jsonl")
 echo "3 ranks, unequal shares, against one process: $msg"
 
 # the checkpoints: eval of each on the same images
-evals=()
-for dir in one two; do
-    run eval --checkpoint "$WORK/$dir/last.safetensors" --synthetic --test-examples 40 --json
-    expect_rc 0 "eval of the $dir run's checkpoint"
-    evals+=("$OUT")
-done
-msg=$(compare_numbers "${evals[0]}" "${evals[1]}") && pass || fail "the checkpoints differ: $msg"
-echo "eval --json of the checkpoints: $msg"
+compare_checkpoints "1 process against 2 ranks" "$WORK/one" "$WORK/two"
 
 # batch norm over 2 ranks with --sync-bn
 MODEL="$TESTS_DIR/data/drivers_soft.json"

@@ -34,14 +34,7 @@ for case in placed_switch:4:0.003 drivers_routed:7:0.001 dist_soft:7:0.001; do
     msg=$(compare_metrics "$WORK/$model-one/metrics.jsonl" "$WORK/$model-placed/metrics.jsonl") &&
         pass || fail "$model: experts on 2 devices against one: $msg"
     echo "$model, experts on 2 devices against one device: $msg"
-    evals=()
-    for dir in one placed; do
-        run eval --checkpoint "$WORK/$model-$dir/last.safetensors" --synthetic --test-examples 40 --json
-        expect_rc 0 "$model: eval of the $dir run's checkpoint"
-        evals+=("$OUT")
-    done
-    msg=$(compare_numbers "${evals[0]}" "${evals[1]}") && pass || fail "$model: the checkpoints differ: $msg"
-    echo "$model, eval --json of the checkpoints: $msg"
+    compare_checkpoints "$model" "$WORK/$model-one" "$WORK/$model-placed"
 done
 
 # every expert away from the gate (device 1 only); a resume moves them back
