@@ -46,7 +46,8 @@ void moecl_choices_device_line(const moecl_device_info *dev, char *out, size_t s
             moecl_sha256_update(&h, moecl_embedded_gemm_sources[i].source,
                                 moecl_embedded_gemm_sources[i].size);
         for (int i = 0; i < moecl_embedded_sources_count; i++)
-            if (strcmp(moecl_embedded_sources[i].name, "conv") == 0)
+            if (strcmp(moecl_embedded_sources[i].name, "conv") == 0 ||
+                strcmp(moecl_embedded_sources[i].name, "winograd") == 0)
                 moecl_sha256_update(&h, moecl_embedded_sources[i].source, moecl_embedded_sources[i].size);
         moecl_sha256_final(&h, digest);
         moecl_sha256_hex(digest, hex);
@@ -232,7 +233,13 @@ moecl_status moecl_choose_by_timing(moecl_ctx *ctx, const char *key, const moecl
             *ms = INFINITY;
             continue;
         }
-        MOECL_TRY(time_candidate(ctx, cand, i, best_so_far, ms));
+        double took = NAN;
+        MOECL_TRY(time_candidate(ctx, cand, i, best_so_far, &took));
+        /* a candidate may make choices of its own (a Winograd convolution
+         * its GEMM's), which may move the list: find the entry again */
+        c = find(ctx, key);
+        ms = slot(c, cand->names[i], true);
+        *ms = took;
         if (*ms < best_so_far) best_so_far = *ms;
         measured = true;
         if (used < sizeof line)

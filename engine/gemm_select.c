@@ -225,9 +225,12 @@ moecl_status moecl_gemm_state_init(moecl_ctx *ctx, const char *spec, bool progre
     ctx->gemm.progress = progress;
     const char *conv = getenv("MOECL_CONV");
     snprintf(ctx->gemm.conv, sizeof ctx->gemm.conv, "%s", conv && *conv ? conv : "auto");
-    if (strcmp(ctx->gemm.conv, "auto") != 0 && strcmp(ctx->gemm.conv, "direct") != 0 &&
-        strcmp(ctx->gemm.conv, "im2col") != 0)
-        return moecl_fail(MOECL_ERR_INVALID_ARG, "MOECL_CONV is '%s': auto, direct or im2col", conv);
+    const char *convs[] = {"auto", "direct", "im2col", "winograd", "winograd2", "winograd4"};
+    bool known = false;
+    for (size_t i = 0; i < sizeof convs / sizeof convs[0]; i++) known |= strcmp(ctx->gemm.conv, convs[i]) == 0;
+    if (!known)
+        return moecl_fail(MOECL_ERR_INVALID_ARG,
+                          "MOECL_CONV is '%s': auto, direct, im2col, winograd, winograd2 or winograd4", conv);
     moecl_choices_init(ctx);
     return moecl_ctx_set_gemm(ctx, spec);
 }

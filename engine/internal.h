@@ -40,7 +40,7 @@ typedef struct moecl_gemm_state {
     bool progress;      /* a line on stderr for every new measurement */
     moecl_gemm_variant variants[MOECL_GEMM_MAX_VARIANTS];
     int variant_count;
-    char conv[16];      /* convolutions on our kernels: "auto", "direct", "im2col" */
+    char conv[16];      /* MOECL_CONV: "auto", "direct", "im2col", "winograd[24]" */
     cl_mem packed[2];   /* packed A and B panels, grown on demand */
     size_t packed_bytes[2];
 } moecl_gemm_state;

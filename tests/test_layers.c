@@ -327,6 +327,15 @@ static void test_conv2d(void)
                 true, conv_ref, 0);
     check_layer(layer_conv2d("conv3x3_same_w4", 5, 3, 3, 1, 1, true, true), (shape3){4, 4, 4}, 3, 3,
                 true, conv_ref, 0);
+    /* Winograd's tiles (m x m outputs, m = 2 or 4) cut short at the right
+     * and bottom edges, 'valid' padding, a single output pixel, an image
+     * smaller than a tile (each pass measured or forced, MOECL_CONV) */
+    check_layer(layer_conv2d("conv3x3_valid", 5, 3, 3, 1, 1, false, true), (shape3){3, 9, 11}, 3, 3,
+                true, conv_ref, 0);
+    check_layer(layer_conv2d("conv3x3_valid_1x1", 4, 3, 3, 1, 1, false, true), (shape3){6, 3, 3}, 2, 2,
+                true, conv_ref, 0);
+    check_layer(layer_conv2d("conv3x3_same_2x3", 3, 3, 3, 1, 1, true, true), (shape3){2, 2, 3}, 3, 3,
+                true, conv_ref, 0);
     /* a window of more than 32 taps (the column matrix checks its bounds
      * per tap, not from a mask of them) */
     check_layer(layer_conv2d("conv7x5_same", 3, 7, 5, 1, 1, true, true), (shape3){2, 9, 11}, 3, 3,

@@ -8,10 +8,14 @@
  *    permute (with the bias) to NCHW, here;
  *  - "own6x16" (each parameter set of ours): the column matrix packed
  *    straight into panels, NCHW in and out (conv2d_packed.c);
- *  - "own6x16-direct": no column matrix (conv2d_packed.c). */
+ *  - "own6x16-direct": no column matrix (conv2d_packed.c);
+ *  - "winograd4", "winograd2": 3x3 stride-1 forward and input gradient by
+ *    Winograd's F(4x4, 3x3) or F(2x2, 3x3) (conv2d_winograd.c). */
 #include "conv2d_packed.h"
+#include "conv2d_winograd.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define ARGS_GEOMETRY(l, n)                                                            \
@@ -58,6 +62,7 @@ static moecl_status conv_setup(layer *l, moecl_ctx *ctx)
     if (unit)
         MOECL_TRY(layer_add_scratch(l, 3, (size_t)l->batch * c->filters * (l->in.h + c->kh - 1) *
                                               MOECL_CONV_DIRECT_MAX_WIDTH(l->in.w, c->kw)));
+    if (conv_winograd_fits(l)) MOECL_TRY(conv_winograd_reserve(l));
     MOECL_TRY(layer_add_param(l, "kernel", 4, wshape, true));
     if (c->use_bias) MOECL_TRY(layer_add_param(l, "bias", 1, &c->filters, true));
     l->flops_per_image = 2ull * patch_size(l) * (size_t)c->filters * out_pixels(l);
@@ -174,18 +179,27 @@ typedef struct pass_work {
 } pass_work;
 
 /* Way 0 is CLBlast; way 1 + 2v our variant v through the column matrix,
- * 2 + 2v the same direct. */
+ * 2 + 2v the same direct; after those, Winograd F(4x4) and F(2x2). */
+static int own_ways(const moecl_ctx *ctx) { return 2 * ctx->gemm.variant_count; }
+_Static_assert(3 + 2 * MOECL_GEMM_MAX_VARIANTS <= MOECL_CHOICE_MAX, "every way of a pass has a slot");
+
+/* m of a Winograd way (0: another way). */
+static int winograd_m(const moecl_ctx *ctx, int way)
+{
+    return way == 1 + own_ways(ctx) ? 4 : way == 2 + own_ways(ctx) ? 2 : 0;
+}
+
 static moecl_status run_way(moecl_ctx *ctx, int way, void *user)
 {
-    (void)ctx;
     pass_work *w = user;
     layer *l = w->l;
-    int v = (way - 1) / 2;
+    int v = (way - 1) / 2, m = winograd_m(ctx, way);
     bool direct = way > 0 && (way - 1) % 2 == 1;
     size_t cols = (size_t)w->n * out_pixels(l);
     bool split = use_split(l, cols);
     switch (w->pass) {
     case PASS_FORWARD:
+        if (m) return conv_winograd_forward(l, w->x, w->n, m);
         return way == 0 ? clblast_forward(l, w->x, w->n) : conv_packed_forward(l, w->x, w->n, v, direct);
     case PASS_WEIGHTS:
         return way == 0 ? clblast_weight_gradient(l, w->x, w->dy, w->n)
@@ -193,6 +207,7 @@ static moecl_status run_way(moecl_ctx *ctx, int way, void *user)
                                                       split ? split_k(l) : cols,
                                                       split ? split_parts(l, cols) : 1);
     default:
+        if (m) return conv_winograd_input_gradient(l, w->dy, w->n, m);
         return way == 0 ? clblast_input_gradient(l, w->dy, w->n)
                         : conv_packed_input_gradient(l, w->dy, w->n, v, direct);
     }
@@ -202,6 +217,12 @@ static moecl_status run_way(moecl_ctx *ctx, int way, void *user)
 static bool wanted(const moecl_ctx *ctx, int way)
 {
     const char *spec = moecl_ctx_gemm(ctx), *conv = ctx->gemm.conv;
+    int m = winograd_m(ctx, way);
+    if (m) { /* its products on the GEMM --gemm picks; not under CLBlast alone */
+        if (strcmp(spec, "clblast") == 0) return false;
+        if (strcmp(conv, "auto") == 0 || strcmp(conv, "winograd") == 0) return true;
+        return strncmp(conv, "winograd", 8) == 0 && atoi(conv + 8) == m;
+    }
     if (way == 0) return strcmp(spec, "auto") == 0 || strcmp(spec, "clblast") == 0;
     int v = (way - 1) / 2;
     bool direct = (way - 1) % 2 == 1;
@@ -230,24 +251,28 @@ static moecl_status run_pass(layer *l, conv_pass pass, const moecl_tensor *x, co
     char names[MOECL_CHOICE_MAX][24];
     moecl_candidates cand = {.run = run_way, .user = &work};
     size_t cols = (size_t)n * out_pixels(l);
-    for (int way = 0; way < MOECL_CHOICE_MAX && (way == 0 || (way - 1) / 2 < ctx->gemm.variant_count);
-         way++) {
-        int v = (way - 1) / 2;
+    cand.count = 3 + own_ways(ctx);
+    for (int way = 0; way < cand.count; way++) {
+        int v = (way - 1) / 2, m = winograd_m(ctx, way);
         bool direct = way > 0 && (way - 1) % 2 == 1;
-        if (way == 0) snprintf(names[way], sizeof names[way], "clblast");
+        if (m) snprintf(names[way], sizeof names[way], "winograd%d", m);
+        else if (way == 0) snprintf(names[way], sizeof names[way], "clblast");
         else snprintf(names[way], sizeof names[way], "%s%s", ctx->gemm.variants[v].name, direct ? "-direct" : "");
         cand.names[way] = names[way];
         cand.wanted[way] = wanted(ctx, way);
         bool fits = way == 0 || own_fits(l, v, cols);
         if (direct && pass == PASS_FORWARD) fits = conv_direct_fits(l, v, l->out.h, l->out.w);
         if (direct && pass == PASS_INPUT) fits = conv_direct_fits(l, v, l->in.h, l->in.w);
+        if (m) fits = pass != PASS_WEIGHTS && conv_winograd_fits(l);
         cand.applicable[way] = fits;
-        cand.count = way + 1;
     }
-    /* MOECL_CONV=direct: the direct way wherever it applies, else im2col */
+    /* MOECL_CONV=direct: the direct way wherever it applies, else im2col;
+     * winograd (or winograd2, winograd4): Winograd wherever it applies */
     if (strcmp(ctx->gemm.conv, "direct") == 0)
-        for (int way = 1; way + 1 < cand.count; way += 2)
+        for (int way = 1; way + 1 < 1 + own_ways(ctx); way += 2)
             if (cand.applicable[way + 1]) cand.wanted[way] = false;
+    if (strncmp(ctx->gemm.conv, "winograd", 8) == 0 && pass != PASS_WEIGHTS && conv_winograd_fits(l))
+        for (int way = 0; way < 1 + own_ways(ctx); way++) cand.wanted[way] = false;
     char key[112];
     size_t bucket = 1;
     while (bucket < (size_t)n) bucket <<= 1;

@@ -1,0 +1,100 @@
+/* Winograd convolutions (see conv2d_winograd.h). Weights [F, C, 3, 3]. */
+#include "conv2d_winograd.h"
+
+#include <stdio.h>
+
+#define WINOGRAD_SCRATCH 4
+
+static int tiles(int size, int m) { return (size + m - 1) / m; }
+
+/* cl/winograd.cl's WINO_PLANE: the distance between two of the a*a
+ * matrices, off a power of two so that their streams use distinct cache sets. */
+static size_t plane(size_t floats) { return (floats + 63) / 64 * 64 + 16; }
+
+bool conv_winograd_fits(const layer *l)
+{
+    const layer_config *c = &l->cfg;
+    return c->kh == 3 && c->kw == 3 && c->sh == 1 && c->sw == 1 && c->ph == c->pw && c->ph <= 2;
+}
+
+/* Floats of the transformed images (a^2 x channels x tiles) of n images
+ * of h x w outputs. */
+static size_t transformed(int m, int channels, int n, int h, int w)
+{
+    return (size_t)(m + 2) * (m + 2) * plane((size_t)channels * n * tiles(h, m) * tiles(w, m));
+}
+
+moecl_status conv_winograd_reserve(layer *l)
+{
+    int F = l->cfg.filters, C = l->in.c, n = l->batch;
+    size_t in = 0, out = 0;
+    for (int m = 2; m <= 4; m += 2) {
+        /* forward: C channels in, F out, at the output's size; the input
+         * gradient: F in, C out, at the input's size */
+        size_t v = transformed(m, C, n, l->out.h, l->out.w), p = transformed(m, F, n, l->out.h, l->out.w);
+        size_t vi = transformed(m, F, n, l->in.h, l->in.w), pi = transformed(m, C, n, l->in.h, l->in.w);
+        if (v > in) in = v;
+        if (vi > in) in = vi;
+        if (p > out) out = p;
+        if (pi > out) out = pi;
+    }
+    MOECL_TRY(moecl_workspace_reserve(l->ctx, 0, in));
+    MOECL_TRY(moecl_workspace_reserve(l->ctx, 1, out));
+    return layer_add_scratch(l, WINOGRAD_SCRATCH, (size_t)36 * F * C);
+}
+
+/* One convolution of x ([n, Ci, H, W], padded P) by the 3x3 kernel w as
+ * Winograd sees it (flip: w is [Ci, Fo] and turned), into y ([n, Fo, OH, OW]). */
+typedef struct wino_conv {
+    cl_mem x, w, y, bias;
+    int n, Ci, H, W, P, Fo, OH, OW, flip, relu;
+} wino_conv;
+
+static moecl_status winograd(layer *l, const wino_conv *w, int m)
+{
+    moecl_ctx *ctx = l->ctx;
+    int a = m + 2, TH = tiles(w->OH, m), TW = tiles(w->OW, m), T = w->n * TH * TW;
+    cl_mem U = l->scratch[WINOGRAD_SCRATCH]->buf, V = moecl_workspace(ctx, 0),
+           M = moecl_workspace(ctx, 1);
+    char name[32];
+    snprintf(name, sizeof name, "winograd%d_filter_f32", m);
+    MOECL_TRY(MOECL_LAUNCH_3D(ctx, name, (size_t)w->Ci, (size_t)w->Fo, 1, MOECL_ARG_MEM(w->w),
+                              MOECL_ARG_MEM(U), MOECL_ARG_INT(w->Fo), MOECL_ARG_INT(w->Ci),
+                              MOECL_ARG_INT(w->flip)));
+    snprintf(name, sizeof name, "winograd%d_input_f32", m);
+    MOECL_TRY(MOECL_LAUNCH_3D(ctx, name, (size_t)T, (size_t)w->Ci, 1, MOECL_ARG_MEM(w->x),
+                              MOECL_ARG_MEM(V), MOECL_ARG_INT(w->Ci), MOECL_ARG_INT(w->H),
+                              MOECL_ARG_INT(w->W), MOECL_ARG_INT(w->P), MOECL_ARG_INT(TH),
+                              MOECL_ARG_INT(TW), MOECL_ARG_INT(T)));
+    /* M[e] = U[e] V[e] for each of the a*a transformed positions e */
+    moecl_gemm_args g = {.m = (size_t)w->Fo, .n = (size_t)T, .k = (size_t)w->Ci, .alpha = 1,
+                         .a = U, .lda = (size_t)w->Ci, .b = V, .ldb = (size_t)T,
+                         .c = M, .ldc = (size_t)T};
+    MOECL_TRY(moecl_gemm_strided_batched(ctx, &g, (size_t)w->Fo * w->Ci, plane((size_t)w->Ci * T),
+                                         plane((size_t)w->Fo * T), (size_t)a * a));
+    snprintf(name, sizeof name, "winograd%d_output_f32", m);
+    cl_mem bias = w->bias ? w->bias : M; /* a valid buffer the kernel does not read */
+    return MOECL_LAUNCH_3D(ctx, name, (size_t)T, (size_t)w->Fo, 1, MOECL_ARG_MEM(M), MOECL_ARG_MEM(w->y),
+                           MOECL_ARG_MEM(bias), MOECL_ARG_INT(w->bias != NULL), MOECL_ARG_INT(w->relu),
+                           MOECL_ARG_INT(w->Fo), MOECL_ARG_INT(w->OH), MOECL_ARG_INT(w->OW),
+                           MOECL_ARG_INT(TH), MOECL_ARG_INT(TW), MOECL_ARG_INT(T));
+}
+
+moecl_status conv_winograd_forward(layer *l, const moecl_tensor *x, int n, int m)
+{
+    wino_conv w = {.x = x->buf, .w = l->params[0].value->buf, .y = l->output->buf,
+                   .bias = l->cfg.use_bias ? l->params[1].value->buf : NULL, .n = n,
+                   .Ci = l->in.c, .H = l->in.h, .W = l->in.w, .P = l->cfg.ph,
+                   .Fo = l->out.c, .OH = l->out.h, .OW = l->out.w, .relu = l->fused_relu};
+    return winograd(l, &w, m);
+}
+
+/* dX: dy convolved with the kernel turned by 180 degrees and its channels
+ * swapped, padded 2 - P, which gives the input's size back. */
+moecl_status conv_winograd_input_gradient(layer *l, const moecl_tensor *dy, int n, int m)
+{
+    wino_conv w = {.x = dy->buf, .w = l->params[0].value->buf, .y = l->grad_input->buf,
+                   .n = n, .Ci = l->out.c, .H = l->out.h, .W = l->out.w, .P = 2 - l->cfg.ph,
+                   .Fo = l->in.c, .OH = l->in.h, .OW = l->in.w, .flip = 1};
+    return winograd(l, &w, m);
+}
