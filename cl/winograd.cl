@@ -64,6 +64,34 @@
         (q)[5 * (sq)] = g2;                                                            \
     } while (0)
 
+/* The weight gradient's: A y (m values to a) and G^T m (a values to 3). */
+#define WINO_A2(p, st, q, sq)                                                        \
+    do {                                                                             \
+        const float y0 = (p)[0], y1 = (p)[st];                                       \
+        (q)[0] = y0, (q)[sq] = y0 + y1, (q)[2 * (sq)] = y0 - y1, (q)[3 * (sq)] = -y1; \
+    } while (0)
+#define WINO_GT2(p, st, q, sq)                                                       \
+    do {                                                                             \
+        const float s12 = 0.5f * ((p)[st] + (p)[2 * (st)]);                          \
+        (q)[0] = (p)[0] + s12, (q)[sq] = 0.5f * ((p)[st] - (p)[2 * (st)]);           \
+        (q)[2 * (sq)] = s12 + (p)[3 * (st)];                                         \
+    } while (0)
+#define WINO_A4(p, st, q, sq)                                                        \
+    do {                                                                             \
+        const float y0 = (p)[0], y1 = (p)[st], y2 = (p)[2 * (st)], y3 = (p)[3 * (st)]; \
+        (q)[0] = y0, (q)[sq] = y0 + y1 + y2 + y3, (q)[2 * (sq)] = y0 - y1 + y2 - y3;  \
+        (q)[3 * (sq)] = y0 + 2.0f * y1 + 4.0f * y2 + 8.0f * y3;                      \
+        (q)[4 * (sq)] = y0 - 2.0f * y1 + 4.0f * y2 - 8.0f * y3, (q)[5 * (sq)] = y3;  \
+    } while (0)
+#define WINO_GT4(p, st, q, sq)                                                       \
+    do {                                                                             \
+        const float m0 = (p)[0], m1 = (p)[st], m2 = (p)[2 * (st)], m3 = (p)[3 * (st)], \
+                    m4 = (p)[4 * (st)], m5 = (p)[5 * (st)];                          \
+        (q)[0] = 0.25f * m0 - (m1 + m2) / 6.0f + (m3 + m4) / 24.0f;                  \
+        (q)[sq] = (m2 - m1) / 6.0f + (m3 - m4) / 12.0f;                              \
+        (q)[2 * (sq)] = (m3 + m4 - m1 - m2) / 6.0f + m5;                             \
+    } while (0)
+
 /* U[e][f][c] = (G g G^T)[e] for the kernel g of output channel f and input
  * channel c: w[f][c] as stored, or (flip: the input gradient's convolution
  * of dy) w[c][f] turned by 180 degrees. 2-D (input channel, output channel). */
@@ -143,9 +171,53 @@
             }                                                                                   \
     }
 
+/* The weight gradient, dW = G^T [ sum over tiles (B^T d B) .* (A dy A^T) ] G:
+ * D[e][f][t] = (A dy A^T)[e] for the m x m output gradient of tile t
+ * (zeros past OH, OW), laid out as V. 2-D (tile, output channel). */
+#define WINO_DY(M_, A_)                                                                         \
+    __kernel void winograd##M_##_dy_f32(__global const float *dy, __global float *D,             \
+                                        const int Fo, const int OH, const int OW, const int TH,  \
+                                        const int TW, const int T)                               \
+    {                                                                                           \
+        const int t = get_global_id(0), f = get_global_id(1);                                   \
+        if (t >= T || f >= Fo) return;                                                          \
+        const int tx = t % TW, ty = t / TW % TH, n = t / (TW * TH);                             \
+        __global const float *src = dy + ((size_t)n * Fo + f) * OH * OW;                        \
+        float g[M_ * M_], u[A_ * M_], v[A_ * A_];                                               \
+        for (int r = 0; r < M_; r++)                                                            \
+            for (int s = 0; s < M_; s++) {                                                      \
+                const int oh = ty * M_ + r, ow = tx * M_ + s;                                   \
+                g[r * M_ + s] = oh < OH && ow < OW ? src[oh * OW + ow] : 0.0f;                  \
+            }                                                                                   \
+        for (int j = 0; j < M_; j++) WINO_A##M_((g + j), M_, (u + j), M_); /* A g: a x m */     \
+        for (int r = 0; r < A_; r++) WINO_A##M_((u + r * M_), 1, (v + r * A_), 1); /* A^T */    \
+        const size_t plane = WINO_PLANE((size_t)Fo * T);                                        \
+        for (int e = 0; e < A_ * A_; e++) D[e * plane + (size_t)f * T + t] = v[e];              \
+    }
+
+/* dw[f][c] (3 x 3) = G^T Mw[.][f][c] G, Mw the a*a sums over the tiles laid
+ * out as U. 2-D (input channel, output channel). */
+#define WINO_DW(M_, A_)                                                                         \
+    __kernel void winograd##M_##_dw_f32(__global const float *Mw, __global float *dw,            \
+                                        const int Fo, const int Ci)                              \
+    {                                                                                           \
+        const int c = get_global_id(0), f = get_global_id(1);                                   \
+        if (c >= Ci || f >= Fo) return;                                                         \
+        const size_t plane = (size_t)Fo * Ci;                                                   \
+        float e[A_ * A_], u[3 * A_], o[9];                                                      \
+        for (int k = 0; k < A_ * A_; k++) e[k] = Mw[k * plane + (size_t)f * Ci + c];            \
+        for (int j = 0; j < A_; j++) WINO_GT##M_((e + j), A_, (u + j), A_); /* G^T e: 3 x a */  \
+        for (int r = 0; r < 3; r++) WINO_GT##M_((u + r * A_), 1, (o + r * 3), 1); /* G */       \
+        for (int k = 0; k < 9; k++) dw[((size_t)f * Ci + c) * 9 + k] = o[k];                   \
+    }
+
 WINO_FILTER(2, 4)
 WINO_FILTER(4, 6)
 WINO_INPUT(2, 4)
 WINO_INPUT(4, 6)
 WINO_OUTPUT(2, 4)
 WINO_OUTPUT(4, 6)
+WINO_DY(2, 4)
+WINO_DY(4, 6)
+WINO_DW(2, 4)
+WINO_DW(4, 6)

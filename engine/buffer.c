@@ -7,7 +7,7 @@
 /* The memory moecl may fill: the device's global memory, or
  * MOECL_DEVICE_MEMORY_MB where the driver reports less than the device can
  * hold (PoCL reports a fraction of the host's memory). */
-static uint64_t memory_limit(const moecl_device_info *d)
+uint64_t moecl_memory_limit(const moecl_device_info *d)
 {
     const char *env = getenv("MOECL_DEVICE_MEMORY_MB");
     char *end = NULL;
@@ -27,7 +27,7 @@ moecl_status moecl_buffer_create(moecl_ctx *ctx, size_t bytes, const char *what,
                           "out of device memory: %s of %.1f MiB is larger than the largest "
                           "allocation of device %d '%s' (%.1f MiB); a smaller --batch needs less",
                           what, mib(bytes), d->index, d->name, mib(d->max_alloc_bytes));
-    uint64_t limit = memory_limit(d);
+    uint64_t limit = moecl_memory_limit(d);
     if (limit && ctx->device_bytes + bytes > limit)
         return moecl_fail(MOECL_ERR_OUT_OF_MEMORY,
                           "out of device memory: %s of %.1f MiB would bring moecl's buffers to "

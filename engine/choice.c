@@ -234,7 +234,16 @@ moecl_status moecl_choose_by_timing(moecl_ctx *ctx, const char *key, const moecl
             continue;
         }
         double took = NAN;
-        MOECL_TRY(time_candidate(ctx, cand, i, best_so_far, &took));
+        moecl_status st = time_candidate(ctx, cand, i, best_so_far, &took);
+        /* a way whose buffers do not fit the device does not apply here
+         * (its failed growth left the others' buffers as they were) */
+        if (st == MOECL_ERR_OUT_OF_MEMORY) {
+            if (ctx->gemm.progress)
+                fprintf(stderr, "moecl: %s skipped for %s: %s\n", cand->names[i], key, moecl_last_error());
+            took = INFINITY;
+        } else if (st != MOECL_OK) {
+            return st;
+        }
         /* a candidate may make choices of its own (a Winograd convolution
          * its GEMM's), which may move the list: find the entry again */
         c = find(ctx, key);

@@ -180,6 +180,10 @@ typedef struct moecl_kernel_entry {
     cl_kernel kernel;
 } moecl_kernel_entry;
 
+/* The bytes moecl may hold on the device: its global memory, or
+ * MOECL_DEVICE_MEMORY_MB (0: no limit known). */
+uint64_t moecl_memory_limit(const moecl_device_info *d);
+
 /* Every device buffer of moecl: refused with a message saying what was
  * needed and what the device has when it exceeds the largest allocation
  * or would bring moecl's buffers past the device's global memory (rather

@@ -65,6 +65,14 @@ moecl_status moecl_workspace_reserve(moecl_ctx *ctx, int slot, size_t floats)
         return moecl_fail(MOECL_ERR_INVALID_ARG, "workspace slot %d", slot);
     size_t bytes = floats * sizeof(float);
     if (bytes <= ctx->workspace_bytes[slot]) return MOECL_OK;
+    /* refused before the old buffer goes: a failed growth leaves it usable */
+    uint64_t limit = moecl_memory_limit(&ctx->device);
+    if (limit && ctx->device_bytes - ctx->workspace_bytes[slot] + bytes > limit)
+        return moecl_fail(MOECL_ERR_OUT_OF_MEMORY,
+                          "out of device memory: a workspace of %.1f MiB would bring moecl's buffers "
+                          "past the %.1f MiB of device %d '%s'; a smaller --batch needs less",
+                          (double)bytes / 1048576.0, (double)limit / 1048576.0, ctx->device.index,
+                          ctx->device.name);
     moecl_buffer_release(ctx, ctx->workspace[slot], ctx->workspace_bytes[slot]);
     ctx->workspace[slot] = NULL;
     ctx->workspace_bytes[slot] = 0;

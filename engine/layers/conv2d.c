@@ -9,8 +9,8 @@
  *  - "own6x16" (each parameter set of ours): the column matrix packed
  *    straight into panels, NCHW in and out (conv2d_packed.c);
  *  - "own6x16-direct": no column matrix (conv2d_packed.c);
- *  - "winograd4", "winograd2": 3x3 stride-1 forward and input gradient by
- *    Winograd's F(4x4, 3x3) or F(2x2, 3x3) (conv2d_winograd.c). */
+ *  - "winograd4", "winograd2": 3x3 stride-1 passes by Winograd's F(4x4, 3x3)
+ *    or F(2x2, 3x3) (conv2d_winograd.c). */
 #include "conv2d_packed.h"
 #include "conv2d_winograd.h"
 
@@ -62,7 +62,7 @@ static moecl_status conv_setup(layer *l, moecl_ctx *ctx)
     if (unit)
         MOECL_TRY(layer_add_scratch(l, 3, (size_t)l->batch * c->filters * (l->in.h + c->kh - 1) *
                                               MOECL_CONV_DIRECT_MAX_WIDTH(l->in.w, c->kw)));
-    if (conv_winograd_fits(l)) MOECL_TRY(conv_winograd_reserve(l));
+    if (conv_winograd_shape(l)) MOECL_TRY(conv_winograd_reserve(l));
     MOECL_TRY(layer_add_param(l, "kernel", 4, wshape, true));
     if (c->use_bias) MOECL_TRY(layer_add_param(l, "bias", 1, &c->filters, true));
     l->flops_per_image = 2ull * patch_size(l) * (size_t)c->filters * out_pixels(l);
@@ -202,6 +202,7 @@ static moecl_status run_way(moecl_ctx *ctx, int way, void *user)
         if (m) return conv_winograd_forward(l, w->x, w->n, m);
         return way == 0 ? clblast_forward(l, w->x, w->n) : conv_packed_forward(l, w->x, w->n, v, direct);
     case PASS_WEIGHTS:
+        if (m) return conv_winograd_weight_gradient(l, w->x, w->dy, w->n, m);
         return way == 0 ? clblast_weight_gradient(l, w->x, w->dy, w->n)
                         : conv_packed_weight_gradient(l, w->x, w->dy, w->n, v, direct,
                                                       split ? split_k(l) : cols,
@@ -263,7 +264,7 @@ static moecl_status run_pass(layer *l, conv_pass pass, const moecl_tensor *x, co
         bool fits = way == 0 || own_fits(l, v, cols);
         if (direct && pass == PASS_FORWARD) fits = conv_direct_fits(l, v, l->out.h, l->out.w);
         if (direct && pass == PASS_INPUT) fits = conv_direct_fits(l, v, l->in.h, l->in.w);
-        if (m) fits = pass != PASS_WEIGHTS && conv_winograd_fits(l);
+        if (m) fits = conv_winograd_fits(l);
         cand.applicable[way] = fits;
     }
     /* MOECL_CONV=direct: the direct way wherever it applies, else im2col;
@@ -271,7 +272,7 @@ static moecl_status run_pass(layer *l, conv_pass pass, const moecl_tensor *x, co
     if (strcmp(ctx->gemm.conv, "direct") == 0)
         for (int way = 1; way + 1 < 1 + own_ways(ctx); way += 2)
             if (cand.applicable[way + 1]) cand.wanted[way] = false;
-    if (strncmp(ctx->gemm.conv, "winograd", 8) == 0 && pass != PASS_WEIGHTS && conv_winograd_fits(l))
+    if (strncmp(ctx->gemm.conv, "winograd", 8) == 0 && conv_winograd_fits(l))
         for (int way = 0; way < 1 + own_ways(ctx); way++) cand.wanted[way] = false;
     char key[112];
     size_t bucket = 1;

@@ -71,16 +71,23 @@ moecl_status conv_packed_forward(layer *l, const moecl_tensor *x, int n, int var
     return moecl_own_product(l->ctx, variant, &p);
 }
 
+moecl_status conv_bias_gradient(layer *l, const moecl_tensor *dy, int n)
+{
+    moecl_ctx *ctx = l->ctx;
+    size_t m = (size_t)l->out.c;
+    if (!l->cfg.use_bias) return MOECL_OK;
+    return MOECL_LAUNCH(ctx, ctx->cpu_shaped ? "channel_sum_rows_f32" : "channel_sum_f32",
+                        ctx->cpu_shaped ? m : m * 64, ctx->cpu_shaped ? 1 : 64,
+                        MOECL_ARG_MEM(dy->buf), MOECL_ARG_MEM(l->params[1].grad->buf),
+                        MOECL_ARG_INT(n), MOECL_ARG_INT(l->out.c), MOECL_ARG_INT(pixels(l)));
+}
+
 moecl_status conv_packed_weight_gradient(layer *l, const moecl_tensor *x, const moecl_tensor *dy,
                                          int n, int variant, bool direct, size_t chunk, size_t parts)
 {
     moecl_ctx *ctx = l->ctx;
     size_t m = (size_t)l->out.c, k = patch(l), cols = (size_t)n * pixels(l);
-    if (l->cfg.use_bias)
-        MOECL_TRY(MOECL_LAUNCH(ctx, ctx->cpu_shaped ? "channel_sum_rows_f32" : "channel_sum_f32",
-                               ctx->cpu_shaped ? m : m * 64, ctx->cpu_shaped ? 1 : 64,
-                               MOECL_ARG_MEM(dy->buf), MOECL_ARG_MEM(l->params[1].grad->buf),
-                               MOECL_ARG_INT(n), MOECL_ARG_INT(l->out.c), MOECL_ARG_INT(pixels(l))));
+    MOECL_TRY(conv_bias_gradient(l, dy, n));
     cl_mem dw = parts > 1 ? l->scratch[0]->buf : l->params[0].grad->buf;
     if (parts == 1) chunk = cols;
     if (direct) {

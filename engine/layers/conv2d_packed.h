@@ -19,6 +19,8 @@
  * is the output's size; the input gradient: the input's). */
 bool conv_direct_fits(const layer *l, int variant, int out_h, int out_w);
 moecl_status conv_packed_forward(layer *l, const moecl_tensor *x, int n, int variant, bool direct);
+/* The bias gradient (the sums of dy per channel), when the layer has a bias. */
+moecl_status conv_bias_gradient(layer *l, const moecl_tensor *dy, int n);
 /* dW (in `parts` chunks of `chunk` output pixels summed in scratch 0 when
  * parts > 1) and the bias gradient. */
 moecl_status conv_packed_weight_gradient(layer *l, const moecl_tensor *x, const moecl_tensor *dy,

@@ -1,5 +1,6 @@
 /* Winograd convolutions (see conv2d_winograd.h). Weights [F, C, 3, 3]. */
 #include "conv2d_winograd.h"
+#include "conv2d_packed.h"
 
 #include <stdio.h>
 
@@ -11,10 +12,15 @@ static int tiles(int size, int m) { return (size + m - 1) / m; }
  * matrices, off a power of two so that their streams use distinct cache sets. */
 static size_t plane(size_t floats) { return (floats + 63) / 64 * 64 + 16; }
 
-bool conv_winograd_fits(const layer *l)
+bool conv_winograd_shape(const layer *l)
 {
     const layer_config *c = &l->cfg;
     return c->kh == 3 && c->kw == 3 && c->sh == 1 && c->sw == 1 && c->ph == c->pw && c->ph <= 2;
+}
+
+bool conv_winograd_fits(const layer *l)
+{
+    return conv_winograd_shape(l) && l->scratch[WINOGRAD_SCRATCH] != NULL;
 }
 
 /* Floats of the transformed images (a^2 x channels x tiles) of n images
@@ -38,8 +44,19 @@ moecl_status conv_winograd_reserve(layer *l)
         if (p > out) out = p;
         if (pi > out) out = pi;
     }
-    MOECL_TRY(moecl_workspace_reserve(l->ctx, 0, in));
-    MOECL_TRY(moecl_workspace_reserve(l->ctx, 1, out));
+    /* Winograd is only a faster way: where its buffers would take more
+     * than a sixteenth of the device or a quarter of what it has left, the
+     * layer goes without it (the other ways' buffers come later: the
+     * GEMM's packed panels grow at the first products) */
+    moecl_ctx *ctx = l->ctx;
+    size_t grow = (size_t)36 * F * C * sizeof(float);
+    if (in * sizeof(float) > ctx->workspace_bytes[0]) grow += in * sizeof(float) - ctx->workspace_bytes[0];
+    if (out * sizeof(float) > ctx->workspace_bytes[1]) grow += out * sizeof(float) - ctx->workspace_bytes[1];
+    uint64_t limit = moecl_memory_limit(&ctx->device);
+    if (limit && (ctx->device_bytes >= limit || grow > limit / 16 || grow > (limit - ctx->device_bytes) / 4))
+        return MOECL_OK;
+    MOECL_TRY(moecl_workspace_reserve(ctx, 0, in));
+    MOECL_TRY(moecl_workspace_reserve(ctx, 1, out));
     return layer_add_scratch(l, WINOGRAD_SCRATCH, (size_t)36 * F * C);
 }
 
@@ -97,4 +114,35 @@ moecl_status conv_winograd_input_gradient(layer *l, const moecl_tensor *dy, int 
                    .n = n, .Ci = l->out.c, .H = l->out.h, .W = l->out.w, .P = 2 - l->cfg.ph,
                    .Fo = l->in.c, .OH = l->in.h, .OW = l->in.w, .flip = 1};
     return winograd(l, &w, m);
+}
+
+moecl_status conv_winograd_weight_gradient(layer *l, const moecl_tensor *x, const moecl_tensor *dy,
+                                           int n, int m)
+{
+    moecl_ctx *ctx = l->ctx;
+    MOECL_TRY(conv_bias_gradient(l, dy, n));
+    int a = m + 2, C = l->in.c, F = l->out.c, TH = tiles(l->out.h, m), TW = tiles(l->out.w, m),
+        T = n * TH * TW;
+    cl_mem V = moecl_workspace(ctx, 0), D = moecl_workspace(ctx, 1),
+           Mw = l->scratch[WINOGRAD_SCRATCH]->buf;
+    char name[32];
+    snprintf(name, sizeof name, "winograd%d_input_f32", m);
+    MOECL_TRY(MOECL_LAUNCH_3D(ctx, name, (size_t)T, (size_t)C, 1, MOECL_ARG_MEM(x->buf),
+                              MOECL_ARG_MEM(V), MOECL_ARG_INT(C), MOECL_ARG_INT(l->in.h),
+                              MOECL_ARG_INT(l->in.w), MOECL_ARG_INT(l->cfg.ph), MOECL_ARG_INT(TH),
+                              MOECL_ARG_INT(TW), MOECL_ARG_INT(T)));
+    snprintf(name, sizeof name, "winograd%d_dy_f32", m);
+    MOECL_TRY(MOECL_LAUNCH_3D(ctx, name, (size_t)T, (size_t)F, 1, MOECL_ARG_MEM(dy->buf),
+                              MOECL_ARG_MEM(D), MOECL_ARG_INT(F), MOECL_ARG_INT(l->out.h),
+                              MOECL_ARG_INT(l->out.w), MOECL_ARG_INT(TH), MOECL_ARG_INT(TW),
+                              MOECL_ARG_INT(T)));
+    /* Mw[e] = D[e] V[e]^T: [F, T] x [T, C], the sum along the tiles */
+    moecl_gemm_args g = {.trans_b = true, .m = (size_t)F, .n = (size_t)C, .k = (size_t)T, .alpha = 1,
+                         .a = D, .lda = (size_t)T, .b = V, .ldb = (size_t)T,
+                         .c = Mw, .ldc = (size_t)C};
+    MOECL_TRY(moecl_gemm_strided_batched(ctx, &g, plane((size_t)F * T), plane((size_t)C * T),
+                                         (size_t)F * C, (size_t)a * a));
+    snprintf(name, sizeof name, "winograd%d_dw_f32", m);
+    return MOECL_LAUNCH_3D(ctx, name, (size_t)C, (size_t)F, 1, MOECL_ARG_MEM(Mw),
+                           MOECL_ARG_MEM(l->params[0].grad->buf), MOECL_ARG_INT(F), MOECL_ARG_INT(C));
 }
