@@ -194,7 +194,7 @@ static moecl_status run_way(moecl_ctx *ctx, int way, void *user)
     pass_work *w = user;
     layer *l = w->l;
     int v = (way - 1) / 2, m = winograd_m(ctx, way);
-    bool direct = way > 0 && (way - 1) % 2 == 1;
+    bool direct = way > 0 && !m && (way - 1) % 2 == 1;
     size_t cols = (size_t)w->n * out_pixels(l);
     bool split = use_split(l, cols);
     switch (w->pass) {
@@ -255,16 +255,21 @@ static moecl_status run_pass(layer *l, conv_pass pass, const moecl_tensor *x, co
     cand.count = 3 + own_ways(ctx);
     for (int way = 0; way < cand.count; way++) {
         int v = (way - 1) / 2, m = winograd_m(ctx, way);
-        bool direct = way > 0 && (way - 1) % 2 == 1;
-        if (m) snprintf(names[way], sizeof names[way], "winograd%d", m);
-        else if (way == 0) snprintf(names[way], sizeof names[way], "clblast");
-        else snprintf(names[way], sizeof names[way], "%s%s", ctx->gemm.variants[v].name, direct ? "-direct" : "");
+        bool own = way > 0 && !m, direct = own && (way - 1) % 2 == 1;
+        bool fits = true;
+        if (m) {
+            snprintf(names[way], sizeof names[way], "winograd%d", m);
+            fits = conv_winograd_fits(l);
+        } else if (way == 0) {
+            snprintf(names[way], sizeof names[way], "clblast");
+        } else {
+            snprintf(names[way], sizeof names[way], "%s%s", ctx->gemm.variants[v].name, direct ? "-direct" : "");
+            fits = own_fits(l, v, cols);
+            if (direct && pass == PASS_FORWARD) fits = conv_direct_fits(l, v, l->out.h, l->out.w);
+            if (direct && pass == PASS_INPUT) fits = conv_direct_fits(l, v, l->in.h, l->in.w);
+        }
         cand.names[way] = names[way];
         cand.wanted[way] = wanted(ctx, way);
-        bool fits = way == 0 || own_fits(l, v, cols);
-        if (direct && pass == PASS_FORWARD) fits = conv_direct_fits(l, v, l->out.h, l->out.w);
-        if (direct && pass == PASS_INPUT) fits = conv_direct_fits(l, v, l->in.h, l->in.w);
-        if (m) fits = conv_winograd_fits(l);
         cand.applicable[way] = fits;
     }
     /* MOECL_CONV=direct: the direct way wherever it applies, else im2col;
