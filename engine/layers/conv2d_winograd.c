@@ -60,6 +60,18 @@ moecl_status conv_winograd_reserve(layer *l)
     return layer_add_scratch(l, WINOGRAD_SCRATCH, (size_t)36 * F * C);
 }
 
+/* V = the transformed a x a tiles of x ([n, Ci, H, W], padded P), T tiles
+ * of TH x TW an image. */
+static moecl_status input_transform(moecl_ctx *ctx, int m, cl_mem x, cl_mem V, int Ci, int H, int W,
+                                    int P, int TH, int TW, int T)
+{
+    char name[32];
+    snprintf(name, sizeof name, "winograd%d_input_f32", m);
+    return MOECL_LAUNCH_3D(ctx, name, (size_t)T, (size_t)Ci, 1, MOECL_ARG_MEM(x), MOECL_ARG_MEM(V),
+                           MOECL_ARG_INT(Ci), MOECL_ARG_INT(H), MOECL_ARG_INT(W), MOECL_ARG_INT(P),
+                           MOECL_ARG_INT(TH), MOECL_ARG_INT(TW), MOECL_ARG_INT(T));
+}
+
 /* One convolution of x ([n, Ci, H, W], padded P) by the 3x3 kernel w as
  * Winograd sees it (flip: w is [Ci, Fo] and turned), into y ([n, Fo, OH, OW]). */
 typedef struct wino_conv {
@@ -78,11 +90,7 @@ static moecl_status winograd(layer *l, const wino_conv *w, int m)
     MOECL_TRY(MOECL_LAUNCH_3D(ctx, name, (size_t)w->Ci, (size_t)w->Fo, 1, MOECL_ARG_MEM(w->w),
                               MOECL_ARG_MEM(U), MOECL_ARG_INT(w->Fo), MOECL_ARG_INT(w->Ci),
                               MOECL_ARG_INT(w->flip)));
-    snprintf(name, sizeof name, "winograd%d_input_f32", m);
-    MOECL_TRY(MOECL_LAUNCH_3D(ctx, name, (size_t)T, (size_t)w->Ci, 1, MOECL_ARG_MEM(w->x),
-                              MOECL_ARG_MEM(V), MOECL_ARG_INT(w->Ci), MOECL_ARG_INT(w->H),
-                              MOECL_ARG_INT(w->W), MOECL_ARG_INT(w->P), MOECL_ARG_INT(TH),
-                              MOECL_ARG_INT(TW), MOECL_ARG_INT(T)));
+    MOECL_TRY(input_transform(ctx, m, w->x, V, w->Ci, w->H, w->W, w->P, TH, TW, T));
     /* M[e] = U[e] V[e] for each of the a*a transformed positions e */
     moecl_gemm_args g = {.m = (size_t)w->Fo, .n = (size_t)T, .k = (size_t)w->Ci, .alpha = 1,
                          .a = U, .lda = (size_t)w->Ci, .b = V, .ldb = (size_t)T,
@@ -125,12 +133,8 @@ moecl_status conv_winograd_weight_gradient(layer *l, const moecl_tensor *x, cons
         T = n * TH * TW;
     cl_mem V = moecl_workspace(ctx, 0), D = moecl_workspace(ctx, 1),
            Mw = l->scratch[WINOGRAD_SCRATCH]->buf;
+    MOECL_TRY(input_transform(ctx, m, x->buf, V, C, l->in.h, l->in.w, l->cfg.ph, TH, TW, T));
     char name[32];
-    snprintf(name, sizeof name, "winograd%d_input_f32", m);
-    MOECL_TRY(MOECL_LAUNCH_3D(ctx, name, (size_t)T, (size_t)C, 1, MOECL_ARG_MEM(x->buf),
-                              MOECL_ARG_MEM(V), MOECL_ARG_INT(C), MOECL_ARG_INT(l->in.h),
-                              MOECL_ARG_INT(l->in.w), MOECL_ARG_INT(l->cfg.ph), MOECL_ARG_INT(TH),
-                              MOECL_ARG_INT(TW), MOECL_ARG_INT(T)));
     snprintf(name, sizeof name, "winograd%d_dy_f32", m);
     MOECL_TRY(MOECL_LAUNCH_3D(ctx, name, (size_t)T, (size_t)F, 1, MOECL_ARG_MEM(dy->buf),
                               MOECL_ARG_MEM(D), MOECL_ARG_INT(F), MOECL_ARG_INT(l->out.h),
