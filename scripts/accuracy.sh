@@ -23,8 +23,10 @@ fi
 models=("$@")
 [ ${#models[@]} -gt 0 ] || models=(airbench airbench_experts)
 mkdir -p "$OUT"
-for m in "${models[@]}"; do
-  for s in $SEEDS; do
+# seeds outside, models inside: after each seed every model has a run of it,
+# so a protocol stopped part way still compares the models seed by seed
+for s in $SEEDS; do
+  for m in "${models[@]}"; do
     name=$(basename "$m" .json)
     dir="$OUT/$name-s$s"
     if [ -f "$dir/result.json" ]; then
