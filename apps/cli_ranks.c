@@ -114,7 +114,9 @@ int cli_run_ranks(const cli_globals *g, int argc, char **argv, cli_command_fn co
         }
         if (!mine.quiet && !mine.log_off)
             fprintf(stderr, "moecl: data parallel over %d ranks (MPI): each takes its share of "
-                            "every batch\n", dist_size());
+                            "every batch; to stop after a step and save: kill -INT %ld "
+                            "(Ctrl-C on mpirun kills the ranks a second later)\n",
+                    dist_size(), (long)getpid());
     }
     int rc = command(&mine, argc, argv);
     finish_rank(dist_rank(), rc);

@@ -72,7 +72,8 @@ expect_in "$ERR" "fewer than the 2 ranks" "says why"
 MODEL="$TESTS_DIR/data/dist_soft.json"
 
 # Ctrl-C: every rank stops at the same step, the state is saved once, exit 130
-interrupt_run() { # interrupt_run OUT launcher... : a long run, SIGINT once 2 epochs are done
+interrupt_run() { # interrupt_run OUT launcher... : a long run, SIGINT once 2 epochs are done (to
+    # the launcher, or with STOP_RANK=1 to the launcher's first child, a rank)
     local out=$1
     shift
     "$@" train --model "$MODEL" --synthetic 480 --batch 16 --val 48 --test-examples 40 \
@@ -82,7 +83,11 @@ interrupt_run() { # interrupt_run OUT launcher... : a long run, SIGINT once 2 ep
         sleep 0.1
         waited=$((waited + 1))
     done
-    kill -INT "$pid"
+    if [ -n "${STOP_RANK:-}" ]; then
+        kill -INT "$(pgrep -P "$pid" | head -1)"
+    else
+        kill -INT "$pid"
+    fi
     wait "$pid"
     RC=$?
     ERR=$(cat "$WORK/err")
@@ -156,6 +161,17 @@ timeout 300 mpirun -np 2 "$MOECL" train --resume "$WORK/ctrlc-mpi" --epochs 3 >"
 RC=$?
 ERR=$(cat "$WORK/err")
 expect_rc 0 "the interrupted run resumed on 2 ranks"
+
+# SIGINT to one rank (Ctrl-C on mpirun gives the ranks a second before it
+# kills them): the stop travels with the step's gradient exchange, so every
+# rank stops at the same step, rank 0 saves once and mpirun exits with 130
+STOP_RANK=1 interrupt_run "$WORK/rank-int" mpirun -np 2 "$MOECL"
+expect_rc 130 "SIGINT to one rank under mpirun"
+[ "$(printf '%s\n' "$ERR" | grep -c "state saved")" -eq 1 ] && pass || fail "the state saved once (SIGINT to a rank): $ERR"
+timeout 300 mpirun -np 2 "$MOECL" train --resume "$WORK/rank-int" --epochs 3 >"$WORK/out" 2>"$WORK/err" </dev/null
+RC=$?
+ERR=$(cat "$WORK/err")
+expect_rc 0 "the run stopped at one rank resumed on 2 ranks"
 
 # rank 0 killed (as kill -9) at the third epoch's end, between its metrics line
 # and its state: mpirun stops the other rank; a resume on 2 ranks goes on
