@@ -59,15 +59,14 @@ static moecl_tensor *routed_input(const model *m, int part)
 
 moecl_status model_place_experts(model *m, moecl_ctx *const *ctxs, int n)
 {
-    if (m->head != HEAD_SWITCH && m->head != HEAD_TOPK && m->head != HEAD_SOFT_MIXTURE)
+    if (m->head == HEAD_SINGLE)
         return moecl_fail(MOECL_ERR_INVALID_ARG, "model %s: experts are placed on devices in "
-                          "switch, top-k and soft mixtures; this model's head has %s", m->name,
-                          m->head == HEAD_SINGLE ? "no experts" : "a hierarchy of gates (not placed yet)");
-    if (m->n_stages > 0)
-        return moecl_fail(MOECL_ERR_INVALID_ARG, "model %s: experts of a staged model are not "
-                          "placed on other devices (a stage that trains a part alone scores "
-                          "it on the model's device)", m->name);
-    for (int k = 0; k < m->n_experts && n > 0; k++) m->part_ctx[m->experts[k]] = ctxs[k % n];
+                          "mixtures; this model has no experts", m->name);
+    /* a hierarchical expert's sub-gate reads the same routed images: it goes with it */
+    for (int k = 0; k < m->n_experts && n > 0; k++) {
+        m->part_ctx[m->experts[k]] = ctxs[k % n];
+        if (m->head == HEAD_HIERARCHICAL) m->part_ctx[m->subgates[k]] = ctxs[k % n];
+    }
     return MOECL_OK;
 }
 
@@ -129,7 +128,8 @@ moecl_status model_setup(model *m, moecl_ctx *ctx, int batch, uint64_t seed)
     }
     if (m->head == HEAD_HIERARCHICAL) { /* each expert and its sub-gate run on the images routed to it */
         int E = m->n_experts, be[2] = {batch, E}, idx = E * batch, cnt = 2 * E + 1;
-        for (int k = 0; k < E; k++) MOECL_TRY(moecl_tensor_create(ctx, 2, ishape, &m->expert_in[k]));
+        for (int k = 0; k < E; k++) /* on the expert's (and its sub-gate's) device */
+            MOECL_TRY(moecl_tensor_create(model_part_ctx(m, m->experts[k]), 2, ishape, &m->expert_in[k]));
         MOECL_TRY(moecl_tensor_create(ctx, 2, be, &m->probs));
         MOECL_TRY(moecl_tensor_create(ctx, 1, &batch, &m->slot));
         MOECL_TRY(moecl_tensor_create(ctx, 1, &idx, &m->index));
@@ -151,8 +151,9 @@ moecl_status model_setup(model *m, moecl_ctx *ctx, int batch, uint64_t seed)
         m->parts[i]->input_grad = m->trunk >= 0; /* the trunk learns through them */
         MOECL_TRY(network_setup(m->parts[i], at, input, batch, &rng, in ? in : unrouted));
     }
-    if (placed) { /* rows on their way between devices */
-        int rshape[2] = {batch, eshape[1] > m->classes ? eshape[1] : m->classes};
+    if (placed) { /* rows on their way between devices (a sub-gate's are 2 * classes wide) */
+        int widest = m->head == HEAD_HIERARCHICAL ? 2 * m->classes : m->classes;
+        int rshape[2] = {batch, eshape[1] > widest ? eshape[1] : widest};
         MOECL_TRY(moecl_tensor_create(ctx, 2, rshape, &m->relay));
     }
     MOECL_TRY(softmax_ce_init(&m->loss, ctx, batch, m->classes));
@@ -169,8 +170,8 @@ moecl_status model_setup(model *m, moecl_ctx *ctx, int batch, uint64_t seed)
         MOECL_TRY(moecl_tensor_create(ctx, 2, bc, &m->dbaseline));
         MOECL_TRY(moecl_tensor_create(ctx, 1, &batch, &m->route));
         for (int k = 0; k < E; k++) {
-            MOECL_TRY(moecl_tensor_create(ctx, 2, bc, &m->dexpert[k]));
-            MOECL_TRY(moecl_tensor_create(ctx, 2, b2c, &m->dsub[k]));
+            MOECL_TRY(moecl_tensor_create(model_part_ctx(m, m->experts[k]), 2, bc, &m->dexpert[k]));
+            MOECL_TRY(moecl_tensor_create(model_part_ctx(m, m->subgates[k]), 2, b2c, &m->dsub[k]));
         }
     }
     if (m->head == HEAD_SOFT_MIXTURE) {
@@ -209,8 +210,8 @@ moecl_status model_set_stage(model *m, int s)
             m->parts[i]->layers[j]->frozen =
                 m->parts[i]->layers[j]->cfg.fixed || !model_part_learns(m, i);
     int alone = alone_part(m);
-    if (alone >= 0 && !m->part_loss[alone].ctx)
-        MOECL_TRY(softmax_ce_init(&m->part_loss[alone], m->ctx, m->batch,
+    if (alone >= 0 && !m->part_loss[alone].ctx) /* scored where the part lives */
+        MOECL_TRY(softmax_ce_init(&m->part_loss[alone], model_part_ctx(m, alone), m->batch,
                                   network_output_shape(m->parts[alone]).c));
     return MOECL_OK;
 }
@@ -246,9 +247,7 @@ moecl_status model_forward(model *m, int n, const layer_run *run)
     int alone = alone_part(m);
     if (alone >= 0) {
         moecl_tensor *in = routed_input(m, alone); /* trained alone: every image of the batch */
-        if (in)
-            MOECL_TRY(model_copy_range(m->ctx, m->images->buf, 0, in->buf, 0,
-                                       (size_t)n * shape3_size(m->input)));
+        if (in) MOECL_TRY(model_move_rows(m, m->images, 0, in, 0, (size_t)n * shape3_size(m->input)));
         MOECL_TRY(model_forward_part(m, alone, n, run));
         return softmax_ce_forward(&m->part_loss[alone], network_output(m->parts[alone]), n);
     }

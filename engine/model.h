@@ -118,9 +118,10 @@ moecl_status model_load(const char *spec, model **out);
 void model_free(model *m);
 
 /* Expert parallelism: the mixture's experts on the n devices of ctxs, round
- * robin (expert k on ctxs[k % n]); the gate, a trunk and the combination stay
- * on the model's device, and only each expert's rows cross. Switch, top-k
- * and soft mixtures without stages; before model_setup. */
+ * robin (expert k on ctxs[k % n]; a hierarchical expert's sub-gate with it);
+ * the gates, a trunk, a baseline and the combination stay on the model's
+ * device, and only each expert's rows cross. A part a stage trains alone is
+ * scored where it lives. Before model_setup. */
 moecl_status model_place_experts(model *m, moecl_ctx *const *ctxs, int n);
 /* Waits for every device the model lives on. */
 moecl_status model_finish(model *m);

@@ -256,8 +256,8 @@ moecl_status hier_forward(model *m, int n, const layer_run *run)
         int nk = m->expert_counts[k];
         if (nk == 0) continue;
         MOECL_TRY(model_forward_part(m, m->subgates[k], nk, run));
-        MOECL_TRY(model_copy_range(m->ctx, network_output(m->parts[m->subgates[k]])->buf, 0,
-                                   m->subgate_out->buf, k * vs, (size_t)nk * 2 * m->classes));
+        MOECL_TRY(model_move_rows(m, network_output(m->parts[m->subgates[k]]), 0, m->subgate_out,
+                                  k * vs, (size_t)nk * 2 * m->classes));
     }
     return MOECL_LAUNCH(m->ctx, "hier_forward_f32", (size_t)n, 0,
                         MOECL_ARG_MEM(network_output(m->parts[m->gate])->buf),

@@ -5,8 +5,8 @@
 # every step's training and validation loss within a relative 1e-4 and
 # checkpoints with the same eval outputs: a switch with a trunk (routed
 # rows cross both ways, the trunk's gradient comes back), noisy top-2 over
-# experts with batch norm and dropout, and a soft mixture. One PoCL thread a
-# device.
+# experts with batch norm and dropout, a soft mixture and the staged
+# hierarchical mixture. One PoCL thread a device.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/compare.sh"
 TOL=1e-4
@@ -54,10 +54,23 @@ expect_rc 0 "bench train with the experts on 2 devices"
 expect_in "$OUT" "training:" "bench train reports"
 expect_in "$ERR" "experts on device 1" "bench train names the second device"
 
+# the hierarchical mixture, staged: each expert with its sub-gate on its
+# device; the stages that train an expert alone score it there, the
+# sub-gate stage reads the frozen parts' table and its rows cross both ways
+# (4 epochs a stage; tiny parts may end at chance, exit code 3)
+for placement in "" "--experts-on 0,1"; do
+    train hier_tiny 1 "$WORK/hier${placement:+-placed}" --epochs 4 $placement
+    [ "$RC" -eq 0 ] || [ "$RC" -eq 3 ] && pass || fail "hier_tiny ${placement:-on one device}: exit code $RC: $ERR"
+done
+expect_in "$ERR" "experts on device 1" "hier_tiny: the second device is named"
+[ "$(grep -c '"stage": "subgates"' "$WORK/hier-placed/metrics.jsonl")" -eq 4 ] && pass ||
+    fail "hier_tiny placed: the sub-gate stage ran"
+msg=$(compare_metrics "$WORK/hier/metrics.jsonl" "$WORK/hier-placed/metrics.jsonl") && pass ||
+    fail "hier_tiny: experts on 2 devices against one: $msg"
+echo "hier_tiny (5 stages), experts on 2 devices against one device: $msg"
+compare_checkpoints hier_tiny "$WORK/hier" "$WORK/hier-placed"
+
 # refused with why
-train hier_tiny 1 "$WORK/hier" --experts-on 0,1 --epochs 1
-expect_rc 2 "a hierarchical mixture's experts"
-expect_in "$ERR" "not placed yet" "says why"
 train tiny 1 "$WORK/single" --experts-on 0,1 --epochs 1
 expect_rc 2 "a model without experts"
 expect_in "$ERR" "no experts" "says why"
