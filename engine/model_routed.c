@@ -40,13 +40,13 @@ static moecl_status run_routed_experts(model *m, int n, int n_counts, const laye
 {
     size_t zs = model_stack_stride(m);
     MOECL_TRY(gather_routed_images(m, n, n_counts));
-    for (int k = 0; k < m->n_experts; k++) {
-        int nk = m->expert_counts[k];
-        if (nk == 0) continue;
-        MOECL_TRY(model_forward_part(m, m->experts[k], nk, run));
-        MOECL_TRY(model_move_rows(m, network_output(m->parts[m->experts[k]]), 0, m->stacked,
-                                  k * zs, (size_t)nk * m->classes));
-    }
+    /* every expert queued before any output is fetched: experts placed on
+     * other devices run at the same time (fetching one waits for it) */
+    for (int k = 0; k < m->n_experts; k++)
+        if (m->expert_counts[k] > 0) MOECL_TRY(model_forward_part(m, m->experts[k], m->expert_counts[k], run));
+    for (int k = 0; k < m->n_experts; k++)
+        MOECL_TRY(model_move_rows(m, network_output(m->parts[m->experts[k]]), 0, m->stacked, k * zs,
+                                  (size_t)m->expert_counts[k] * m->classes));
     return MOECL_OK;
 }
 
@@ -252,13 +252,11 @@ moecl_status hier_forward(model *m, int n, const layer_run *run)
     size_t zs = model_stack_stride(m), vs = 2 * zs;
     if (m->cache && m->cache_rows) MOECL_TRY(hier_frozen_from_cache(m, n));
     else MOECL_TRY(hier_frozen_forward(m, n, run));
-    for (int k = 0; k < E; k++) {
-        int nk = m->expert_counts[k];
-        if (nk == 0) continue;
-        MOECL_TRY(model_forward_part(m, m->subgates[k], nk, run));
+    for (int k = 0; k < E; k++) /* all queued first, as the experts (run_routed_experts) */
+        if (m->expert_counts[k] > 0) MOECL_TRY(model_forward_part(m, m->subgates[k], m->expert_counts[k], run));
+    for (int k = 0; k < E; k++)
         MOECL_TRY(model_move_rows(m, network_output(m->parts[m->subgates[k]]), 0, m->subgate_out,
-                                  k * vs, (size_t)nk * 2 * m->classes));
-    }
+                                  k * vs, (size_t)m->expert_counts[k] * 2 * m->classes));
     return MOECL_LAUNCH(m->ctx, "hier_forward_f32", (size_t)n, 0,
                         MOECL_ARG_MEM(network_output(m->parts[m->gate])->buf),
                         MOECL_ARG_MEM(network_output(m->parts[m->baseline])->buf),
