@@ -31,6 +31,9 @@ int cli_run_ranks(const cli_globals *g, int argc, char **argv, cli_command_fn co
 /* Lists the devices, selects one, says which on stderr and opens it with
  * every kernel ready. Prints the error itself and returns an exit code. */
 int cli_open_device(const cli_globals *g, moecl_ctx **ctx);
+/* The same, the context made to be shared with the devices of a list
+ * (--experts-on) on the same platform (moecl_ctx_options.share_with). */
+int cli_open_device_sharing(const cli_globals *g, const char *share_with, moecl_ctx **ctx);
 
 /* Loads a model (file or preset), opens the device and sets the model up
  * for a batch size. Prints the error itself and returns an exit code. */

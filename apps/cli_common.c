@@ -91,6 +91,11 @@ bool cli_parse_double(const char *s, double *value)
 
 int cli_open_device(const cli_globals *g, moecl_ctx **ctx)
 {
+    return cli_open_device_sharing(g, NULL, ctx);
+}
+
+int cli_open_device_sharing(const cli_globals *g, const char *share_with, moecl_ctx **ctx)
+{
     *ctx = NULL;
     moecl_device_info *devices = NULL;
     int count = 0;
@@ -116,7 +121,7 @@ int cli_open_device(const cli_globals *g, moecl_ctx **ctx)
     moecl_ctx_options opts = {.cache_dir = g->cache_dir, .no_cache = g->no_cache,
                               .no_tuning = g->no_tuning, .gemm = g->gemm,
                               .profiling = g->profiling,
-                              .gemm_progress = !g->quiet};
+                              .gemm_progress = !g->quiet, .share_with = share_with};
     st = moecl_ctx_create(d, &opts, ctx);
     free(devices);
     if (st != MOECL_OK) return cli_report(st);
@@ -137,7 +142,7 @@ int cli_open_model_placed(const cli_globals *g, const char *spec, int batch, con
     *net = NULL;
     moecl_status st = model_load(spec, net);
     if (st != MOECL_OK) return cli_report(st);
-    int rc = cli_open_device(g, ctx);
+    int rc = cli_open_device_sharing(g, experts_on, ctx);
     if (rc == 0 && experts_on) {
         st = expert_devices_open(*ctx, experts_on, g->quiet ? NULL : stderr, placed);
         if (st == MOECL_OK) st = model_place_experts(*net, placed->ctx, placed->n);

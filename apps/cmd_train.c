@@ -255,7 +255,7 @@ static int train_command(const cli_globals *g, int argc, char **argv)
         }
     }
     moecl_ctx *ctx = NULL;
-    int rc = cli_open_device(g, &ctx);
+    int rc = cli_open_device_sharing(g, o.experts_on[0] ? o.experts_on : NULL, &ctx);
     if (rc) return rc;
     FILE *log = g->quiet || g->log_off ? NULL : stderr;
     if (log)

@@ -108,8 +108,43 @@ static void apply_tuning(moecl_ctx *ctx)
     }
 }
 
-moecl_status moecl_ctx_create(const moecl_device_info *device, const moecl_ctx_options *options,
-                              moecl_ctx **out)
+/* The devices of a share_with list on `device`'s platform, added to the
+ * context's list (the others keep contexts of their own). */
+static moecl_status add_sharing_devices(const moecl_device_info *device, const char *spec,
+                                        moecl_ctx *ctx)
+{
+    const char *env = getenv("MOECL_SHARED_CONTEXT");
+    if (env && strcmp(env, "0") == 0) return MOECL_OK;
+    moecl_device_info *devices = NULL;
+    int count = 0;
+    MOECL_TRY(moecl_devices_list(&devices, &count));
+    moecl_status st = MOECL_OK;
+    for (const char *p = spec; *p && st == MOECL_OK;) {
+        size_t len = strcspn(p, ",");
+        char item[64];
+        snprintf(item, sizeof item, "%.*s", (int)(len < 63 ? len : 63), p);
+        p += len + (p[len] == ',');
+        int index = 0;
+        /* a list naming no such device is reported where it is opened */
+        if (moecl_device_select(devices, count, item, &index) != MOECL_OK) continue;
+        const moecl_device_info *d = &devices[index];
+        bool listed = d->platform != device->platform;
+        for (int i = 0; i < ctx->n_context_devices && !listed; i++) listed = ctx->context_devices[i] == d->id;
+        if (listed) continue;
+        if (ctx->n_context_devices == MOECL_CONTEXT_DEVICES_MAX)
+            st = moecl_fail(MOECL_ERR_INVALID_ARG, "'%s': more than %d devices", spec,
+                            MOECL_CONTEXT_DEVICES_MAX);
+        else
+            ctx->context_devices[ctx->n_context_devices++] = d->id;
+    }
+    free(devices);
+    return st;
+}
+
+/* join: a context made to share its OpenCL context with this device, which
+ * opens in it (moecl_ctx_create_like); NULL: an OpenCL context of its own. */
+static moecl_status ctx_create(const moecl_device_info *device, const moecl_ctx_options *options,
+                               const moecl_ctx *join, moecl_ctx **out)
 {
     *out = NULL;
     moecl_ctx_options defaults = {0};
@@ -119,13 +154,26 @@ moecl_status moecl_ctx_create(const moecl_device_info *device, const moecl_ctx_o
     ctx->device = *device;
 
     cl_int err = CL_SUCCESS;
-    cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)device->platform,
-                                     0};
-    ctx->context = clCreateContext(props, 1, &device->id, NULL, NULL, &err);
     moecl_status st = MOECL_OK;
-    if (err != CL_SUCCESS) {
-        st = moecl_cl_fail(err, "clCreateContext", device);
-        goto fail;
+    if (join) { /* moecl_ctx_create_like: the context made to be shared */
+        ctx->context = join->context;
+        clRetainContext(ctx->context);
+        ctx->n_context_devices = join->n_context_devices;
+        memcpy(ctx->context_devices, join->context_devices, sizeof ctx->context_devices);
+    } else {
+        ctx->context_devices[ctx->n_context_devices++] = device->id;
+        if (options->share_with) {
+            st = add_sharing_devices(device, options->share_with, ctx);
+            if (st != MOECL_OK) goto fail;
+        }
+        cl_context_properties props[] = {CL_CONTEXT_PLATFORM,
+                                         (cl_context_properties)device->platform, 0};
+        ctx->context = clCreateContext(props, (cl_uint)ctx->n_context_devices, ctx->context_devices,
+                                       NULL, NULL, &err);
+        if (err != CL_SUCCESS) {
+            st = moecl_cl_fail(err, "clCreateContext", device);
+            goto fail;
+        }
     }
     ctx->profiling = options->profiling;
     ctx->no_tuning = options->no_tuning;
@@ -152,13 +200,22 @@ fail:
     return st;
 }
 
+moecl_status moecl_ctx_create(const moecl_device_info *device, const moecl_ctx_options *options,
+                              moecl_ctx **out)
+{
+    return ctx_create(device, options, NULL, out);
+}
+
 moecl_status moecl_ctx_create_like(const moecl_ctx *like, const moecl_device_info *device,
                                    moecl_ctx **ctx)
 {
     moecl_ctx_options o = {.cache_dir = like->cache_dir[0] ? like->cache_dir : NULL,
                            .no_cache = !like->cache_dir[0], .profiling = like->profiling,
                            .no_tuning = like->no_tuning, .gemm = like->gemm.spec};
-    return moecl_ctx_create(device, &o, ctx);
+    const moecl_ctx *join = NULL;
+    for (int i = 1; i < like->n_context_devices; i++)
+        if (like->context_devices[i] == device->id) join = like;
+    return ctx_create(device, &o, join, ctx);
 }
 
 const char *moecl_ctx_tuning_note(const moecl_ctx *ctx) { return ctx->tuning_note; }
@@ -186,6 +243,8 @@ void moecl_ctx_destroy(moecl_ctx *ctx)
 
 const moecl_device_info *moecl_ctx_device(const moecl_ctx *ctx) { return &ctx->device; }
 cl_context moecl_ctx_cl_context(const moecl_ctx *ctx) { return ctx->context; }
+
+bool moecl_ctx_same_context(const moecl_ctx *a, const moecl_ctx *b) { return a->context == b->context; }
 cl_command_queue moecl_ctx_queue(const moecl_ctx *ctx) { return ctx->queue; }
 
 const moecl_program_report *moecl_ctx_reports(const moecl_ctx *ctx, int *count)

@@ -42,9 +42,14 @@ moecl_status expert_devices_open(moecl_ctx *model_ctx, const char *spec, FILE *l
                             EXPERT_DEVICES_MAX);
         if (st == MOECL_OK) st = moecl_device_select(devices, count, item, &index);
         if (st == MOECL_OK) st = open_item(model_ctx, &devices[index], out);
-        if (st == MOECL_OK && log)
-            fprintf(log, "experts on device %d: %s (%s)\n", index, devices[index].name,
-                    devices[index].platform_name);
+        if (st == MOECL_OK && log) {
+            const moecl_ctx *at = out->ctx[out->n - 1];
+            fprintf(log, "experts on device %d: %s (%s)%s\n", index, devices[index].name,
+                    devices[index].platform_name,
+                    at == model_ctx ? "" : moecl_ctx_same_context(at, model_ctx)
+                        ? ", in the model device's OpenCL context: rows copied by the driver"
+                        : ", an OpenCL context of its own: rows cross through host memory");
+        }
     }
     if (st == MOECL_OK && out->n == 0)
         st = moecl_fail(MOECL_ERR_INVALID_ARG, "--experts-on '%s' names no device", spec);

@@ -191,9 +191,15 @@ uint64_t moecl_memory_limit(const moecl_device_info *d);
 moecl_status moecl_buffer_create(moecl_ctx *ctx, size_t bytes, const char *what, cl_mem *out);
 void moecl_buffer_release(moecl_ctx *ctx, cl_mem buf, size_t bytes);
 
+#define MOECL_CONTEXT_DEVICES_MAX 16
+
 struct moecl_ctx {
     moecl_device_info device;
     cl_context context;
+    /* the devices of the OpenCL context (this one first; more where it is
+     * shared with the devices experts are placed on: moecl_ctx_options) */
+    cl_device_id context_devices[MOECL_CONTEXT_DEVICES_MAX];
+    int n_context_devices;
     cl_command_queue queue;
     char cache_dir[1024]; /* "" when caching is off */
     char tuning_note[1400]; /* what was done about GEMM tuning ("" nothing) */

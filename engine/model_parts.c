@@ -39,11 +39,33 @@ moecl_ctx *model_part_ctx(const model *m, int part) { return m->part_ctx[part] ?
 
 bool model_part_placed(const model *m, int part) { return model_part_ctx(m, part) != m->ctx; }
 
+/* Two devices of one OpenCL context: the driver copies, nothing waits on
+ * the host. The copy waits for the source queue's work so far, and the
+ * source queue's later work (which may overwrite the rows) for the copy;
+ * both queues are flushed, as waiting on another queue's events needs. */
+static moecl_status copy_within_context(const moecl_tensor *src, size_t src_off, moecl_tensor *dst,
+                                        size_t dst_off, size_t n)
+{
+    cl_event ready = NULL, copied = NULL;
+    MOECL_CL_CHECK(&src->ctx->device, clEnqueueMarkerWithWaitList(src->ctx->queue, 0, NULL, &ready));
+    MOECL_CL_CHECK(&src->ctx->device, clFlush(src->ctx->queue));
+    cl_int err = clEnqueueCopyBuffer(dst->ctx->queue, src->buf, dst->buf, src_off * sizeof(float),
+                                     dst_off * sizeof(float), n * sizeof(float), 1, &ready, &copied);
+    clReleaseEvent(ready);
+    if (err != CL_SUCCESS) return moecl_cl_fail(err, "clEnqueueCopyBuffer", &dst->ctx->device);
+    err = clFlush(dst->ctx->queue);
+    if (err == CL_SUCCESS) err = clEnqueueBarrierWithWaitList(src->ctx->queue, 1, &copied, NULL);
+    clReleaseEvent(copied);
+    if (err != CL_SUCCESS) return moecl_cl_fail(err, "clEnqueueBarrierWithWaitList", &src->ctx->device);
+    return MOECL_OK;
+}
+
 moecl_status model_move_rows(model *m, const moecl_tensor *src, size_t src_off, moecl_tensor *dst,
                              size_t dst_off, size_t n)
 {
     if (n == 0) return MOECL_OK;
     if (src->ctx == dst->ctx) return model_copy_range(src->ctx, src->buf, src_off, dst->buf, dst_off, n);
+    if (moecl_ctx_same_context(src->ctx, dst->ctx)) return copy_within_context(src, src_off, dst, dst_off, n);
     /* two devices (each its own OpenCL context): through the host, where the
      * rows wait no longer than the two blocking transfers */
     if (!m->host_relay) {

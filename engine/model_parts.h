@@ -16,7 +16,9 @@ moecl_ctx *model_part_ctx(const model *m, int part);
 /* Whether a part lives on another device than the model's (its rows cross). */
 bool model_part_placed(const model *m, int part);
 /* n floats from src at src_off to dst at dst_off: on the device when both
- * are on one, else through host memory (m->host_relay), blocking. */
+ * are on one; queued as a driver copy when their devices share an OpenCL
+ * context (moecl_ctx_options.share_with); else through host memory
+ * (m->host_relay), blocking. */
 moecl_status model_move_rows(model *m, const moecl_tensor *src, size_t src_off, moecl_tensor *dst,
                              size_t dst_off, size_t n);
 /* Whether a part learns in the current stage (not frozen, and trained now). */

@@ -109,6 +109,12 @@ typedef struct moecl_ctx_options {
     bool no_tuning;        /* ignore the device's GEMM tuning file (moecl tune) */
     const char *gemm;      /* GEMM path (see moecl_ctx_set_gemm); NULL: $MOECL_GEMM, else "auto" */
     bool gemm_progress;    /* a line on stderr for each GEMM shape measured */
+    /* A device list as --experts-on takes it (indices or names, commas):
+     * those on this device's platform join its OpenCL context, so that
+     * moecl_ctx_create_like opens them in it and buffers are copied between
+     * them by the driver instead of through host memory.
+     * MOECL_SHARED_CONTEXT=0 keeps every device in a context of its own. */
+    const char *share_with;
 } moecl_ctx_options;
 
 typedef enum moecl_cache_result {
@@ -132,13 +138,17 @@ typedef struct moecl_program_report {
  * kernel program. Afterwards no program is built again. */
 moecl_status moecl_ctx_create(const moecl_device_info *device,
                               const moecl_ctx_options *options, moecl_ctx **ctx);
-/* Another device opened as `like` was (cache, tuning, GEMM path, profiling). */
+/* Another device opened as `like` was (cache, tuning, GEMM path, profiling),
+ * in like's OpenCL context where like was created to share it with this
+ * device (share_with), else in a context of its own. */
 moecl_status moecl_ctx_create_like(const moecl_ctx *like, const moecl_device_info *device,
                                    moecl_ctx **ctx);
 void moecl_ctx_destroy(moecl_ctx *ctx);
 
 const moecl_device_info *moecl_ctx_device(const moecl_ctx *ctx);
 cl_context moecl_ctx_cl_context(const moecl_ctx *ctx);
+/* Whether two contexts' buffers live in one OpenCL context (share_with). */
+bool moecl_ctx_same_context(const moecl_ctx *a, const moecl_ctx *b);
 cl_command_queue moecl_ctx_queue(const moecl_ctx *ctx);
 /* Reports of the embedded programs built at creation, in build order. */
 const moecl_program_report *moecl_ctx_reports(const moecl_ctx *ctx, int *count);

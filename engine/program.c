@@ -79,21 +79,34 @@ static moecl_status build_from_source(moecl_ctx *ctx, const char *name, const ch
     return MOECL_OK;
 }
 
-static bool program_binary(cl_program p, unsigned char **binary, size_t *size)
+/* The program's binary for the context's device. A program built from
+ * source in a context shared with other devices (expert placement) belongs
+ * to all of them and is built for this one only: its binary is found by
+ * the device's place in the program's list. */
+static bool program_binary(const moecl_ctx *ctx, cl_program p, unsigned char **binary, size_t *size)
 {
     *binary = NULL;
-    if (clGetProgramInfo(p, CL_PROGRAM_BINARY_SIZES, sizeof *size, size, NULL) != CL_SUCCESS ||
-        *size == 0)
+    cl_uint n = 0;
+    if (clGetProgramInfo(p, CL_PROGRAM_NUM_DEVICES, sizeof n, &n, NULL) != CL_SUCCESS || n == 0 ||
+        n > 64)
         return false;
-    *binary = malloc(*size);
-    if (!*binary) return false;
-    unsigned char *ptrs[1] = {*binary};
-    if (clGetProgramInfo(p, CL_PROGRAM_BINARIES, sizeof ptrs, ptrs, NULL) != CL_SUCCESS) {
-        free(*binary);
-        *binary = NULL;
+    cl_device_id ids[64];
+    size_t sizes[64];
+    unsigned char *ptrs[64] = {0};
+    if (clGetProgramInfo(p, CL_PROGRAM_DEVICES, n * sizeof ids[0], ids, NULL) != CL_SUCCESS ||
+        clGetProgramInfo(p, CL_PROGRAM_BINARY_SIZES, n * sizeof sizes[0], sizes, NULL) != CL_SUCCESS)
         return false;
-    }
-    return true;
+    cl_uint at = 0;
+    while (at < n && ids[at] != ctx->device.id) at++;
+    if (at == n || sizes[at] == 0) return false;
+    *size = sizes[at];
+    for (cl_uint i = 0; i < n; i++) /* every device's slot, as the call asks */
+        if (sizes[i] && !(ptrs[i] = malloc(sizes[i]))) break;
+    bool ok = ptrs[at] && clGetProgramInfo(p, CL_PROGRAM_BINARIES, n * sizeof ptrs[0], ptrs, NULL) == CL_SUCCESS;
+    for (cl_uint i = 0; i < n; i++)
+        if (i != at || !ok) free(ptrs[i]);
+    if (ok) *binary = ptrs[at];
+    return ok;
 }
 
 moecl_status moecl_program_build(moecl_ctx *ctx, const char *name, const char *source,
@@ -130,7 +143,7 @@ moecl_status moecl_program_build(moecl_ctx *ctx, const char *name, const char *s
         MOECL_TRY(build_from_source(ctx, name, source, options, program));
         unsigned char *binary = NULL;
         size_t size = 0;
-        if (cached && program_binary(*program, &binary, &size))
+        if (cached && program_binary(ctx, *program, &binary, &size))
             moecl_cache_store(ctx->cache_dir, key, binary, size);
         free(binary);
     }

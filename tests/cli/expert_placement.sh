@@ -6,7 +6,8 @@
 # checkpoints with the same eval outputs: a switch with a trunk (routed
 # rows cross both ways, the trunk's gradient comes back), noisy top-2 over
 # experts with batch norm and dropout, a soft mixture and the staged
-# hierarchical mixture. One PoCL thread a device.
+# hierarchical mixture; the devices in one shared OpenCL context, and the
+# switch also in contexts of their own. One PoCL thread a device.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/compare.sh"
 TOL=1e-4
@@ -31,11 +32,22 @@ for case in placed_switch:4:0.003 drivers_routed:7:0.001 dist_soft:7:0.001; do
     train "$model" "$seed" "$WORK/$model-placed" --lr "$lr" --experts-on 0,1
     expect_rc 0 "$model: 20 steps with the experts on 2 devices"
     expect_in "$ERR" "experts on device 1" "$model: the second device is named"
+    expect_in "$ERR" "rows copied by the driver" "$model: one platform, one shared OpenCL context"
     msg=$(compare_metrics "$WORK/$model-one/metrics.jsonl" "$WORK/$model-placed/metrics.jsonl") &&
         pass || fail "$model: experts on 2 devices against one: $msg"
     echo "$model, experts on 2 devices against one device: $msg"
     compare_checkpoints "$model" "$WORK/$model-one" "$WORK/$model-placed"
 done
+
+# both devices are PoCL's, one platform: they share one OpenCL context and
+# rows are copied by the driver (above); in contexts of their own the rows
+# cross through host memory, with the same result
+MOECL_SHARED_CONTEXT=0 train placed_switch 4 "$WORK/placed_switch-host" --lr 0.003 --experts-on 0,1
+expect_rc 0 "placed_switch: 20 steps, each device in a context of its own"
+expect_in "$ERR" "through host memory" "says the rows go through host memory"
+msg=$(compare_metrics "$WORK/placed_switch-one/metrics.jsonl" "$WORK/placed_switch-host/metrics.jsonl") &&
+    pass || fail "placed_switch: experts on 2 devices (host transfers) against one: $msg"
+echo "placed_switch, experts on 2 devices through host memory against one device: $msg"
 
 # every expert away from the gate (device 1 only); a resume moves them back
 train placed_switch 4 "$WORK/away" --lr 0.003 --experts-on 1 --epochs 10
