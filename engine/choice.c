@@ -12,7 +12,8 @@
  *   device NAME | DRIVER | PLATFORM | kernels HASH
  *   gemm NN 64 131072 512 1 | clblast=40.1 own6x16=9.6 own8x8=none
  *   conv forward 3x32x32 32 3x3 s1x1 p1x1 n128 | clblast=.. own6x16=.. own6x16-direct=..
- * ("none": not applicable). Names this build does not know (another
+ * ("none": not applicable; "skip": not timed, see far_behind). Names this
+ * build does not know (another
  * version's parameter sets) are skipped; a line that does not parse makes
  * the whole file ignored with a warning naming it (and it is rewritten at
  * the next choice). */
@@ -24,6 +25,14 @@
 #include <string.h>
 
 #define CHOICES_FORMAT "moecl-choices-2"
+/* A time that stands for "not timed: it was far behind on the shapes before" */
+#define SKIPPED (-1.0)
+/* The library candidate (CLBlast) is no longer timed on a device where it
+ * took at least FAR_RATIO times the best on each of at least FAR_SHAPES
+ * shapes and won none: on CPUs its GPU-shaped kernels lose everywhere, and
+ * timing it was 40% of a cold start (a GPU, where it wins, keeps timing it). */
+#define FAR_RATIO 3.0
+#define FAR_SHAPES 4
 
 void moecl_choices_path(const char *cache_dir, const moecl_device_info *dev, char *out, size_t size)
 {
@@ -106,7 +115,9 @@ static bool parse_line(moecl_ctx *ctx, char *line)
         if (!eq || eq == tok || eq - tok >= (long)sizeof c->names[0]) return false;
         *eq = '\0';
         double ms = INFINITY;
-        if (strcmp(eq + 1, "none") != 0) {
+        if (strcmp(eq + 1, "skip") == 0) {
+            ms = SKIPPED;
+        } else if (strcmp(eq + 1, "none") != 0) {
             char *end = NULL;
             ms = strtod(eq + 1, &end);
             if (end == eq + 1 || *end || !isfinite(ms) || ms < 0) return false;
@@ -163,7 +174,9 @@ static void save(moecl_ctx *ctx)
         used += (size_t)snprintf(text + used, cap - used, "%s |", c->key);
         for (int a = 0; a < c->count; a++) {
             if (isnan(c->ms[a])) continue;
-            if (isinf(c->ms[a]))
+            if (c->ms[a] == SKIPPED)
+                used += (size_t)snprintf(text + used, cap - used, " %s=skip", c->names[a]);
+            else if (isinf(c->ms[a]))
                 used += (size_t)snprintf(text + used, cap - used, " %s=none", c->names[a]);
             else
                 used += (size_t)snprintf(text + used, cap - used, " %s=%.4f", c->names[a], c->ms[a]);
@@ -200,6 +213,25 @@ static moecl_status time_candidate(moecl_ctx *ctx, const moecl_candidates *cand,
     return MOECL_OK;
 }
 
+/* Whether `name` was timed on at least FAR_SHAPES shapes of this device and
+ * took FAR_RATIO times the best or more on every one. */
+static bool far_behind(const moecl_ctx *ctx, const char *name)
+{
+    int timed = 0;
+    for (int i = 0; i < ctx->choices.count; i++) {
+        const moecl_choice *c = &ctx->choices.list[i];
+        double mine = NAN, best = INFINITY;
+        for (int a = 0; a < c->count; a++) {
+            if (strcmp(c->names[a], name) == 0) mine = c->ms[a];
+            else if (c->ms[a] >= 0 && c->ms[a] < best) best = c->ms[a];
+        }
+        if (!isfinite(mine) || mine < 0 || !isfinite(best)) continue;
+        if (mine < FAR_RATIO * best) return false;
+        timed++;
+    }
+    return timed >= FAR_SHAPES;
+}
+
 moecl_status moecl_choose_by_timing(moecl_ctx *ctx, const char *key, const moecl_candidates *cand,
                                     int *best)
 {
@@ -226,11 +258,19 @@ moecl_status moecl_choose_by_timing(moecl_ctx *ctx, const char *key, const moecl
         double *ms = slot(c, cand->names[i], true);
         if (!ms) return moecl_fail(MOECL_ERR_INVALID_ARG, "too many candidates for '%s'", key);
         if (!isnan(*ms)) {
-            if (cand->applicable[i] && *ms < best_so_far) best_so_far = *ms;
+            if (cand->applicable[i] && *ms >= 0 && *ms < best_so_far) best_so_far = *ms;
             continue;
         }
         if (!cand->applicable[i]) {
             *ms = INFINITY;
+            continue;
+        }
+        if (i == 0 && isfinite(best_so_far) && far_behind(ctx, cand->names[i])) {
+            *ms = SKIPPED;
+            measured = true;
+            if (used < sizeof line)
+                used += (size_t)snprintf(line + used, sizeof line - used, " %s not timed (%gx the "
+                                         "best or more on every shape before)", cand->names[i], FAR_RATIO);
             continue;
         }
         double took = NAN;
@@ -263,7 +303,7 @@ moecl_status moecl_choose_by_timing(moecl_ctx *ctx, const char *key, const moecl
     for (int i = 0; i < cand->count; i++) {
         if (!cand->wanted[i]) continue;
         double ms = *slot(c, cand->names[i], false);
-        if (cand->applicable[i] && isfinite(ms) && (*best < 0 || ms < best_ms)) *best = i, best_ms = ms;
+        if (cand->applicable[i] && isfinite(ms) && ms >= 0 && (*best < 0 || ms < best_ms)) *best = i, best_ms = ms;
     }
     return MOECL_OK;
 }

@@ -257,6 +257,39 @@ static void test_choice_cache(void)
           "a hit measures nothing and warns of nothing: %s", said);
     moecl_ctx_destroy(ctx);
 
+    /* CLBlast far behind (3x the best or more) on 4 shapes before: not timed
+     * on the next, kept as "skip"; one shape where it was close: timed. */
+    for (int close_one = 0; close_one <= 1; close_one++) {
+        char behind[2048];
+        int at = snprintf(behind, sizeof behind, "%s", header);
+        for (int k = 0; k < 4; k++)
+            at += snprintf(behind + at, sizeof behind - at, "gemm NN %d 3 3 1 | clblast=%s own6x16=1\n",
+                           100 + k, close_one && k == 2 ? "2.5" : "30");
+        write_text(path, behind);
+        ctx = check_open_device(dir);
+        int chose = choose_capturing(ctx, said, sizeof said);
+        CHECK(chose >= 0, "%s", moecl_last_error());
+        char *kept = read_text(path);
+        const char *line = kept ? strstr(kept, "gemm NN 8 16 8 1 | ") : NULL;
+        if (!close_one) {
+            CHECK(strstr(said, "clblast not timed"), "CLBlast far behind before: not timed: %s", said);
+            CHECK(line && strstr(line, " clblast=skip"), "kept as skip: %s", kept ? kept : "(no file)");
+            CHECK(chose != 0, "a skipped CLBlast is not chosen");
+        } else {
+            CHECK(!strstr(said, "not timed"), "CLBlast close once: timed: %s", said);
+            CHECK(line && strstr(line, " clblast=") && !strstr(line, "clblast=skip"),
+                  "its time kept: %s", kept ? kept : "(no file)");
+        }
+        moecl_ctx_destroy(ctx);
+        if (!close_one) { /* the kept skip is a hit: nothing measured again */
+            ctx = check_open_device(dir);
+            CHECK(choose_capturing(ctx, said, sizeof said) == chose && !strstr(said, "measured"),
+                  "a kept skip measures nothing: %s", said);
+            moecl_ctx_destroy(ctx);
+        }
+        free(kept);
+    }
+
     /* Damaged: a line that does not parse. */
     char damaged[2400];
     snprintf(damaged, sizeof damaged, "%sgemm NN 7 13 five\n", header);
