@@ -143,8 +143,8 @@ static int parse_train_option(train_options *o, int argc, char **argv, int *i, b
         if (v && v[0] != '-') {
             if (!augment_parse(v, &o->aug))
                 return cli_usage_error("train: --augment takes crop, flip, translate, alternate, "
-                                       "several joined by commas (crop or translate, flip or "
-                                       "alternate) or none, not '%s'", v), 2;
+                                       "jpeg, several joined by commas (crop or translate, flip "
+                                       "or alternate) or none, not '%s'", v), 2;
             (*i)++;
         }
         return 0;

@@ -1,5 +1,6 @@
 /* CIFAR-10 binary files, synthetic data, splits and float batches. */
 #include "data.h"
+#include "jpeg_sim.h"
 #include "internal.h"
 #include "layer.h"
 
@@ -312,7 +313,7 @@ normalizer normalizer_fit(const dataset *d)
 
 bool augment_parse(const char *s, augment *a)
 {
-    augment r = {false, false, false, false, 0, 0};
+    augment r = {0};
     if (strcmp(s, "none") == 0) { /* lets a script's default be switched off */
         *a = r;
         return true;
@@ -324,10 +325,11 @@ bool augment_parse(const char *s, augment *a)
         else if (len == 4 && strncmp(s, "flip", 4) == 0) r.flip = true;
         else if (len == 9 && strncmp(s, "translate", 9) == 0) r.translate = true;
         else if (len == 9 && strncmp(s, "alternate", 9) == 0) r.alternate = true;
+        else if (len == 4 && strncmp(s, "jpeg", 4) == 0) r.jpeg = true;
         else return false;
         if (s[len] == ',' && s[len + 1] == '\0') return false;
     }
-    if (!r.crop && !r.flip && !r.translate && !r.alternate) return false;
+    if (!r.crop && !r.flip && !r.translate && !r.alternate && !r.jpeg) return false;
     if (r.flip && r.alternate) return false; /* two ways to flip: one or the other */
     if (r.crop && r.translate) return false; /* two shifts: one or the other */
     *a = r;
@@ -379,8 +381,18 @@ void dataset_make_batch(const dataset *d, const int *idx, int n, const normalize
             flip = ((moecl_rng_next(&s) >> 17) + (uint64_t)aug->epoch) & 1;
         }
         if (flipped) flipped[b] = flip;
-        make_image(d->pixels + (size_t)idx[b] * CIFAR_IMAGE_BYTES, dy, dx, flip,
-                   aug && aug->translate, norm, out + (size_t)b * CIFAR_IMAGE_BYTES);
+        const unsigned char *pixels = d->pixels + (size_t)idx[b] * CIFAR_IMAGE_BYTES;
+        unsigned char degraded[CIFAR_IMAGE_BYTES];
+        if (aug && aug->jpeg) { /* drawn only when on: other recipes keep their draws */
+            uint64_t r = moecl_rng_next(rng);
+            if (r & 1) {
+                int span = JPEG_AUG_QUALITY_MAX - JPEG_AUG_QUALITY_MIN + 1;
+                jpeg_sim_roundtrip(pixels, JPEG_AUG_QUALITY_MIN + (int)((r >> 1) % (uint64_t)span), degraded);
+                pixels = degraded;
+            }
+        }
+        make_image(pixels, dy, dx, flip, aug && aug->translate, norm,
+                   out + (size_t)b * CIFAR_IMAGE_BYTES);
     }
 }
 

@@ -57,11 +57,16 @@ typedef struct augment {
     bool translate; /* random shift by up to 2 pixels, the border reflected (airbench) */
     bool alternate; /* flips alternate: each image mirrored every other epoch, from a
                      * random first one (airbench), rather than by a coin each time */
+    bool jpeg;      /* every other image on average through a JPEG round trip at a
+                     * quality drawn from JPEG_AUG_QUALITY_MIN..MAX (jpeg_sim.h): the
+                     * test batch's rebuilt records are JPEG copies */
     int epoch;      /* with alternate: the epoch (the training loop sets it) */
     uint64_t seed;  /* with alternate: which images start mirrored */
 } augment;
-/* "crop", "flip", "translate", "alternate" (alternating flips), several of
- * them joined by commas, or "none" into *a; false for
+#define JPEG_AUG_QUALITY_MIN 60
+#define JPEG_AUG_QUALITY_MAX 90
+/* "crop", "flip", "translate", "alternate" (alternating flips), "jpeg",
+ * several of them joined by commas, or "none" into *a; false for
  * anything else. */
 bool augment_parse(const char *s, augment *a);
 

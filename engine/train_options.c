@@ -39,6 +39,7 @@ moecl_status train_options_save(const train_options *o, const char *path)
     cJSON_AddBoolToObject(j, "augment_flip", o->aug.flip);
     cJSON_AddBoolToObject(j, "augment_translate", o->aug.translate);
     cJSON_AddBoolToObject(j, "augment_alternate", o->aug.alternate);
+    cJSON_AddBoolToObject(j, "augment_jpeg", o->aug.jpeg);
     cJSON_AddBoolToObject(j, "frozen_cache", !o->no_frozen_cache);
     cJSON_AddBoolToObject(j, "lazy_experts", o->lazy_experts);
     cJSON_AddBoolToObject(j, "sync_bn", o->sync_bn);
@@ -116,6 +117,7 @@ moecl_status train_options_load(train_options *o, const char *path)
     o->aug.flip = flag(j, "augment_flip", false);
     o->aug.translate = flag(j, "augment_translate", false);
     o->aug.alternate = flag(j, "augment_alternate", false);
+    o->aug.jpeg = flag(j, "augment_jpeg", false);
     o->no_frozen_cache = !flag(j, "frozen_cache", true);
     o->lazy_experts = flag(j, "lazy_experts", false);
     o->sync_bn = flag(j, "sync_bn", false);
