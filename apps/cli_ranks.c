@@ -16,11 +16,7 @@ static int device_list(const char *spec, char items[][64])
 {
     if (!spec || !strchr(spec, ',')) return 0;
     int n = 0;
-    for (const char *p = spec; *p && n < DIST_MAX_THREADS;) {
-        size_t len = strcspn(p, ",");
-        snprintf(items[n++], 64, "%.*s", (int)(len < 63 ? len : 63), p);
-        p += len + (p[len] == ',');
-    }
+    for (const char *p = spec; *p && n < DIST_MAX_THREADS;) p = moecl_device_list_next(p, items[n++]);
     return n;
 }
 

@@ -120,10 +120,8 @@ static moecl_status add_sharing_devices(const moecl_device_info *device, const c
     MOECL_TRY(moecl_devices_list(&devices, &count));
     moecl_status st = MOECL_OK;
     for (const char *p = spec; *p && st == MOECL_OK;) {
-        size_t len = strcspn(p, ",");
         char item[64];
-        snprintf(item, sizeof item, "%.*s", (int)(len < 63 ? len : 63), p);
-        p += len + (p[len] == ',');
+        p = moecl_device_list_next(p, item);
         int index = 0;
         /* a list naming no such device is reported where it is opened */
         if (moecl_device_select(devices, count, item, &index) != MOECL_OK) continue;

@@ -192,3 +192,10 @@ moecl_status moecl_device_select(const moecl_device_info *devices, int count,
         }
     return moecl_fail(MOECL_ERR_NO_DEVICE, "no device name contains '%s'", spec);
 }
+
+const char *moecl_device_list_next(const char *list, char item[64])
+{
+    size_t len = strcspn(list, ",");
+    snprintf(item, 64, "%.*s", (int)(len < 63 ? len : 63), list);
+    return list + len + (list[len] == ',');
+}

@@ -32,10 +32,8 @@ moecl_status expert_devices_open(moecl_ctx *model_ctx, const char *spec, FILE *l
     MOECL_TRY(moecl_devices_list(&devices, &count));
     moecl_status st = MOECL_OK;
     for (const char *p = spec; *p && st == MOECL_OK;) {
-        size_t len = strcspn(p, ",");
         char item[64];
-        snprintf(item, sizeof item, "%.*s", (int)(len < 63 ? len : 63), p);
-        p += len + (p[len] == ',');
+        p = moecl_device_list_next(p, item);
         int index = 0;
         if (out->n == EXPERT_DEVICES_MAX)
             st = moecl_fail(MOECL_ERR_INVALID_ARG, "--experts-on '%s': more than %d devices", spec,

@@ -97,6 +97,9 @@ moecl_status moecl_devices_list(moecl_device_info **devices, int *count);
  * MOECL_ERR_NO_DEVICE when nothing matches. */
 moecl_status moecl_device_select(const moecl_device_info *devices, int count,
                                  const char *spec, int *index);
+/* The first item of a comma-separated device list ("0,1", "gfx,pthread")
+ * into item (cut at 63 characters); returns where the next item starts. */
+const char *moecl_device_list_next(const char *list, char item[64]);
 
 /* ---- context: one device, its queue, its compiled kernels --------------- */
 
