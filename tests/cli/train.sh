@@ -218,7 +218,7 @@ run train --model "$TINY" --synthetic 100 --epochs 1 --augment --out "$WORK/aug_
 expect_in "$(cat "$WORK/aug_both/options.json")" '"augment_crop":	true' "--augment alone crops"
 run train --model "$TINY" --synthetic 100 --augment rotate --out "$WORK/aug_bad"
 expect_rc 2 "--augment rotate"
-expect_in "$ERR" "crop, flip, translate, alternate, several joined by commas (crop or translate, flip or alternate) or none, not 'rotate'" "names what --augment takes"
+expect_in "$ERR" "crop, flip, translate, alternate, jpeg, several joined by commas (crop or translate, flip or alternate) or none, not 'rotate'" "names what --augment takes"
 # the last --augment wins: a script's default (quickstart.sh) can be switched off
 run train --model "$TINY" --synthetic 100 --epochs 1 --augment flip --augment none --out "$WORK/aug_none"
 [ "$RC" -eq 0 ] || [ "$RC" -eq 3 ] && pass || fail "--augment none: exit code $RC"
