@@ -9,7 +9,8 @@
 # and the training minutes.
 # Resumable: a finished run is skipped and an interrupted one resumed, so
 # the protocol can span several sittings.
-# Usage: scripts/accuracy.sh [MODEL...] (default: airbench airbench_experts);
+# Usage: scripts/accuracy.sh [MODEL...] (default: airbench and two MoE twins
+# at its FLOPs per image, airbench_experts and airbench_switch);
 # ACCURACY_SEEDS (default "1 2 3"); ACCURACY_ARGS: more `moecl train`
 # options (tests: "--synthetic 200 --epochs 1 --batch 50").
 set -uo pipefail
@@ -21,7 +22,7 @@ if [ -z "${MOECL_DATA:-}" ] && [ -f ../shared/cifar10/data_batch_1.bin ]; then
   export MOECL_DATA="$PWD/../shared/cifar10"
 fi
 models=("$@")
-[ ${#models[@]} -gt 0 ] || models=(airbench airbench_experts)
+[ ${#models[@]} -gt 0 ] || models=(airbench airbench_experts airbench_switch)
 mkdir -p "$OUT"
 # seeds outside, models inside: after each seed every model has a run of it,
 # so a protocol stopped part way still compares the models seed by seed
