@@ -3,6 +3,7 @@
 #include "internal.h"
 
 #include <cjson/cJSON.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,9 +105,10 @@ static moecl_status entry_matches(const char *path, cJSON *e, const char *name,
     return MOECL_OK;
 }
 
-/* Uploads the file's entry e (already checked to match) into t. */
-static moecl_status load_entry(const char *path, const char *file, size_t size, size_t start,
-                               cJSON *e, const char *name, moecl_tensor *t)
+/* Where the file's entry e (already checked to match t) lies: a byte offset
+ * from the file's start, checked to lie inside the file. */
+static moecl_status entry_offset(const char *path, size_t size, size_t start, cJSON *e,
+                                 const char *name, const moecl_tensor *t, size_t *at)
 {
     size_t data_size = size - start;
     cJSON *off = cJSON_GetObjectItemCaseSensitive(e, "data_offsets");
@@ -117,28 +119,25 @@ static moecl_status load_entry(const char *path, const char *file, size_t size, 
     if (b < 0 || end < b || end > (double)data_size || end - b != (double)(t->count * sizeof(float)))
         return moecl_fail(MOECL_ERR_FORMAT, "checkpoint '%s' is corrupt or truncated: tensor "
                           "'%s' lies outside the file's %zu data bytes", path, name, data_size);
-    float *host = malloc(t->count * sizeof *host);
-    if (!host) return moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of memory reading '%s'", path);
-    memcpy(host, file + start + (size_t)b, t->count * sizeof *host);
-    moecl_status st = moecl_tensor_upload(t, host, t->count);
-    free(host);
-    return st;
+    *at = start + (size_t)b;
+    return MOECL_OK;
 }
 
-/* strict: every listed tensor must be in the file, with its shape, and the
- * file must hold no others; otherwise the tensors found with their shape
- * are loaded and loaded[i] says which. */
-static moecl_status load_entries(const char *path, const char *file, size_t size, cJSON *root,
-                                 size_t start, const st_tensor *tensors, int count, bool strict,
-                                 bool *loaded)
+/* Checks the listed tensors against the file, as a load does, and says
+ * where each lies (offsets[i], or SIZE_MAX where a non-strict load skips
+ * it). strict: every listed tensor must be in the file, with its shape, and
+ * the file must hold no others; otherwise the tensors found with their
+ * shape are taken. Reads no tensor data and touches no device. */
+static moecl_status plan_entries(const char *path, size_t size, cJSON *root, size_t start,
+                                 const st_tensor *tensors, int count, bool strict, size_t *offsets)
 {
     int in_file = 0;
     for (cJSON *e = root->child; e; e = e->next)
         if (strcmp(e->string, "__metadata__") != 0) in_file++;
     for (int i = 0; i < count; i++) {
         const char *name = tensors[i].name;
-        moecl_tensor *t = tensors[i].tensor;
-        if (loaded) loaded[i] = false;
+        const moecl_tensor *t = tensors[i].tensor;
+        offsets[i] = SIZE_MAX;
         cJSON *e = cJSON_GetObjectItemCaseSensitive(root, name);
         if (!e && !strict) continue;
         if (!e)
@@ -153,13 +152,52 @@ static moecl_status load_entries(const char *path, const char *file, size_t size
             return moecl_fail(MOECL_ERR_FORMAT, "checkpoint '%s' does not match the model: tensor "
                               "'%s' has another shape than the model's %s", path, name, want);
         }
-        MOECL_TRY(load_entry(path, file, size, start, e, name, t));
-        if (loaded) loaded[i] = true;
+        MOECL_TRY(entry_offset(path, size, start, e, name, t, &offsets[i]));
     }
     if (strict && in_file != count)
         return moecl_fail(MOECL_ERR_FORMAT, "checkpoint '%s' does not match the model: it holds %d "
                           "tensors, the model %d", path, in_file, count);
     return MOECL_OK;
+}
+
+/* Plans, then uploads each tensor found (loaded[i] says which, if given). */
+static moecl_status load_entries(const char *path, const char *file, size_t size, cJSON *root,
+                                 size_t start, const st_tensor *tensors, int count, bool strict,
+                                 bool *loaded)
+{
+    size_t *offsets = malloc((size_t)(count > 0 ? count : 1) * sizeof *offsets);
+    if (!offsets) return moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of memory reading '%s'", path);
+    moecl_status st = plan_entries(path, size, root, start, tensors, count, strict, offsets);
+    for (int i = 0; i < count && st == MOECL_OK; i++) {
+        if (loaded) loaded[i] = offsets[i] != SIZE_MAX;
+        if (offsets[i] == SIZE_MAX) continue;
+        moecl_tensor *t = tensors[i].tensor;
+        float *host = malloc(t->count * sizeof *host);
+        if (!host) {
+            st = moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of memory reading '%s'", path);
+            break;
+        }
+        memcpy(host, file + offsets[i], t->count * sizeof *host);
+        st = moecl_tensor_upload(t, host, t->count);
+        free(host);
+    }
+    free(offsets);
+    return st;
+}
+
+moecl_status safetensors_check(const char *path, const st_tensor *tensors, int count, bool strict)
+{
+    char *file = NULL;
+    size_t size = 0, start = 0;
+    cJSON *root = NULL;
+    MOECL_TRY(read_header(path, &file, &size, &root, &start));
+    size_t *offsets = malloc((size_t)(count > 0 ? count : 1) * sizeof *offsets);
+    moecl_status st = offsets ? plan_entries(path, size, root, start, tensors, count, strict, offsets)
+                              : moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of memory reading '%s'", path);
+    free(offsets);
+    cJSON_Delete(root);
+    free(file);
+    return st;
 }
 
 moecl_status safetensors_load(const char *path, const st_tensor *tensors, int count)

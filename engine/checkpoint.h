@@ -32,6 +32,11 @@ moecl_status safetensors_load(const char *path, const st_tensor *tensors, int co
 moecl_status safetensors_load_matching(const char *path, const st_tensor *tensors, int count,
                                        bool *loaded);
 
+/* The checks of a load (safetensors_load when strict, else
+ * safetensors_load_matching) without reading tensor data or touching a
+ * device: the tensors' shapes are all it looks at (for the fuzzer). */
+moecl_status safetensors_check(const char *path, const st_tensor *tensors, int count, bool strict);
+
 /* Reads one metadata string ("" when absent) from a file's header; the
  * caller frees *value. */
 moecl_status safetensors_meta(const char *path, const char *key, char **value);
