@@ -4,6 +4,7 @@
 #include "internal.h"
 
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -111,7 +112,15 @@ moecl_status train_options_load(train_options *o, const char *path)
     o->train_examples = moecl_int_of(num(j, "train_examples", 0));
     o->test_examples = moecl_int_of(num(j, "test_examples", 0));
     o->val = moecl_int_of(num(j, "val", -1));
-    o->seed = (uint64_t)num(j, "seed", 1);
+    /* a seed is a whole number that fits 64 bits: anything else (a negative
+     * one, found by the fuzzer) would convert to an undefined value */
+    double seed = num(j, "seed", 1);
+    if (!(seed >= 0 && seed < 18446744073709551616.0) || seed != floor(seed)) {
+        cJSON_Delete(j);
+        return moecl_fail(MOECL_ERR_FORMAT, "'%s': \"seed\" must be a whole number from 0 to "
+                          "2^64 - 1, not %g", path, seed);
+    }
+    o->seed = (uint64_t)seed;
     o->patience = moecl_int_of(num(j, "patience", 2));
     o->aug.crop = flag(j, "augment_crop", false);
     o->aug.flip = flag(j, "augment_flip", false);

@@ -96,6 +96,14 @@ expect_rc 2 "a new run into a run directory"
 expect_in "$ERR" "already holds a training run (state.safetensors): continue it with 'moecl train --resume $WORK/run'" \
     "says how to continue it"
 [ "$(cat "$WORK/run/metrics.jsonl")" = "$before" ] && pass || fail "the earlier run's metrics are intact"
+# a resume whose options.json holds a seed no 64-bit whole number is (the
+# fuzzer's find: a negative one converted to an undefined value)
+cp -r "$WORK/run" "$WORK/badseed"
+sed -i 's/"seed":[^,]*/"seed":\t-1/' "$WORK/badseed/options.json"
+run train --resume "$WORK/badseed"
+expect_rc 2 "a negative seed in options.json"
+expect_in "$ERR" "'$WORK/badseed/options.json': \"seed\" must be a whole number from 0 to 2^64 - 1, not -1" \
+    "names the file, the field and the value"
 
 # more than the device has: what was needed and what the device has, exit
 # code 1, no run directory (PoCL's pthread device with a 1 GiB limit)
