@@ -126,9 +126,10 @@ static moecl_status add_sharing_devices(const moecl_device_info *device, const c
         /* a list naming no such device is reported where it is opened */
         if (moecl_device_select(devices, count, item, &index) != MOECL_OK) continue;
         const moecl_device_info *d = &devices[index];
-        bool listed = d->platform != device->platform;
-        for (int i = 0; i < ctx->n_context_devices && !listed; i++) listed = ctx->context_devices[i] == d->id;
-        if (listed) continue;
+        /* another platform's device keeps a context of its own; one listed twice is in already */
+        bool skip = d->platform != device->platform;
+        for (int i = 0; i < ctx->n_context_devices && !skip; i++) skip = ctx->context_devices[i] == d->id;
+        if (skip) continue;
         if (ctx->n_context_devices == MOECL_CONTEXT_DEVICES_MAX)
             st = moecl_fail(MOECL_ERR_INVALID_ARG, "'%s': more than %d devices", spec,
                             MOECL_CONTEXT_DEVICES_MAX);
