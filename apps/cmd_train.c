@@ -132,6 +132,7 @@ static int parse_train_option(train_options *o, int argc, char **argv, int *i, b
     if (strcmp(a, "--no-frozen-cache") == 0) return o->no_frozen_cache = true, 0;
     if (strcmp(a, "--lazy-experts") == 0) return o->lazy_experts = true, 0;
     if (strcmp(a, "--sync-bn") == 0) return o->sync_bn = true, 0;
+    if (strcmp(a, "--expert-parallel") == 0) return o->expert_parallel = true, 0;
     if (strcmp(a, "--tta") == 0) { /* alone: flips; or flip, translate or none, as the next word */
         o->tta = TTA_FLIP;
         if (v && tta_parse(v, &o->tta)) (*i)++;
@@ -238,6 +239,7 @@ static int train_command(const cli_globals *g, int argc, char **argv)
         if (epochs_set) o.epochs = cli.epochs; /* the run's length may change, */
         if (cli.experts_on[0]) /* and where the experts live (not what they compute) */
             snprintf(o.experts_on, sizeof o.experts_on, "%s", cli.experts_on);
+        if (cli.expert_parallel) o.expert_parallel = true;
     } else {
         o = cli;
         /* --weights alone: the model the checkpoint was trained as */

@@ -21,7 +21,7 @@ static const char USAGE[] =
     "      --augment [crop|flip|translate|alternate|translate,alternate|...|none]\n"
     "      --synthetic [N]\n"
     "      --no-frozen-cache\n"
-    "      --lazy-experts --sync-bn --split W0,W1,... --label-smoothing X --tta [flip|translate] --ema D\n"
+    "      --lazy-experts --sync-bn --expert-parallel --split W0,W1,... --label-smoothing X --tta [flip|translate] --ema D\n"
     "      --experts-on D0,D1,... (a mixture's experts round robin on these devices)\n"
     "      --micro-batch N (a batch in pieces of N on the device, gradients summed)\n"
     "      --weights CHECKPOINT (start from its weights) --start-stage S (staged models)\n"

@@ -60,6 +60,35 @@ static void threads_sum(float *values, size_t n)
     meet(); /* rank 0's buffer is read until here */
 }
 
+static void threads_allgather(const float *mine, float *all, size_t n_each)
+{
+    group.bufs[thread_rank] = (void *)mine;
+    meet();
+    for (int r = 0; r < group.size; r++)
+        memcpy(all + (size_t)r * n_each, group.bufs[r], n_each * sizeof *all);
+    meet(); /* every buffer is read until here */
+}
+
+/* Each rank publishes its send buffer and counts; each takes its block
+ * from every other's (the block's place: the counts before it). */
+static const size_t *published_n[DIST_MAX_THREADS];
+
+static void threads_alltoall(const float *send, const size_t *send_n, float *recv,
+                             const size_t *recv_n)
+{
+    group.bufs[thread_rank] = (void *)send;
+    published_n[thread_rank] = send_n;
+    meet();
+    size_t at = 0;
+    for (int q = 0; q < group.size; q++) {
+        size_t from = 0;
+        for (int d = 0; d < thread_rank; d++) from += published_n[q][d];
+        memcpy(recv + at, (const float *)group.bufs[q] + from, recv_n[q] * sizeof *recv);
+        at += recv_n[q];
+    }
+    meet();
+}
+
 static void threads_broadcast(void *bytes, size_t n)
 {
     if (thread_rank == 0) group.bufs[0] = bytes;
@@ -127,6 +156,30 @@ static moecl_status mpi_broadcast(void *bytes, size_t n)
     return mpi_check(MPI_Bcast(bytes, (int)n, MPI_BYTE, 0, MPI_COMM_WORLD), "MPI_Bcast");
 }
 
+static moecl_status mpi_allgather(const float *mine, float *all, size_t n_each)
+{
+    return mpi_check(MPI_Allgather(mine, (int)n_each, MPI_FLOAT, all, (int)n_each, MPI_FLOAT,
+                                   MPI_COMM_WORLD), "MPI_Allgather");
+}
+
+/* MPI counts are ints: the sizes are checked by dist_alltoall. */
+static moecl_status mpi_alltoall(const float *send, const size_t *send_n, float *recv,
+                                 const size_t *recv_n)
+{
+    int size = mpi_size();
+    int *c = malloc(4 * (size_t)size * sizeof *c);
+    if (!c) return moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of host memory");
+    int *sc = c, *sd = c + size, *rc = c + 2 * size, *rd = c + 3 * size;
+    for (int r = 0, s_at = 0, r_at = 0; r < size; r++) {
+        sc[r] = (int)send_n[r], sd[r] = s_at, s_at += sc[r];
+        rc[r] = (int)recv_n[r], rd[r] = r_at, r_at += rc[r];
+    }
+    moecl_status st = mpi_check(MPI_Alltoallv(send, sc, sd, MPI_FLOAT, recv, rc, rd, MPI_FLOAT,
+                                              MPI_COMM_WORLD), "MPI_Alltoallv");
+    free(c);
+    return st;
+}
+
 static void mpi_abort(int code)
 {
     if (started) MPI_Abort(MPI_COMM_WORLD, code);
@@ -163,6 +216,18 @@ static moecl_status mpi_sum(float *values, size_t n)
 static moecl_status mpi_broadcast(void *bytes, size_t n)
 {
     (void)bytes, (void)n;
+    return MOECL_OK;
+}
+static moecl_status mpi_allgather(const float *mine, float *all, size_t n_each)
+{
+    memcpy(all, mine, n_each * sizeof *all);
+    return MOECL_OK;
+}
+static moecl_status mpi_alltoall(const float *send, const size_t *send_n, float *recv,
+                                 const size_t *recv_n)
+{
+    (void)send_n;
+    memcpy(recv, send, recv_n[0] * sizeof *recv);
     return MOECL_OK;
 }
 static void mpi_abort(int code) { (void)code; }
@@ -203,6 +268,40 @@ moecl_status dist_broadcast_bytes(void *bytes, size_t n)
 moecl_status dist_broadcast(float *values, size_t n)
 {
     return dist_broadcast_bytes(values, n * sizeof *values);
+}
+
+moecl_status dist_allgather(const float *mine, float *all, size_t n_each)
+{
+    if (dist_size() == 1) {
+        memcpy(all, mine, n_each * sizeof *all);
+        return MOECL_OK;
+    }
+    if (n_each > (size_t)2147483647 / (size_t)dist_size())
+        return moecl_fail(MOECL_ERR_INVALID_ARG, "%zu floats a rank to gather", n_each);
+    if (in_threads()) {
+        threads_allgather(mine, all, n_each);
+        return MOECL_OK;
+    }
+    return mpi_allgather(mine, all, n_each);
+}
+
+moecl_status dist_alltoall(const float *send, const size_t *send_n, float *recv,
+                           const size_t *recv_n)
+{
+    size_t s_total = 0, r_total = 0;
+    for (int r = 0; r < dist_size(); r++) s_total += send_n[r], r_total += recv_n[r];
+    if (s_total > (size_t)2147483647 || r_total > (size_t)2147483647)
+        return moecl_fail(MOECL_ERR_INVALID_ARG, "%zu floats to send and %zu to receive across "
+                          "ranks: more than an MPI count holds", s_total, r_total);
+    if (dist_size() == 1) {
+        memcpy(recv, send, recv_n[0] * sizeof *recv);
+        return MOECL_OK;
+    }
+    if (in_threads()) {
+        threads_alltoall(send, send_n, recv, recv_n);
+        return MOECL_OK;
+    }
+    return mpi_alltoall(send, send_n, recv, recv_n);
 }
 
 void dist_abort(int code)

@@ -36,6 +36,13 @@ moecl_status dist_sum(float *values, size_t n);
 /* Rank 0's n floats (or bytes) to every rank. */
 moecl_status dist_broadcast(float *values, size_t n);
 moecl_status dist_broadcast_bytes(void *bytes, size_t n);
+/* Every rank's n_each floats, in rank order, into all (size * n_each). */
+moecl_status dist_allgather(const float *mine, float *all, size_t n_each);
+/* Each rank sends send_n[r] floats to rank r (packed in rank order in
+ * send) and receives recv_n[r] from rank r (packed likewise in recv): the
+ * all-to-all of routed rows (expert parallelism across ranks). */
+moecl_status dist_alltoall(const float *send, const size_t *send_n, float *recv,
+                           const size_t *recv_n);
 /* Stops every rank (a rank that cannot go on alone). */
 void dist_abort(int code);
 

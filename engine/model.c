@@ -4,6 +4,7 @@
 #include "model_parts.h"
 #include "internal.h"
 #include "frozen_cache.h"
+#include "expert_exchange.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@ void model_free(model *m)
     if (!m) return;
     free(m->recipe);
     frozen_cache_free(m);
+    expert_exchange_free(m->exchange);
     for (int i = 0; i < m->n_parts; i++) network_free(m->parts[i]);
     moecl_tensor_destroy(m->images);
     if (m->ctx) softmax_ce_free(&m->loss);

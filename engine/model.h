@@ -101,6 +101,7 @@ typedef struct model {
     moecl_tensor *probs, *slot, *index, *counts, *mixed; /* switch routing; mixed: [batch, C] logits */
     moecl_tensor *kgate, *kroute, *kslot, *kload, *ku, *keps, *kcoef, *kaux; /* top-k routing */
     int *mapped_labels;                       /* [batch]: labels as a stage sees them */
+    struct expert_exchange *exchange; /* --expert-parallel (expert_exchange.h); NULL: off */
     struct frozen_cache *cache;  /* hierarchical sub-gate stage: the frozen parts' outputs */
     const int *cache_rows;       /* set for a training step: the batch's rows in the cache */
 } model;

@@ -6,6 +6,7 @@
 #include "model_heads.h"
 #include "internal.h"
 #include "frozen_cache.h"
+#include "expert_exchange.h"
 
 /* Reads the counts the routing kernel wrote (n_counts ints: one small read
  * a step; the expert sizes decide the launches) and gathers each expert's
@@ -40,6 +41,8 @@ static moecl_status run_routed_experts(model *m, int n, int n_counts, const laye
 {
     size_t zs = model_stack_stride(m);
     MOECL_TRY(gather_routed_images(m, n, n_counts));
+    if (m->exchange) m->exchange->this_step = false;
+    if (expert_exchange_active(m, run)) return exchange_experts_forward(m, n, run);
     /* every expert queued before any output is fetched: experts placed on
      * other devices run at the same time (fetching one waits for it) */
     for (int k = 0; k < m->n_experts; k++)
@@ -71,8 +74,11 @@ static moecl_status backward_routed_parts(model *m, const int *parts, const moec
     return MOECL_OK;
 }
 
+static bool exchanged(const model *m) { return m->exchange && m->exchange->this_step; }
+
 static moecl_status backward_routed_experts(model *m)
 {
+    if (exchanged(m)) return exchange_experts_backward(m);
     return backward_routed_parts(m, m->experts, m->dstacked, model_stack_stride(m), m->classes,
                                  m->dexpert);
 }
@@ -96,7 +102,9 @@ static moecl_status backward_trunk(model *m, int n)
     for (int k = 0; k < m->n_experts; k++) {
         int nk = m->expert_counts[k];
         if (nk == 0) continue;
-        const moecl_tensor *from = m->parts[m->experts[k]]->layers[0]->grad_input;
+        /* exchanged: the rows came back from the expert's rank into expert_in[k] */
+        const moecl_tensor *from = exchanged(m) ? m->expert_in[k]
+                                                : m->parts[m->experts[k]]->layers[0]->grad_input;
         if (model_part_placed(m, m->experts[k])) { /* its rows back to this device first */
             MOECL_TRY(model_move_rows(m, from, 0, m->relay, 0, (size_t)nk * cols));
             from = m->relay;

@@ -6,6 +6,7 @@
 #include "train_weights.h"
 #include "whiten.h"
 #include "expert_devices.h"
+#include "expert_exchange.h"
 #include "draw/curves.h"
 #include "internal.h"
 #include "progress.h"
@@ -517,6 +518,10 @@ moecl_status train_run(moecl_ctx *ctx, const train_options *o, bool resume, FILE
                         "other", dist_size());
     if (st == MOECL_OK && o->experts_on[0]) st = expert_devices_open(ctx, o->experts_on, log, &placed);
     if (st == MOECL_OK && placed.n) st = model_place_experts(t.net, placed.ctx, placed.n);
+    if (st == MOECL_OK && o->expert_parallel && o->micro_batch > 0)
+        st = moecl_fail(MOECL_ERR_INVALID_ARG, "--expert-parallel and --micro-batch: the ranks "
+                        "exchange each step's rows once, not piece by piece; choose one");
+    if (st == MOECL_OK && o->expert_parallel) st = model_exchange_experts(t.net, true);
     if (st == MOECL_OK) st = model_setup(t.net, ctx, device_batch, o->seed);
     if (st == MOECL_OK) st = collect_params(t.net, &t.pl);
     /* one process may leave an idle expert's gradients; ranks sum them, so zeros */
@@ -542,7 +547,13 @@ moecl_status train_run(moecl_ctx *ctx, const train_options *o, bool resume, FILE
         }
         fprintf(log, "%s between %d ranks%s\n", dist_size() > 16 ? " + ..." : "", dist_size(),
                 o->sync_bn ? ", batch norm over the whole batch" : "");
+        if (o->expert_parallel)
+            fprintf(log, "expert parallel: expert k computed by rank k mod %d, the routed rows "
+                    "exchanged each step\n", dist_size());
     }
+    if (st == MOECL_OK && log && o->expert_parallel && dist_size() == 1)
+        fprintf(log, "expert parallel: one rank, so every expert is computed here (it spreads "
+                "experts over the ranks of --device 0,1 or mpirun)\n");
     if (st == MOECL_OK && !resume && t.writer) st = check_no_run_there(o->out_dir);
     if (st == MOECL_OK && t.writer) st = make_dir(o->out_dir);
     if (st != MOECL_OK) goto done;

@@ -27,6 +27,8 @@ typedef struct train_options {
     bool no_frozen_cache;     /* a sub-gate stage runs its frozen parts every step (frozen_cache.h) */
     bool lazy_experts;        /* routed experts that got no image in a step take no optimiser step */
     bool sync_bn;             /* data parallel: batch norm over the global batch, not each share */
+    bool expert_parallel;     /* data parallel: a routed head's expert k computed by rank k mod
+                               * ranks alone, its rows exchanged (expert_exchange.h) */
     int micro_batch;          /* > 0: the most images the device runs at once; a larger share of
                                * a batch runs in pieces of it, their gradients summed (batch
                                * norm's statistics are then each piece's) */

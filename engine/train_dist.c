@@ -1,10 +1,12 @@
 /* Data-parallel steps: the gradients of all active parameters go through
  * one host buffer and one MPI_Allreduce per step (not one per tensor). */
 #include "train_dist.h"
+#include "expert_exchange.h"
 #include "internal.h"
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 moecl_status dist_split_parse(const char *spec, double *weights, int ranks)
 {
@@ -122,6 +124,34 @@ moecl_status sync_params(grad_exchange *g, const param_list *pl)
             if (dist_rank() != 0) MOECL_TRY(moecl_tensor_upload(t, g->flat + at, t->count));
             at += t->count;
         }
+    return MOECL_OK;
+}
+
+moecl_status gather_part_statistics(grad_exchange *g, const param_list *pl, const model *m)
+{
+    if (dist_size() == 1) return MOECL_OK;
+    size_t total = 0;
+    for (int i = 0; i < pl->count; i++)
+        if (!pl->p[i]->grad && model_part_rank(m, pl->e[i].part) >= 0) total += pl->p[i]->value->count;
+    if (total == 0) return MOECL_OK;
+    MOECL_TRY(reserve(g, total));
+    size_t at = 0; /* the computing rank's values, zeros elsewhere: their sum */
+    for (int i = 0; i < pl->count; i++) {
+        moecl_tensor *t = pl->p[i]->value;
+        int owner = model_part_rank(m, pl->e[i].part);
+        if (pl->p[i]->grad || owner < 0) continue;
+        if (owner == dist_rank()) MOECL_TRY(moecl_tensor_download(t, g->flat + at, t->count));
+        else memset(g->flat + at, 0, t->count * sizeof *g->flat);
+        at += t->count;
+    }
+    MOECL_TRY(dist_sum(g->flat, total));
+    at = 0;
+    for (int i = 0; i < pl->count; i++) {
+        moecl_tensor *t = pl->p[i]->value;
+        if (pl->p[i]->grad || model_part_rank(m, pl->e[i].part) < 0) continue;
+        MOECL_TRY(moecl_tensor_upload(t, g->flat + at, t->count));
+        at += t->count;
+    }
     return MOECL_OK;
 }
 

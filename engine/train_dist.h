@@ -33,6 +33,9 @@ moecl_status exchange_gradients(grad_exchange *g, const param_list *pl, float we
 /* Rank 0's values of every parameter, running statistics and optimiser
  * slots to every rank. */
 moecl_status sync_params(grad_exchange *g, const param_list *pl);
+/* --expert-parallel: the running statistics (batch norm's) of the parts
+ * one rank computes (model_part_rank) to every rank from that rank. */
+moecl_status gather_part_statistics(grad_exchange *g, const param_list *pl, const model *m);
 /* Whether every rank holds rank 0's trainable weights (to a relative 1e-6
  * of a position-weighted checksum): the replicas take the same steps, so
  * they must; checked at each epoch's end in debug builds. */

@@ -106,6 +106,12 @@ static moecl_status run_batches(model *net, const train_options *o, const datase
                               "ranks, and each rank's batch norm needs an image: choose a --batch "
                               "that leaves a last batch of none or at least %d", b + 1,
                               rs->epoch + 1, n, dist_size(), dist_size());
+        if (net->exchange && mine == 0) /* its share of the exchange would be nothing */
+            return moecl_fail(MOECL_ERR_INVALID_ARG,
+                              "--expert-parallel: batch %d of epoch %d holds %d images, fewer "
+                              "than the %d ranks, and each rank routes a share: choose a --batch "
+                              "that leaves a last batch of none or at least %d", b + 1,
+                              rs->epoch + 1, n, dist_size(), dist_size());
         /* the step's loss sum, correct count, non-finite losses, Ctrl-C */
         double loss_sum = 0;
         float counts[4 + MODEL_MAX_PARTS] = {0};
@@ -195,5 +201,8 @@ moecl_status run_epoch(model *net, const train_options *o, const dataset *train,
     moecl_status st = run_batches(net, o, train, norm, seed, pl, rs, host, labels, idx, loss, pred,
                                   total_steps, gx, log, stopped, &acc);
     free(acc);
+    /* every rank leaves at the same step: the experts' running statistics
+     * from the ranks that computed them, for rank 0 to evaluate and save */
+    if (st == MOECL_OK && net->exchange) st = gather_part_statistics(gx, pl, net);
     return st;
 }

@@ -44,6 +44,7 @@ moecl_status train_options_save(const train_options *o, const char *path)
     cJSON_AddBoolToObject(j, "frozen_cache", !o->no_frozen_cache);
     cJSON_AddBoolToObject(j, "lazy_experts", o->lazy_experts);
     cJSON_AddBoolToObject(j, "sync_bn", o->sync_bn);
+    cJSON_AddBoolToObject(j, "expert_parallel", o->expert_parallel);
     cJSON_AddNumberToObject(j, "micro_batch", o->micro_batch);
     cJSON_AddNumberToObject(j, "label_smoothing", o->label_smoothing);
     cJSON_AddStringToObject(j, "tta", tta_name(o->tta));
@@ -130,6 +131,7 @@ moecl_status train_options_load(train_options *o, const char *path)
     o->no_frozen_cache = !flag(j, "frozen_cache", true);
     o->lazy_experts = flag(j, "lazy_experts", false);
     o->sync_bn = flag(j, "sync_bn", false);
+    o->expert_parallel = flag(j, "expert_parallel", false);
     o->micro_batch = moecl_int_of(num(j, "micro_batch", 0));
     o->label_smoothing = (float)num(j, "label_smoothing", 0);
     const cJSON *tta = cJSON_GetObjectItemCaseSensitive(j, "tta"); /* a flag before levels */
