@@ -15,6 +15,7 @@
 typedef struct bench_dp {
     grad_exchange gx;
     float weight; /* this rank's share of the batch */
+    int rows;     /* its images a step (the model may hold more: --expert-parallel) */
 } bench_dp;
 moecl_status bench_step(model *net, const layer_run *run, const optim_config *adam,
                         moecl_param **params, int nparams, const model_param *lazy_list,

@@ -8,6 +8,7 @@
 #include "model.h"
 #include "optim.h"
 #include "expert_devices.h"
+#include "expert_exchange.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -16,10 +17,11 @@ moecl_status bench_step(model *net, const layer_run *run, const optim_config *ad
                         moecl_param **params, int nparams, const model_param *lazy_list,
                         bench_dp *dp, bool training, int t)
 {
-    MOECL_TRY(model_forward(net, net->batch, run));
+    int rows = dp ? dp->rows : net->batch;
+    MOECL_TRY(model_forward(net, rows, run));
     if (training) {
         moecl_profile_scope(net->ctx, "model", "backward");
-        MOECL_TRY(model_backward(net, net->batch));
+        MOECL_TRY(model_backward(net, rows));
         moecl_profile_scope(net->ctx, "optimizer", NULL);
         moecl_param *busy[nparams > 0 ? nparams : 1];
         int n = nparams;
@@ -62,7 +64,7 @@ static moecl_status time_steps(model *net, moecl_param **params, int nparams,
         run.step = (uint32_t)(s + 1);
         MOECL_TRY(bench_step(net, &run, &adam, params, nparams, lazy_list, dp, training, s + 2));
         /* the per-step sync a real loop has: reading the loss */
-        MOECL_TRY(model_read(net, net->batch, NULL, NULL));
+        MOECL_TRY(model_read(net, dp ? dp->rows : net->batch, NULL, NULL));
     }
     MOECL_TRY(meet(net));
     *seconds = moecl_seconds() - start;
@@ -77,6 +79,7 @@ typedef struct bench_options {
     bool profile;    /* bench train: per-kernel and per-layer times of a step */
     bool lazy;       /* --lazy-experts: no optimiser step for an expert with no image */
     const char *experts_on; /* bench train: the devices the experts are placed on */
+    bool expert_parallel;   /* bench train: routed experts spread over the ranks */
 } bench_options;
 
 static int parse_bench_options(const char *what, int argc, char **argv, bool capacity_ok,
@@ -87,6 +90,8 @@ static int parse_bench_options(const char *what, int argc, char **argv, bool cap
             o->profile = true;
         } else if (strcmp(argv[i], "--lazy-experts") == 0) {
             o->lazy = true;
+        } else if (!capacity_ok && strcmp(argv[i], "--expert-parallel") == 0) {
+            o->expert_parallel = true;
         } else if (!capacity_ok && strcmp(argv[i], "--experts-on") == 0 && i + 1 < argc) {
             o->experts_on = argv[++i];
         } else if (strcmp(argv[i], "--model") == 0 && i + 1 < argc) {
@@ -169,13 +174,16 @@ static int bench_train_rank(const cli_globals *g, int argc, char **argv)
     cli_globals opened = *g;
     opened.profiling = o.profile;
     expert_devices placed = {0};
-    rc = cli_open_model_placed(&opened, o.model, mine, o.experts_on, &ctx, &net, &placed);
+    /* expert parallel: an expert's rank runs it on the rows of every rank (at most the batch) */
+    int held = o.expert_parallel ? (int)o.batch : mine;
+    rc = cli_open_model_placed(&opened, o.model, held, o.experts_on, &ctx, &net, &placed);
     if (rc) return rc;
     bench_batch b = {0};
-    bench_dp dp = {.weight = (float)mine / (float)o.batch};
+    bench_dp dp = {.weight = (float)mine / (float)o.batch, .rows = mine};
     bench_dp *dpp = ranks > 1 ? &dp : NULL;
     double t_train = 0, t_infer = 0;
-    moecl_status st = bench_prepare(net, &b);
+    moecl_status st = o.expert_parallel ? model_exchange_experts(net, true) : MOECL_OK;
+    if (st == MOECL_OK) st = bench_prepare(net, &b);
     model_set_lazy_experts(net, o.lazy && ranks == 1);
     const model_param *lazy = o.lazy ? b.list : NULL;
     if (st == MOECL_OK) st = time_steps(net, b.params, b.nparams, lazy, dpp, true, (int)o.steps, &t_train);
@@ -188,7 +196,8 @@ static int bench_train_rank(const cli_globals *g, int argc, char **argv)
         printf("model %s, batch %ld, %ld steps, device %s", net->name, o.batch, o.steps,
                moecl_ctx_device(ctx)->name);
         if (ranks > 1)
-            printf(" and %d more rank%s (%d images a step here)", ranks - 1, ranks > 2 ? "s" : "", mine);
+            printf(" and %d more rank%s (%d images a step here%s)", ranks - 1, ranks > 2 ? "s" : "",
+                   mine, o.expert_parallel ? ", expert parallel" : "");
         printf("\n");
         printf("training:  %8.1f images/s  (%.3f s per step, ~%.1f GFLOPS counting 3x forward)\n",
                images / t_train, t_train / o.steps, 3 * flops * images / t_train * 1e-9);
