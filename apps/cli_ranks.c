@@ -110,8 +110,8 @@ int cli_run_ranks(const cli_globals *g, int argc, char **argv, cli_command_fn co
         }
         if (!mine.quiet && !mine.log_off)
             fprintf(stderr, "moecl: data parallel over %d ranks (MPI): each takes its share of "
-                            "every batch; to stop after a step and save: kill -INT %ld "
-                            "(Ctrl-C on mpirun kills the ranks a second later)\n",
+                            "every batch; to stop after a step and save: Ctrl-C on mpirun "
+                            "(it kills the ranks 2 s later) or kill -INT %ld\n",
                     dist_size(), (long)getpid());
     }
     int rc = command(&mine, argc, argv);

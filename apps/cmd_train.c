@@ -17,6 +17,17 @@ static void on_stop_signal(int sig)
     signal(sig, SIG_DFL);
 }
 
+/* Under mpirun, Open MPI stops a job (Ctrl-C on mpirun) by sending each rank
+ * SIGCONT, SIGTERM odls_base_sigkill_timeout seconds later (1 by default),
+ * then SIGKILL as long again after: taking the SIGCONT as the request gives
+ * the step and the save both waits, not one. (A rank paused with SIGSTOP
+ * and continued stops likewise, with its state saved.) */
+static void on_mpi_continue(int sig)
+{
+    (void)sig;
+    moecl_interrupted = 1;
+}
+
 /* Option parsing shared by the training-style commands. Returns 0 when the
  * argument was consumed (advancing *i), 1 when unknown, 2 on a bad value. */
 static int parse_train_option(train_options *o, int argc, char **argv, int *i, bool *epochs_set)
@@ -266,10 +277,12 @@ static int train_command(const cli_globals *g, int argc, char **argv)
                 (unsigned long long)o.seed);
     signal(SIGINT, on_stop_signal);
     signal(SIGTERM, on_stop_signal);
+    if (dist_used()) signal(SIGCONT, on_mpi_continue);
     train_summary s;
     moecl_status st = train_run(ctx, &o, resume != NULL, log, &s);
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
+    signal(SIGCONT, SIG_DFL);
     moecl_ctx_destroy(ctx);
     if (st != MOECL_OK) return cli_report(st);
     if (s.interrupted) return 130;

@@ -84,7 +84,7 @@ interrupt_run() { # interrupt_run OUT launcher... : a long run, SIGINT once 2 ep
         waited=$((waited + 1))
     done
     if [ -n "${STOP_RANK:-}" ]; then
-        kill -INT "$(pgrep -P "$pid" | head -1)"
+        kill -"${STOP_SIGNAL:-INT}" "$(pgrep -P "$pid" | head -1)"
     else
         kill -INT "$pid"
     fi
@@ -151,8 +151,9 @@ msg=$(compare_metrics "$WORK/one/metrics.jsonl" "$WORK/resumed/metrics.jsonl") &
     fail "2 ranks then one process against one process throughout: $msg"
 echo "2 ranks resumed on one process: $msg"
 
-# Ctrl-C under mpirun: it passes the signal to every rank; they stop at the
-# same step and rank 0 saves the state once (each rank exits with 130;
+# Ctrl-C under mpirun: it sends every rank SIGCONT, SIGTERM a second later,
+# SIGKILL a second after; the ranks take the SIGCONT as the request, stop at
+# the same step and rank 0 saves the state once (each rank exits with 130;
 # mpirun reports its own code)
 interrupt_run "$WORK/ctrlc-mpi" mpirun -np 2 "$MOECL"
 [ "$RC" -ne 0 ] && pass || fail "Ctrl-C under mpirun: exit code 0"
@@ -172,6 +173,11 @@ timeout 300 mpirun -np 2 "$MOECL" train --resume "$WORK/rank-int" --epochs 3 >"$
 RC=$?
 ERR=$(cat "$WORK/err")
 expect_rc 0 "the run stopped at one rank resumed on 2 ranks"
+
+# the SIGCONT alone, to one rank: the run stops after a step with its state saved
+STOP_RANK=1 STOP_SIGNAL=CONT interrupt_run "$WORK/rank-cont" mpirun -np 2 "$MOECL"
+expect_rc 130 "SIGCONT to one rank under mpirun"
+[ "$(printf '%s\n' "$ERR" | grep -c "state saved")" -eq 1 ] && pass || fail "the state saved once (SIGCONT to a rank): $ERR"
 
 # rank 0 killed (as kill -9) at the third epoch's end, between its metrics line
 # and its state: mpirun stops the other rank; a resume on 2 ranks goes on
