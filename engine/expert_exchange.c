@@ -113,20 +113,30 @@ static int total_of(const model *m, int k)
  * them); the expert's rank gets them in recv, by origin rank, then expert. */
 typedef const moecl_tensor *(*rows_of_fn)(const model *m, int k, size_t *off);
 
+/* The floats to and from each rank (`width` a row), towards the experts'
+ * ranks or back from them, and host room for them. */
+static moecl_status plan_exchange(model *m, size_t width, bool to_experts)
+{
+    expert_exchange *x = m->exchange;
+    int R = dist_size(), me = dist_rank();
+    size_t *outward = to_experts ? x->send_n : x->recv_n, *inward = to_experts ? x->recv_n : x->send_n;
+    size_t s_total = 0, r_total = 0;
+    for (int r = 0; r < R; r++) x->send_n[r] = 0, x->recv_n[r] = 0;
+    for (int k = 0; k < m->n_experts; k++) {
+        outward[rank_of_expert(k)] += (size_t)count_of(m, me, k) * width; /* this rank's rows */
+        if (rank_of_expert(k) == me) /* every rank's rows of an expert computed here */
+            for (int r = 0; r < R; r++) inward[r] += (size_t)count_of(m, r, k) * width;
+    }
+    for (int r = 0; r < R; r++) s_total += x->send_n[r], r_total += x->recv_n[r];
+    MOECL_TRY(grow(&x->send, &x->send_cap, s_total));
+    return grow(&x->recv, &x->recv_cap, r_total);
+}
+
 static moecl_status send_to_experts(model *m, rows_of_fn rows_of, size_t width)
 {
     expert_exchange *x = m->exchange;
     int R = dist_size(), me = dist_rank(), E = m->n_experts;
-    size_t s_total = 0, r_total = 0;
-    for (int r = 0; r < R; r++) x->send_n[r] = 0, x->recv_n[r] = 0;
-    for (int k = 0; k < E; k++) {
-        x->send_n[rank_of_expert(k)] += (size_t)count_of(m, me, k) * width;
-        if (rank_of_expert(k) == me)
-            for (int r = 0; r < R; r++) x->recv_n[r] += (size_t)count_of(m, r, k) * width;
-    }
-    for (int r = 0; r < R; r++) s_total += x->send_n[r], r_total += x->recv_n[r];
-    MOECL_TRY(grow(&x->send, &x->send_cap, s_total));
-    MOECL_TRY(grow(&x->recv, &x->recv_cap, r_total));
+    MOECL_TRY(plan_exchange(m, width, true));
     size_t at = 0;
     for (int d = 0; d < R; d++)
         for (int k = d; k < E; k += R) {
@@ -158,16 +168,7 @@ static moecl_status send_back(model *m, rows_of_fn rows_of, size_t width, bool u
 {
     expert_exchange *x = m->exchange;
     int R = dist_size(), me = dist_rank(), E = m->n_experts;
-    size_t s_total = 0, r_total = 0;
-    for (int r = 0; r < R; r++) x->send_n[r] = 0, x->recv_n[r] = 0;
-    for (int k = 0; k < E; k++) {
-        x->recv_n[rank_of_expert(k)] += (size_t)count_of(m, me, k) * width;
-        if (rank_of_expert(k) == me)
-            for (int r = 0; r < R; r++) x->send_n[r] += (size_t)count_of(m, r, k) * width;
-    }
-    for (int r = 0; r < R; r++) s_total += x->send_n[r], r_total += x->recv_n[r];
-    MOECL_TRY(grow(&x->send, &x->send_cap, s_total));
-    MOECL_TRY(grow(&x->recv, &x->recv_cap, r_total));
+    MOECL_TRY(plan_exchange(m, width, false));
     size_t at = 0;
     for (int r = 0; r < R; r++)
         for (int k = me; k < E; k += R) {
