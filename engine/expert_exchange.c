@@ -230,7 +230,11 @@ moecl_status exchange_experts_forward(model *m, int n, const layer_run *run)
     MOECL_TRY(dist_allgather(mine, x->meta, (size_t)E + 1));
     size_t cols = m->expert_in[0]->count / (size_t)m->batch;
     MOECL_TRY(send_to_experts(m, expert_input, cols));
-    /* each expert here on the rows of every rank, in rank order */
+    /* each expert here on the rows of every rank, in rank order: the order
+     * one device would give them, so random numbers (dropout) are drawn by
+     * the row's place in the expert's whole batch, as there */
+    layer_run whole = *run;
+    whole.image_offset = 0;
     for (int k = me; k < E; k += R) {
         size_t at = 0;
         for (int r = 0; r < R; r++) {
@@ -241,7 +245,7 @@ moecl_status exchange_experts_forward(model *m, int n, const layer_run *run)
         if (total_of(m, k) > m->batch)
             return moecl_fail(MOECL_ERR_INVALID_ARG, "expert %d got %d images, more than the %d "
                               "its buffers hold", k, total_of(m, k), m->batch);
-        if (total_of(m, k) > 0) MOECL_TRY(model_forward_part(m, m->experts[k], total_of(m, k), run));
+        if (total_of(m, k) > 0) MOECL_TRY(model_forward_part(m, m->experts[k], total_of(m, k), &whole));
     }
     MOECL_TRY(send_back(m, expert_output, (size_t)C, false));
     /* this rank's outputs of each expert, by owner then expert, to their stack rows */
