@@ -2,9 +2,10 @@
 # computed by one rank on the rows every rank routed to it. Trained for 12
 # steps on 2 devices of one process and on 2 and 3 MPI ranks (unequal
 # shares), a switch and a noisy top-2 mixture with a trunk (its gradient
-# comes back from the experts' ranks) and an expert with batch norm (its
-# statistics over the rows of every rank: one device's, which plain data
-# parallelism does not give) give one device's training and validation loss
+# comes back from the experts' ranks) and an expert with batch norm and
+# dropout (its statistics over the rows of every rank, its masks by the row's
+# place in its whole batch: one device's, which plain data parallelism does
+# not give) give one device's training and validation loss
 # step by step within a relative 1e-4, and their checkpoints the same eval
 # outputs (the expert's running statistics come from the rank that computed
 # it, rank 1 of 2: rank 0 evaluates and saves).
