@@ -156,7 +156,7 @@ static void bench_release(bench_batch *b)
  * share of the batch and the gradients are exchanged as in training. */
 static int bench_train_rank(const cli_globals *g, int argc, char **argv)
 {
-    bench_options o = {.model = MOECL_DEFAULT_MODEL, .batch = 128, .steps = 5};
+    bench_options o = {.model = MOECL_BENCH_MODEL, .batch = 128, .steps = 5};
     int rc = parse_bench_options("bench train", argc, argv, false, &o);
     if (rc) return rc;
     int ranks = dist_size(), first = 0, mine = (int)o.batch;

@@ -71,7 +71,10 @@ int cmd_curves(const cli_globals *g, int argc, char **argv);
 int cmd_report(const cli_globals *g, int argc, char **argv);
 int cmd_tune(const cli_globals *g, int argc, char **argv);
 
-/* The model `train` and `info` use without --model (a preset name). */
-#define MOECL_DEFAULT_MODEL "switch"
+/* The model `train` and `info` use without --model (a preset name): the
+ * mixture-of-experts preset best by test accuracy (docs/results.md). */
+#define MOECL_DEFAULT_MODEL "airbench_experts"
+/* bench train's: a small, quick mixture. */
+#define MOECL_BENCH_MODEL "switch"
 
 #endif
