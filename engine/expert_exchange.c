@@ -108,9 +108,7 @@ static int total_of(const model *m, int k)
     return t;
 }
 
-/* Sends this rank's rows for each expert to the expert's rank: `width`
- * floats a row, expert k's rows at src_of(k) + k_off(k) (count_of(me, k) of
- * them); the expert's rank gets them in recv, by origin rank, then expert. */
+/* Where expert k's rows lie on this device: a tensor, and an offset in it. */
 typedef const moecl_tensor *(*rows_of_fn)(const model *m, int k, size_t *off);
 
 /* The floats to and from each rank (`width` a row), towards the experts'
@@ -132,6 +130,9 @@ static moecl_status plan_exchange(model *m, size_t width, bool to_experts)
     return grow(&x->recv, &x->recv_cap, r_total);
 }
 
+/* Sends this rank's rows for each expert (count_of(me, k) rows of `width`
+ * floats, where rows_of says) to the expert's rank, which gets them in recv
+ * by origin rank, then expert. */
 static moecl_status send_to_experts(model *m, rows_of_fn rows_of, size_t width)
 {
     expert_exchange *x = m->exchange;
