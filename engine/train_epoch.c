@@ -100,18 +100,16 @@ static moecl_status run_batches(model *net, const train_options *o, const datase
         run.step = (uint32_t)rs->global_step;
         run.sync_bn = o->sync_bn;
         run.global_n = n;
-        if (o->sync_bn && mine == 0) /* every rank sees the same n: all stop here alike */
+        /* batch norm over every rank, and the experts' exchange, need an
+         * image on each rank (every rank sees the same n: all stop alike) */
+        if ((o->sync_bn || net->exchange) && mine == 0)
             return moecl_fail(MOECL_ERR_INVALID_ARG,
-                              "--sync-bn: batch %d of epoch %d holds %d images, fewer than the %d "
-                              "ranks, and each rank's batch norm needs an image: choose a --batch "
-                              "that leaves a last batch of none or at least %d", b + 1,
-                              rs->epoch + 1, n, dist_size(), dist_size());
-        if (net->exchange && mine == 0) /* its share of the exchange would be nothing */
-            return moecl_fail(MOECL_ERR_INVALID_ARG,
-                              "--expert-parallel: batch %d of epoch %d holds %d images, fewer "
-                              "than the %d ranks, and each rank routes a share: choose a --batch "
-                              "that leaves a last batch of none or at least %d", b + 1,
-                              rs->epoch + 1, n, dist_size(), dist_size());
+                              "%s: batch %d of epoch %d holds %d images, fewer than the %d "
+                              "ranks, and each rank's %s needs an image: choose a --batch that "
+                              "leaves a last batch of none or at least %d",
+                              o->sync_bn ? "--sync-bn" : "--expert-parallel", b + 1,
+                              rs->epoch + 1, n, dist_size(),
+                              o->sync_bn ? "batch norm" : "share of the routing", dist_size());
         /* the step's loss sum, correct count, non-finite losses, Ctrl-C */
         double loss_sum = 0;
         float counts[4 + MODEL_MAX_PARTS] = {0};
