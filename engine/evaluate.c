@@ -188,7 +188,8 @@ moecl_status evaluate(model *net, const dataset *d, const normalizer *norm, floa
 void eval_routing_summary(const model *m, const eval_result *r, char *buf, size_t size)
 {
     buf[0] = '\0';
-    if (r->n_experts == 0) return;
+    /* no images (--val 0): no shares to give, rather than all experts at 0% */
+    if (r->n_experts == 0 || r->count == 0) return;
     size_t used = (size_t)snprintf(buf, size, "routing:");
     for (int k = 0; k < r->n_experts && used < size; k++)
         used += (size_t)snprintf(buf + used, size - used, " %s %.1f%%", m->parts[m->experts[k]]->name,

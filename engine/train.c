@@ -209,7 +209,8 @@ static moecl_status append_metrics(const char *dir, const char *stage, int epoch
     fprintf(f, ", \"images_per_second\": ");
     moecl_json_number(f, ips, 1);
     fprintf(f, ", \"lr\": %.6g", isfinite(lr) ? lr : 0.0);
-    if (v->n_experts > 0) {
+    /* routing shares only where there were images to route */
+    if (v->n_experts > 0 && v->count > 0) {
         fprintf(f, ", \"expert_share\": [");
         for (int k = 0; k < v->n_experts; k++) {
             fprintf(f, "%s", k ? ", " : "");

@@ -155,6 +155,12 @@ expect_in "$(cat "$WORK/switch/metrics.jsonl")" '"dropped": ' "metrics count the
 run eval --checkpoint "$WORK/switch/best.safetensors" --synthetic
 expect_rc 0 "eval a switch checkpoint"
 expect_in "$OUT" "routing (images by dominant expert" "eval shows the switch routing"
+# without validation images there is no routing to count: no line of
+# every expert at 0%, no shares in the metrics
+run train --model switch --synthetic 100 --val 0 --epochs 1 --batch 32 --out "$WORK/switch-noval"
+expect_rc 0 "train the switch MoE without validation images"
+expect_not_in "$ERR" "routing: expert_1" "no routing line without validation images"
+expect_not_in "$(cat "$WORK/switch-noval/metrics.jsonl")" '"expert_share"' "no routing shares in the metrics"
 run bench moe --model switch --batch 16 --steps 1
 expect_rc 0 "bench moe"
 expect_in "$OUT" "speed-up" "bench moe compares routed and dense"
@@ -256,22 +262,25 @@ run train --model "$TINY" --synthetic 300 --lr 1e30 --epochs 1 --out "$WORK/r9"
 expect_rc 1 "NaN in training"
 expect_in "$ERR" "diverged" "says the training diverged"
 
-# Ctrl-C mid-epoch saves the state; --resume finishes the run
-"$MOECL" train --model "$TINY" --synthetic 4000 --epochs 2 --batch 16 --out "$WORK/int" \
+# Ctrl-C mid-epoch saves the state; --resume finishes the run. The run is
+# one a fast machine cannot finish before the signal (400 epochs, the first
+# about 2 s at 9,000 images/s): Ctrl-C comes at its first progress line,
+# in epoch 1, and the resumed run stops after epoch 2.
+"$MOECL" train --model "$TINY" --synthetic 20000 --epochs 400 --batch 16 --out "$WORK/int" \
     >"$WORK/int.out" 2>"$WORK/int.err" </dev/null &
 pid=$!
-for _ in $(seq 1 100); do
+for _ in $(seq 1 600); do
     grep -q "img/s" "$WORK/int.err" 2>/dev/null && break
-    sleep 0.2
+    sleep 0.1
 done
-sleep 1
 kill -INT "$pid"
 wait "$pid"
 RC=$?; OUT=$(cat "$WORK/int.out"); ERR=$(cat "$WORK/int.err")
 expect_rc 130 "Ctrl-C"
 expect_in "$ERR" "interrupted" "says it was interrupted"
 [ -f "$WORK/int/state.safetensors" ] && pass || fail "state saved on Ctrl-C"
-run train --resume "$WORK/int"
+[ ! -f "$WORK/int/metrics.jsonl" ] && pass || fail "interrupted in epoch 1: $(cat "$WORK/int/metrics.jsonl")"
+run train --resume "$WORK/int" --epochs 2
 expect_rc 0 "--resume after Ctrl-C"
 expect_in "$ERR" "resuming" "says it resumes"
 lines=$(wc -l <"$WORK/int/metrics.jsonl")
