@@ -16,6 +16,7 @@ PACKAGES=(
   oclgrind                           # OpenCL device simulator: checks kernels for bad accesses
   clang libclang-rt-dev              # clang, libFuzzer and its sanitizers (scripts/fuzz.sh)
   libopenmpi-dev openmpi-bin         # Open MPI: data-parallel training, mpirun -np N moecl train
+  python3-numpy                      # scripts/jpeg_roundtrip.py (and its test, which skips without it)
 )
 
 missing=()
