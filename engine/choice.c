@@ -12,7 +12,9 @@
  *   device NAME | DRIVER | PLATFORM | kernels HASH
  *   gemm NN 64 131072 512 1 | clblast=40.1 own6x16=9.6 own8x8=none
  *   conv forward 3x32x32 32 3x3 s1x1 p1x1 n128 | clblast=.. own6x16=.. own6x16-direct=..
- * ("none": not applicable; "skip": not timed, see far_behind). Names this
+ * ("none": not applicable; "skip": not timed, see far_behind; a way that
+ * did not fit beside the run's buffers is not kept, so that a run with more
+ * room times it). Names this
  * build does not know (another
  * version's parameter sets) are skipped; a line that does not parse makes
  * the whole file ignored with a warning naming it (and it is rewritten at
@@ -27,6 +29,10 @@
 #define CHOICES_FORMAT "moecl-choices-2"
 /* A time that stands for "not timed: it was far behind on the shapes before" */
 #define SKIPPED (-1.0)
+/* A time that stands for "did not fit beside this run's buffers": not kept
+ * in the file, since the next run may have more room (a smaller batch, or a
+ * CPU driver that reports more of the host's free memory) */
+#define NO_ROOM (-2.0)
 /* The library candidate (CLBlast) is no longer timed on a device where it
  * took at least FAR_RATIO times the best on each of at least FAR_SHAPES
  * shapes and won none: on CPUs its GPU-shaped kernels lose everywhere, and
@@ -169,11 +175,11 @@ static void save(moecl_ctx *ctx)
     for (int i = 0; i < t->count; i++) {
         const moecl_choice *c = &t->list[i];
         int timed = 0;
-        for (int a = 0; a < c->count; a++) timed += !isnan(c->ms[a]);
+        for (int a = 0; a < c->count; a++) timed += !isnan(c->ms[a]) && c->ms[a] != NO_ROOM;
         if (!timed) continue;
         used += (size_t)snprintf(text + used, cap - used, "%s |", c->key);
         for (int a = 0; a < c->count; a++) {
-            if (isnan(c->ms[a])) continue;
+            if (isnan(c->ms[a]) || c->ms[a] == NO_ROOM) continue;
             if (c->ms[a] == SKIPPED)
                 used += (size_t)snprintf(text + used, cap - used, " %s=skip", c->names[a]);
             else if (isinf(c->ms[a]))
@@ -257,7 +263,10 @@ moecl_status moecl_choose_by_timing(moecl_ctx *ctx, const char *key, const moecl
         if (!cand->wanted[i]) continue;
         double *ms = slot(c, cand->names[i], true);
         if (!ms) return moecl_fail(MOECL_ERR_INVALID_ARG, "too many candidates for '%s'", key);
-        if (!isnan(*ms)) {
+        /* kept "none" for a way that applies: an older moecl kept the ways
+         * that did not fit as "none"; they are timed again */
+        bool stale_none = isinf(*ms) && cand->applicable[i];
+        if (!isnan(*ms) && !stale_none) {
             if (cand->applicable[i] && *ms >= 0 && *ms < best_so_far) best_so_far = *ms;
             continue;
         }
@@ -280,7 +289,7 @@ moecl_status moecl_choose_by_timing(moecl_ctx *ctx, const char *key, const moecl
         if (st == MOECL_ERR_OUT_OF_MEMORY) {
             if (ctx->gemm.progress)
                 fprintf(stderr, "moecl: %s skipped for %s: %s\n", cand->names[i], key, moecl_last_error());
-            took = INFINITY;
+            took = NO_ROOM;
         } else if (st != MOECL_OK) {
             return st;
         }
@@ -289,9 +298,11 @@ moecl_status moecl_choose_by_timing(moecl_ctx *ctx, const char *key, const moecl
         c = find(ctx, key);
         ms = slot(c, cand->names[i], true);
         *ms = took;
-        if (*ms < best_so_far) best_so_far = *ms;
+        if (*ms >= 0 && *ms < best_so_far) best_so_far = *ms;
         measured = true;
-        if (used < sizeof line)
+        if (used < sizeof line && *ms == NO_ROOM)
+            used += (size_t)snprintf(line + used, sizeof line - used, " %s no room", cand->names[i]);
+        else if (used < sizeof line)
             used += (size_t)snprintf(line + used, sizeof line - used, " %s %.2f ms", cand->names[i], *ms);
     }
     if (measured) {

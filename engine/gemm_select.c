@@ -133,8 +133,11 @@ static size_t bucket(size_t v)
     return b;
 }
 
-/* A timing run writes a scratch C (the real C is left alone: with beta != 0
- * a timing run would change it), made on the first run. */
+/* A timing run writes a scratch C, made on the first run, where it must
+ * leave the real C alone: with beta != 0 (a timing run would change it) or
+ * a C in A's or B's buffer. With beta == 0 the real C is written as the
+ * real run writes it: a large product's scratch C is what would not fit
+ * beside a large model's buffers, and without it the timing fails. */
 typedef struct timing {
     const moecl_gemm_args *a;
     size_t sa, sb, sc, batch;
@@ -145,6 +148,8 @@ typedef struct timing {
 static moecl_status timing_run(moecl_ctx *ctx, int alg, void *user)
 {
     timing *t = user;
+    if (t->a->beta == 0.0f && t->a->c != t->a->a && t->a->c != t->a->b)
+        return run_algorithm(ctx, alg, t->a, t->sa, t->sb, t->sc, t->batch);
     if (!t->scratch) {
         size_t floats = extent(t->a->c_offset, t->sc, t->batch, t->a->m, t->a->n, t->a->ldc);
         MOECL_TRY(moecl_buffer_create(ctx, floats * sizeof(float), "the GEMM timing's output",

@@ -329,6 +329,74 @@ static void test_choice_cache(void)
     rmdir(dir);
 }
 
+/* The 1024x1024x8 product's choice (C of 4 MiB, A and B of 32 KiB each, in
+ * buffers moecl does not count), with stderr captured into `said`. */
+static int choose_wide(moecl_ctx *ctx, float beta, char *said, size_t size)
+{
+    ctx->gemm.progress = true;
+    CHECK(moecl_ctx_set_gemm(ctx, "auto") == MOECL_OK, "%s", moecl_last_error());
+    float *host = calloc((size_t)1024 * 1024, sizeof(float));
+    cl_mem a = upload(ctx, host, 1024 * 8), b = upload(ctx, host, 8 * 1024), c = upload(ctx, host, 1024 * 1024);
+    moecl_gemm_args g = {.m = 1024, .n = 1024, .k = 8, .alpha = 1, .beta = beta, .a = a, .lda = 8, .b = b,
+                         .ldb = 1024, .c = c, .ldc = 1024};
+    fflush(stderr);
+    int saved = dup(2);
+    FILE *log = tmpfile();
+    dup2(fileno(log), 2);
+    int alg = moecl_gemm_choose(ctx, &g, 0, 0, 0, 1);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    rewind(log);
+    size_t got = fread(said, 1, size - 1, log);
+    said[got] = '\0';
+    fclose(log);
+    clReleaseMemObject(a), clReleaseMemObject(b), clReleaseMemObject(c);
+    free(host);
+    return alg;
+}
+
+/* A way that does not fit beside the run's buffers (here: under a 1 MiB
+ * limit, the timing's scratch C of 4 MiB) is not kept as "none": the next
+ * run, with room, times it. With beta 0 the timing writes the real C and
+ * needs no scratch: the ways are timed under the same limit. */
+static void test_choice_no_room(void)
+{
+    char dir[] = "/tmp/moecl-gemm-room-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL, "temporary directory");
+    char path[1200], said[8192];
+    setenv("MOECL_DEVICE_MEMORY_MB", "1", 1);
+    moecl_ctx *ctx = check_open_device(dir);
+    moecl_choices_path(dir, moecl_ctx_device(ctx), path, sizeof path);
+    CHECK(choose_wide(ctx, 1.0f, said, sizeof said) >= 0, "%s", moecl_last_error());
+    CHECK(strstr(said, "no room"), "beta 1 under 1 MiB: the scratch C does not fit: %s", said);
+    moecl_ctx_destroy(ctx);
+    char *text = read_text(path);
+    CHECK(!text || !strstr(text, "gemm NN 1024 1024 8 1 |"), "nothing kept of what did not fit: %s", text);
+    free(text);
+    unsetenv("MOECL_DEVICE_MEMORY_MB");
+    ctx = check_open_device(dir);
+    CHECK(choose_wide(ctx, 1.0f, said, sizeof said) >= 0, "%s", moecl_last_error());
+    CHECK(strstr(said, "measured gemm NN 1024 1024 8 1") && !strstr(said, "no room"),
+          "with room the next run times every way: %s", said);
+    moecl_ctx_destroy(ctx);
+    text = read_text(path);
+    CHECK(text && strstr(text, "gemm NN 1024 1024 8 1 |") && strstr(text, " own6x16=") &&
+              !strstr(text, "own6x16=none"), "and keeps their times: %s", text ? text : "(no file)");
+    free(text);
+    unlink(path);
+
+    setenv("MOECL_DEVICE_MEMORY_MB", "1", 1);
+    ctx = check_open_device(dir);
+    CHECK(choose_wide(ctx, 0.0f, said, sizeof said) > 0, "beta 0 under 1 MiB: one of ours: %s", said);
+    CHECK(strstr(said, "measured gemm NN 1024 1024 8 1") && strstr(said, "own6x16 ") &&
+              !strstr(said, "own6x16 no room"), "timed on the real C: %s", said);
+    moecl_ctx_destroy(ctx);
+    unsetenv("MOECL_DEVICE_MEMORY_MB");
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(void)
 {
     moecl_ctx *ctx = check_open_device(NULL);
@@ -338,5 +406,6 @@ int main(void)
     test_tuned(ctx);
     moecl_ctx_destroy(ctx);
     test_choice_cache();
+    test_choice_no_room();
     return check_summary("test_gemm");
 }
