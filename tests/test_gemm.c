@@ -186,21 +186,17 @@ static void write_text(const char *path, const char *text)
     if (f) fputs(text, f), fclose(f);
 }
 
-/* Runs `spec`'s choice for the 7x13x5 product with stderr in a file, and
- * returns what it printed (for the warning about a damaged file). */
-static int choose_capturing(moecl_ctx *ctx, char *said, size_t size)
+/* The measured choice for product g, "auto", saying "measured" when it
+ * measures, with what it printed to stderr in `said`. */
+static int choose_saying(moecl_ctx *ctx, const moecl_gemm_args *g, char *said, size_t size)
 {
-    ctx->gemm.progress = true; /* say "measured" when it measures */
+    ctx->gemm.progress = true;
     CHECK(moecl_ctx_set_gemm(ctx, "auto") == MOECL_OK, "%s", moecl_last_error());
-    float host[200] = {0};
-    cl_mem buf = upload(ctx, host, 200);
-    moecl_gemm_args g = {.m = 7, .n = 13, .k = 5, .alpha = 1, .a = buf, .lda = 5, .b = buf, .ldb = 13,
-                         .c = buf, .ldc = 13};
     fflush(stderr);
     int saved = dup(2);
     FILE *log = tmpfile();
     dup2(fileno(log), 2);
-    int alg = moecl_gemm_choose(ctx, &g, 0, 0, 0, 1);
+    int alg = moecl_gemm_choose(ctx, g, 0, 0, 0, 1);
     fflush(stderr);
     dup2(saved, 2);
     close(saved);
@@ -208,6 +204,18 @@ static int choose_capturing(moecl_ctx *ctx, char *said, size_t size)
     size_t got = fread(said, 1, size - 1, log);
     said[got] = '\0';
     fclose(log);
+    return alg;
+}
+
+/* The choice for the 7x13x5 product, and what it printed (for the warning
+ * about a damaged file). */
+static int choose_capturing(moecl_ctx *ctx, char *said, size_t size)
+{
+    float host[200] = {0};
+    cl_mem buf = upload(ctx, host, 200);
+    moecl_gemm_args g = {.m = 7, .n = 13, .k = 5, .alpha = 1, .a = buf, .lda = 5, .b = buf, .ldb = 13,
+                         .c = buf, .ldc = 13};
+    int alg = choose_saying(ctx, &g, said, size);
     clReleaseMemObject(buf);
     return alg;
 }
@@ -333,24 +341,12 @@ static void test_choice_cache(void)
  * buffers moecl does not count), with stderr captured into `said`. */
 static int choose_wide(moecl_ctx *ctx, float beta, char *said, size_t size)
 {
-    ctx->gemm.progress = true;
-    CHECK(moecl_ctx_set_gemm(ctx, "auto") == MOECL_OK, "%s", moecl_last_error());
     float *host = calloc((size_t)1024 * 1024, sizeof(float));
+    CHECK(host != NULL, "host memory");
     cl_mem a = upload(ctx, host, 1024 * 8), b = upload(ctx, host, 8 * 1024), c = upload(ctx, host, 1024 * 1024);
     moecl_gemm_args g = {.m = 1024, .n = 1024, .k = 8, .alpha = 1, .beta = beta, .a = a, .lda = 8, .b = b,
                          .ldb = 1024, .c = c, .ldc = 1024};
-    fflush(stderr);
-    int saved = dup(2);
-    FILE *log = tmpfile();
-    dup2(fileno(log), 2);
-    int alg = moecl_gemm_choose(ctx, &g, 0, 0, 0, 1);
-    fflush(stderr);
-    dup2(saved, 2);
-    close(saved);
-    rewind(log);
-    size_t got = fread(said, 1, size - 1, log);
-    said[got] = '\0';
-    fclose(log);
+    int alg = choose_saying(ctx, &g, said, size);
     clReleaseMemObject(a), clReleaseMemObject(b), clReleaseMemObject(c);
     free(host);
     return alg;
