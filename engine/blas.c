@@ -19,9 +19,9 @@
 #include <clblast_c.h>
 #include <stdio.h>
 
-static const char *clblast_status_name(CLBlastStatusCode code)
+const char *moecl_clblast_status_name(int status)
 {
-    switch (code) {
+    switch ((CLBlastStatusCode)status) {
 #define NAME(c) case c: return #c
     NAME(CLBlastNotImplemented);
     NAME(CLBlastInvalidMatrixA);
@@ -45,7 +45,7 @@ static const char *clblast_status_name(CLBlastStatusCode code)
     NAME(CLBlastUnknownError);
     NAME(CLBlastUnexpectedError);
 #undef NAME
-    default: return moecl_cl_error_name((cl_int)code); /* shares OpenCL's codes */
+    default: return moecl_cl_error_name((cl_int)status); /* shares OpenCL's codes */
     }
 }
 
@@ -58,7 +58,7 @@ static moecl_status blas_fail(moecl_ctx *ctx, CLBlastStatusCode code, const char
                           : MOECL_ERR_BLAS;
     return moecl_fail(st, "%s (M=%zu N=%zu K=%zu%s%s) failed: %s (%d) on device %d '%s'", call,
                       a->m, a->n, a->k, a->trans_a ? ", A transposed" : "",
-                      a->trans_b ? ", B transposed" : "", clblast_status_name(code), (int)code,
+                      a->trans_b ? ", B transposed" : "", moecl_clblast_status_name(code), (int)code,
                       ctx->device.index, ctx->device.name);
 }
 

@@ -158,6 +158,8 @@ moecl_status moecl_own_gemm(moecl_ctx *ctx, int v, const moecl_gemm_args *a, siz
 /* CLBlast's GEMM (blas.c). */
 moecl_status moecl_clblast_gemm(moecl_ctx *ctx, const moecl_gemm_args *a, size_t sa, size_t sb,
                                 size_t sc, size_t batch);
+/* The name of a CLBlast status code (its own or OpenCL's), for messages. */
+const char *moecl_clblast_status_name(int status);
 /* The key of a device for files kept per device (name, driver, platform). */
 void moecl_device_key(const moecl_device_info *dev, char hex[65]);
 /* ---- profiling (profile.c) ------------------------------------------------ */

@@ -182,7 +182,8 @@ moecl_status moecl_tuning_apply(const moecl_ctx *ctx, const moecl_tuning *t)
     CLBlastStatusCode code = CLBlastOverrideParameters(ctx->device.id, t->kernel, CLBlastPrecisionSingle,
                                                        (size_t)t->count, names, t->values);
     if (code != CLBlastSuccess)
-        return moecl_fail(MOECL_ERR_INVALID_ARG, "CLBlast refused the %s parameters (status %d) on "
-                          "device '%s'", t->kernel, (int)code, ctx->device.name);
+        return moecl_fail(MOECL_ERR_INVALID_ARG, "CLBlast refused the %s parameters: %s (%d) on "
+                          "device '%s'", t->kernel, moecl_clblast_status_name(code), (int)code,
+                          ctx->device.name);
     return MOECL_OK;
 }

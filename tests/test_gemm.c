@@ -168,9 +168,17 @@ static void test_tuned(moecl_ctx *ctx)
         check_case(ctx, 513, 385, 257, false, true, 1);
         check_case(ctx, 127, 65, 33, true, false, 1);
     }
+    /* CLBlast itself prints "CLBlast: Run-time error: -2041" (its database
+     * has no such kernel) for this one; moecl's message names the status. */
     moecl_tuning bad = {.kernel = "NoSuchKernel", .count = 1, .names = {"MWG"}, .values = {64}};
     CHECK(moecl_tuning_apply(ctx, &bad) != MOECL_OK, "an unknown kernel is refused");
-    CHECK(strstr(moecl_last_error(), "NoSuchKernel") != NULL, "%s", moecl_last_error());
+    CHECK(strstr(moecl_last_error(), "NoSuchKernel") != NULL &&
+              strstr(moecl_last_error(), "CLBlastDatabaseError (-2041)") != NULL,
+          "%s", moecl_last_error());
+    moecl_tuning partial = {.kernel = "Xgemm", .count = 1, .names = {"MWG"}, .values = {64}};
+    CHECK(moecl_tuning_apply(ctx, &partial) != MOECL_OK, "a parameter set with one of 16 is refused");
+    CHECK(strstr(moecl_last_error(), "CLBlastMissingOverrideParameter") != NULL, "%s",
+          moecl_last_error());
 }
 
 static char *read_text(const char *path)
