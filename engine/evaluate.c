@@ -90,12 +90,8 @@ moecl_status evaluate_images(model *net, const dataset *d, const normalizer *nor
     int *idx = malloc((size_t)B * sizeof *idx), *labels = malloc((size_t)B * sizeof *labels);
     int *pred = malloc((size_t)B * sizeof *pred);
     float *loss = malloc((size_t)B * sizeof *loss);
-    /* routing is measured where a head routes: soft gates, or the hard gate
-     * of a hierarchical, switch or top-k model evaluated whole */
     bool mixture = net->head == HEAD_SOFT_MIXTURE;
-    bool hard = (net->head == HEAD_HIERARCHICAL || net->head == HEAD_SWITCH ||
-                 net->head == HEAD_TOPK) && net->stage < 0;
-    int K = mixture || hard ? net->n_experts : 0;
+    int K = model_routed_experts(net);
     int *route = malloc((size_t)B * sizeof *route);
     long route_right = 0;
     float *gates = malloc((size_t)B * (K ? K : 1) * sizeof *gates);
@@ -156,20 +152,11 @@ moecl_status evaluate_images(model *net, const dataset *d, const normalizer *nor
             correct += r->confusion[k][k];
             r->class_accuracy[k] = r->class_count[k] ? (double)r->confusion[k][k] / r->class_count[k] : 0;
         }
-        r->count = d->count;
-        r->n_experts = K;
-        int most = 0;
-        for (int k = 0; k < K && d->count > 0; k++) {
-            int routed = 0;
-            for (int c = 0; c < CIFAR_CLASSES; c++) routed += r->routed[k][c];
-            r->share[k] = (double)routed / d->count;
-            r->mean_gate[k] /= d->count;
-            if (routed > most) most = routed;
-            /* dead: dominant for under 1% of the images and a small mean weight */
-            if (r->share[k] < 0.01 && r->mean_gate[k] < 0.5 / K) r->dead_expert = true;
-        }
-        r->collapsed = K > 1 && d->count > 0 && (double)most / d->count > 0.95;
-        r->gate_accuracy = net->head == HEAD_HIERARCHICAL && hard && d->count > 0
+        double routed[MODEL_MAX_PARTS] = {0};
+        for (int k = 0; k < K; k++)
+            for (int c = 0; c < CIFAR_CLASSES; c++) routed[k] += r->routed[k][c];
+        eval_routing_finish(r, K, d->count, routed, r->mean_gate);
+        r->gate_accuracy = net->head == HEAD_HIERARCHICAL && K && d->count > 0
                                ? (double)route_right / d->count
                                : -1;
         r->loss = d->count ? total / d->count : 0;
@@ -185,12 +172,30 @@ moecl_status evaluate(model *net, const dataset *d, const normalizer *norm, floa
     return evaluate_images(net, d, norm, host_batch, r, NULL);
 }
 
-void eval_routing_summary(const model *m, const eval_result *r, char *buf, size_t size)
+void eval_routing_finish(eval_result *r, int n_experts, int count, const double *routed,
+                         const double *gate_sum)
+{
+    r->count = count;
+    r->n_experts = n_experts;
+    r->dead_expert = r->collapsed = false;
+    double most = 0;
+    for (int k = 0; k < n_experts && count > 0; k++) {
+        r->share[k] = routed[k] / count;
+        r->mean_gate[k] = gate_sum[k] / count;
+        if (routed[k] > most) most = routed[k];
+        /* dead: dominant for under 1% of the images and a small mean weight */
+        if (r->share[k] < 0.01 && r->mean_gate[k] < 0.5 / n_experts) r->dead_expert = true;
+    }
+    r->collapsed = n_experts > 1 && count > 0 && most / count > 0.95;
+}
+
+void eval_routing_summary(const model *m, const eval_result *r, const char *label, char *buf,
+                          size_t size)
 {
     buf[0] = '\0';
     /* no images (--val 0): no shares to give, rather than all experts at 0% */
     if (r->n_experts == 0 || r->count == 0) return;
-    size_t used = (size_t)snprintf(buf, size, "routing:");
+    size_t used = (size_t)snprintf(buf, size, "%s:", label);
     for (int k = 0; k < r->n_experts && used < size; k++)
         used += (size_t)snprintf(buf + used, size - used, " %s %.1f%%", m->parts[m->experts[k]]->name,
                                  100 * r->share[k]);

@@ -25,8 +25,15 @@ typedef struct eval_result {
     int dropped;                                /* switch: images no expert had room for */
 } eval_result;
 
-/* One line on routing ("" for models without a gate): shares and warnings. */
-void eval_routing_summary(const model *m, const eval_result *r, char *buf, size_t size);
+/* The routing's shares, mean gate weights and warnings from each expert's
+ * images (`routed`) and summed gate weights over `count` images (also
+ * for the training batches' routing); r's other fields stay. */
+void eval_routing_finish(eval_result *r, int n_experts, int count, const double *routed,
+                         const double *gate_sum);
+/* One line on routing ("" for models without a gate), after `label`:
+ * shares and warnings. */
+void eval_routing_summary(const model *m, const eval_result *r, const char *label, char *buf,
+                          size_t size);
 
 /* host_batch: a buffer of batch * 3072 floats the caller owns. */
 moecl_status evaluate(model *net, const dataset *d, const normalizer *norm, float *host_batch,

@@ -340,6 +340,13 @@ moecl_status model_read_choice(model *m, int n, int *expert, float *weights)
     return MOECL_OK;
 }
 
+int model_routed_experts(const model *m)
+{
+    bool hard = (m->head == HEAD_HIERARCHICAL || m->head == HEAD_SWITCH || m->head == HEAD_TOPK) &&
+                m->stage < 0;
+    return m->head == HEAD_SOFT_MIXTURE || hard ? m->n_experts : 0;
+}
+
 int model_output_classes(const model *m) { return active_loss((model *)m)->classes; }
 
 moecl_status model_read_probs(model *m, int n, float *probs)

@@ -151,6 +151,10 @@ moecl_status model_read_gates(model *m, int n, float *gates);
  * hard or top-k gate, -1 when dropped; a soft gate's largest weight) and
  * the gate weights [n, n_experts]. */
 moecl_status model_read_choice(model *m, int n, int *expert, float *weights);
+/* The experts whose routing is counted (evaluation, training batches): a
+ * soft mixture's, or a hierarchical, switch or top-k model's trained or
+ * evaluated whole; 0 for every other model and for a stage. */
+int model_routed_experts(const model *m);
 /* The classes the active stage's loss scores (the model's, or a stage's
  * targets): the width of model_read_probs's rows. */
 int model_output_classes(const model *m);

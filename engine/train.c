@@ -58,11 +58,18 @@ static moecl_status save_state(const char *dir, const param_list *pl, const run_
              rs->epoch, rs->batch_pos, rs->global_step, rs->best_val_loss, rs->best_val_acc, rs->best_epoch,
              rs->bad_epochs, rs->part_loss, rs->part_correct, rs->part_seen, rs->part_seconds,
              rs->metrics_bytes);
-    st_meta meta[] = {{"format", STATE_FORMAT}, {"state", text}};
+    /* the partial epoch's routing on the training batches (absent from
+     * states before it was kept: a resumed epoch then counts from there) */
+    char routing[64 + 60 * MODEL_MAX_PARTS];
+    int used = snprintf(routing, sizeof routing, "%ld %ld", rs->part_route_seen, rs->part_dropped);
+    for (int k = 0; k < MODEL_MAX_PARTS; k++)
+        used += snprintf(routing + used, sizeof routing - (size_t)used, " %.17g %.17g",
+                         rs->part_routed[k], rs->part_gate[k]);
+    st_meta meta[] = {{"format", STATE_FORMAT}, {"state", text}, {"routing", routing}};
     int count = 0;
     st_tensor *all = state_tensors(pl, true, &count);
     if (!all) return moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of memory");
-    moecl_status st = safetensors_save(path, all, count, meta, 2);
+    moecl_status st = safetensors_save(path, all, count, meta, 3);
     free(all);
     return st;
 }
@@ -93,6 +100,20 @@ static moecl_status load_state(const char *dir, const param_list *pl, run_state 
         rs->batch_pos < 0 || rs->global_step < 0 || rs->best_epoch < 0 || rs->best_epoch > rs->epoch ||
         (got == 13 && rs->metrics_bytes < 0))
         return moecl_fail(MOECL_ERR_FORMAT, "'%s' is not a moecl training state (corrupt)", path);
+    MOECL_TRY(safetensors_meta(path, "routing", &text));
+    const char *at = text;
+    int used = 0;
+    bool routing = sscanf(at, "%ld %ld%n", &rs->part_route_seen, &rs->part_dropped, &used) == 2 &&
+                   rs->part_route_seen >= 0 && rs->part_dropped >= 0;
+    for (int k = 0; routing && k < MODEL_MAX_PARTS; k++) {
+        at += used;
+        routing = sscanf(at, "%lf %lf%n", &rs->part_routed[k], &rs->part_gate[k], &used) == 2;
+    }
+    free(text);
+    if (!routing) { /* a state from before the routing was kept */
+        rs->part_route_seen = rs->part_dropped = 0;
+        for (int k = 0; k < MODEL_MAX_PARTS; k++) rs->part_routed[k] = rs->part_gate[k] = 0;
+    }
     int count = 0;
     st_tensor *all = state_tensors(pl, *with_weights, &count);
     if (!all) return moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of memory");
@@ -185,9 +206,28 @@ static moecl_status make_dir(const char *dir)
 /* Appends the epoch's line to metrics.jsonl; *bytes is the file's length
  * after it (kept in the training state: a line past it is from an epoch
  * that was never committed, and a resume cuts it off). */
+/* A routing's shares as metrics keys, each name after `prefix`. */
+static void write_routing(FILE *f, const char *prefix, const eval_result *r)
+{
+    fprintf(f, ", \"%sexpert_share\": [", prefix);
+    for (int k = 0; k < r->n_experts; k++) {
+        fprintf(f, "%s", k ? ", " : "");
+        moecl_json_number(f, r->share[k], 6);
+    }
+    fprintf(f, "], \"%smean_gate\": [", prefix);
+    for (int k = 0; k < r->n_experts; k++) {
+        fprintf(f, "%s", k ? ", " : "");
+        moecl_json_number(f, r->mean_gate[k], 6);
+    }
+    fprintf(f, "], \"%sdead_expert\": %s, \"%scollapsed\": %s, \"%sdropped\": %d", prefix,
+            r->dead_expert ? "true" : "false", prefix, r->collapsed ? "true" : "false", prefix,
+            r->dropped);
+}
+
+/* tr: the routing on the training batches (counted where v has no images) */
 static moecl_status append_metrics(const char *dir, const char *stage, int epoch, double tl,
-                                   double ta, const eval_result *v, double secs, double ips,
-                                   float lr, long *bytes)
+                                   double ta, const eval_result *v, const eval_result *tr,
+                                   double secs, double ips, float lr, long *bytes)
 {
     char path[1200];
     snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
@@ -210,19 +250,10 @@ static moecl_status append_metrics(const char *dir, const char *stage, int epoch
     moecl_json_number(f, ips, 1);
     fprintf(f, ", \"lr\": %.6g", isfinite(lr) ? lr : 0.0);
     /* routing shares only where there were images to route */
-    if (v->n_experts > 0 && v->count > 0) {
-        fprintf(f, ", \"expert_share\": [");
-        for (int k = 0; k < v->n_experts; k++) {
-            fprintf(f, "%s", k ? ", " : "");
-            moecl_json_number(f, v->share[k], 6);
-        }
-        fprintf(f, "], \"mean_gate\": [");
-        for (int k = 0; k < v->n_experts; k++) {
-            fprintf(f, "%s", k ? ", " : "");
-            moecl_json_number(f, v->mean_gate[k], 6);
-        }
-        fprintf(f, "], \"dead_expert\": %s, \"collapsed\": %s, \"dropped\": %d",
-                v->dead_expert ? "true" : "false", v->collapsed ? "true" : "false", v->dropped);
+    if (v->n_experts > 0 && v->count > 0) write_routing(f, "", v);
+    if (tr->n_experts > 0 && tr->count > 0) { /* and the images counted (a whole epoch's) */
+        write_routing(f, "train_", tr);
+        fprintf(f, ", \"train_routed_images\": %d", tr->count);
     }
     fprintf(f, "}\n");
     *bytes = ftell(f);
@@ -354,8 +385,11 @@ static moecl_status train_stage(trainer *t, int stage, run_state *rs, stage_resu
         if (rs->epoch == 0 && rs->batch_pos == 0 && st == MOECL_OK)
             st = ema_reset(&t->pl); /* a stage starts: the averages from its first weights */
         if (st != MOECL_OK) break;
-        if (rs->batch_pos == 0)
+        if (rs->batch_pos == 0) {
             rs->part_loss = 0, rs->part_correct = 0, rs->part_seen = 0, rs->part_seconds = 0;
+            rs->part_dropped = rs->part_route_seen = 0;
+            for (int k = 0; k < MODEL_MAX_PARTS; k++) rs->part_routed[k] = rs->part_gate[k] = 0;
+        }
         long seen_before = rs->part_seen;
         bool stopped = false;
         if (cache && !net->cache) { /* in the epoch's time: it stands in for its forwards */
@@ -407,6 +441,14 @@ static moecl_status train_stage(trainer *t, int stage, run_state *rs, stage_resu
         rs->epoch++;
         rs->batch_pos = 0;
         double tl = rs->part_loss / rs->part_seen, ta = (double)rs->part_correct / rs->part_seen;
+        /* without validation images, the routing as the training batches went */
+        eval_result tv;
+        memset(&tv, 0, sizeof tv);
+        tv.gate_accuracy = -1;
+        tv.dropped = (int)rs->part_dropped;
+        if (v.count == 0)
+            eval_routing_finish(&tv, model_routed_experts(net), (int)rs->part_route_seen,
+                                rs->part_routed, rs->part_gate);
         float lr = optim_lr_at(&o->optim, rs->global_step - 1, batches, total_steps);
         /* without validation images (--val 0, training on them all) the
          * last epoch is the best: nothing says otherwise */
@@ -420,7 +462,7 @@ static moecl_status train_stage(trainer *t, int stage, run_state *rs, stage_resu
         }
         /* the metrics line, then the state (the commit), then the checkpoints */
         if (t->writer) {
-            st = append_metrics(o->out_dir, ms ? ms->name : NULL, rs->epoch, tl, ta, &v, secs, ips,
+            st = append_metrics(o->out_dir, ms ? ms->name : NULL, rs->epoch, tl, ta, &v, &tv, secs, ips,
                                 lr, &rs->metrics_bytes);
             moecl_test_kill("epoch-end:metrics");
             if (st == MOECL_OK) st = save_state(o->out_dir, &t->pl, rs);
@@ -443,7 +485,10 @@ static moecl_status train_stage(trainer *t, int stage, run_state *rs, stage_resu
             fprintf(t->log, "%s%sepoch %d/%d: train loss %.4f acc %.2f%% | %s | %.1f s, %.0f img/s\n",
                     ms ? ms->name : "", ms ? " " : "", rs->epoch, epochs, tl, 100 * ta, val_text, secs, ips);
         char routing[512];
-        eval_routing_summary(net, &v, routing, sizeof routing);
+        if (v.count > 0)
+            eval_routing_summary(net, &v, "routing", routing, sizeof routing);
+        else
+            eval_routing_summary(net, &tv, "routing on the training batches", routing, sizeof routing);
         if (t->log && routing[0]) fprintf(t->log, "  %s\n", routing);
         if (patience > 0 && rs->bad_epochs >= patience && rs->epoch < epochs) {
             r->early_stopped = true;

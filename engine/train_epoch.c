@@ -69,11 +69,29 @@ static float *accumulation_buffer(const param_list *pl, float **piece)
     return acc;
 }
 
+/* The piece's routing (m images) added to the step's counts: images per
+ * expert, then the dropped, then the summed gate weights (a soft gate's;
+ * a hard one's count what was routed, as evaluate.c does). */
+static moecl_status count_routing(model *net, int m, int K, int *route, float *gates, float *counts)
+{
+    bool soft = net->head == HEAD_SOFT_MIXTURE;
+    MOECL_TRY(model_read_choice(net, m, route, gates));
+    for (int i = 0; i < m; i++) {
+        if (route[i] < 0) {
+            counts[K]++;
+            continue;
+        }
+        counts[route[i]]++;
+        for (int k = 0; k < K; k++) counts[K + 1 + k] += soft ? gates[(size_t)i * K + k] : k == route[i];
+    }
+    return MOECL_OK;
+}
+
 static moecl_status run_batches(model *net, const train_options *o, const dataset *train,
                                 const normalizer *norm, uint64_t seed, param_list *pl,
                                 run_state *rs, float *host, int *labels, int *idx, float *loss,
                                 int *pred, long total_steps, grad_exchange *gx, FILE *log,
-                                bool *stopped, float **acc_out)
+                                bool *stopped, float **acc_out, int *route, float *gates)
 {
     int B = o->batch, n_train = train->count;
     int batches = (n_train + B - 1) / B;
@@ -112,8 +130,10 @@ static moecl_status run_batches(model *net, const train_options *o, const datase
                               o->sync_bn ? "batch norm" : "share of the routing", dist_size());
         /* the step's loss sum, correct count, non-finite losses, Ctrl-C */
         double loss_sum = 0;
-        float counts[4 + MODEL_MAX_PARTS] = {0};
+        float counts[4 + MODEL_MAX_PARTS + 2 * MODEL_MAX_PARTS + 1] = {0};
         int n_counts = 4 + (o->lazy_experts ? net->n_parts : 0); /* then each part: busy */
+        int K = route ? model_routed_experts(net) : 0, at_routing = n_counts; /* then the routing */
+        n_counts += K ? 2 * K + 1 : 0;
         /* the share in pieces the device holds (--micro-batch), their
          * gradients summed as the share's mean; random numbers keyed by
          * each image's place as without pieces */
@@ -137,7 +157,8 @@ static moecl_status run_batches(model *net, const train_options *o, const datase
                 counts[1] += pred[i] == model_target(net, labels[from + i]);
                 counts[2] += !isfinite(loss[i]);
             }
-            for (int p = 0; p < n_counts - 4; p++) counts[4 + p] += !model_part_idle(net, p);
+            for (int p = 0; p < at_routing - 4; p++) counts[4 + p] += !model_part_idle(net, p);
+            if (K) MOECL_TRY(count_routing(net, m, K, route, gates, counts + at_routing));
             if (m < mine && !acc && !(*acc_out = acc = accumulation_buffer(pl, &piece_grads)))
                 return moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of host memory");
             if (m < mine) MOECL_TRY(accumulate_grads(pl, acc, piece_grads, (float)m / mine, at == 0));
@@ -176,6 +197,11 @@ static moecl_status run_batches(model *net, const train_options *o, const datase
         rs->part_loss += loss_sum;
         rs->part_correct += (long)counts[1];
         rs->part_seen += n;
+        for (int k = 0; k < K; k++) {
+            rs->part_routed[k] += counts[at_routing + k];
+            rs->part_gate[k] += counts[at_routing + K + 1 + k];
+        }
+        if (K) rs->part_dropped += (long)counts[at_routing + K], rs->part_route_seen += n;
         rs->batch_pos = b + 1;
         char extra[96];
         snprintf(extra, sizeof extra, "loss %.4f acc %.2f%%", rs->part_loss / rs->part_seen,
@@ -196,9 +222,17 @@ moecl_status run_epoch(model *net, const train_options *o, const dataset *train,
                        long total_steps, grad_exchange *gx, FILE *log, bool *stopped)
 {
     float *acc = NULL;
+    /* room for a piece's routing, where the model routes */
+    int K = model_routed_experts(net);
+    int *route = K ? malloc((size_t)net->batch * sizeof *route) : NULL;
+    float *gates = K ? malloc((size_t)net->batch * K * sizeof *gates) : NULL;
+    if (K && (!route || !gates)) {
+        free(route), free(gates);
+        return moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of host memory");
+    }
     moecl_status st = run_batches(net, o, train, norm, seed, pl, rs, host, labels, idx, loss, pred,
-                                  total_steps, gx, log, stopped, &acc);
-    free(acc);
+                                  total_steps, gx, log, stopped, &acc, route, gates);
+    free(acc), free(route), free(gates);
     /* every rank leaves at the same step: the experts' running statistics
      * from the ranks that computed them, for rank 0 to evaluate and save */
     if (st == MOECL_OK && net->exchange) st = gather_part_statistics(gx, pl, net);

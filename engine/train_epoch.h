@@ -22,6 +22,11 @@ typedef struct run_state {
     long part_correct, part_seen;
     double part_seconds; /* its seconds before the interrupt, so that metrics count them */
     long metrics_bytes;  /* metrics.jsonl's length when the state was written (-1: unknown) */
+    /* a routed model's training batches in the partial epoch (as they
+     * trained: augmented, with the gate's noise): images per expert, the
+     * dropped, the summed gate weights, and over how many images */
+    double part_routed[MODEL_MAX_PARTS], part_gate[MODEL_MAX_PARTS];
+    long part_dropped, part_route_seen;
 } run_state;
 
 /* Two seeds into one (epochs, stages and batches draw their own streams). */

@@ -155,12 +155,21 @@ expect_in "$(cat "$WORK/switch/metrics.jsonl")" '"dropped": ' "metrics count the
 run eval --checkpoint "$WORK/switch/best.safetensors" --synthetic
 expect_rc 0 "eval a switch checkpoint"
 expect_in "$OUT" "routing (images by dominant expert" "eval shows the switch routing"
-# without validation images there is no routing to count: no line of
-# every expert at 0%, no shares in the metrics
+# without validation images the routing is counted on the training
+# batches (no line of every expert at 0% over no images)
 run train --model switch --synthetic 100 --val 0 --epochs 1 --batch 32 --out "$WORK/switch-noval"
 expect_rc 0 "train the switch MoE without validation images"
-expect_not_in "$ERR" "routing: expert_1" "no routing line without validation images"
-expect_not_in "$(cat "$WORK/switch-noval/metrics.jsonl")" '"expert_share"' "no routing shares in the metrics"
+expect_not_in "$ERR" "routing: expert_1" "no validation routing line without validation images"
+expect_in "$ERR" "routing on the training batches: expert_1" "the training batches' routing instead"
+noval=$(cat "$WORK/switch-noval/metrics.jsonl")
+expect_not_in "$noval" '"expert_share"' "no validation shares in the metrics"
+expect_in "$noval" '"train_expert_share": [' "the training batches' shares in the metrics"
+expect_in "$noval" '"train_routed_images": 100}' "over the epoch's 100 images"
+# the shares and the dropped images account for every image
+shares=$(printf '%s\n' "$noval" | sed -n 's/.*"train_expert_share": \[\([^]]*\)\].*/\1/p')
+dropped=$(printf '%s\n' "$noval" | sed -n 's/.*"train_dropped": \([0-9]*\).*/\1/p')
+sum=$(echo "$shares" | awk -F', ' -v d="$dropped" '{for (i = 1; i <= NF; i++) s += $i; printf "%d", s * 100 + d + 0.5}')
+[ "$sum" = 100 ] && pass || fail "shares and drops count $sum of 100 images"
 run bench moe --model switch --batch 16 --steps 1
 expect_rc 0 "bench moe"
 expect_in "$OUT" "speed-up" "bench moe compares routed and dense"
@@ -285,6 +294,23 @@ expect_rc 0 "--resume after Ctrl-C"
 expect_in "$ERR" "resuming" "says it resumes"
 lines=$(wc -l <"$WORK/int/metrics.jsonl")
 [ "$lines" -eq 2 ] && pass || fail "the resumed run has $lines epochs of metrics, expected 2"
+# and the training batches' routing (without validation images) of the
+# interrupted epoch counts the batches before the Ctrl-C too
+"$MOECL" train --model "$TESTS_DIR/data/exchange_switch.json" --synthetic 3000 --val 0 --epochs 400 \
+    --batch 16 --out "$WORK/int-routed" >"$WORK/int-routed.out" 2>"$WORK/int-routed.err" </dev/null &
+pid=$!
+for _ in $(seq 1 600); do # (its own log: the last run's holds a progress line already)
+    grep -q "img/s" "$WORK/int-routed.err" 2>/dev/null && break
+    sleep 0.1
+done
+kill -INT "$pid"
+wait "$pid"
+RC=$?
+expect_rc 130 "Ctrl-C in a routed model's epoch"
+run train --resume "$WORK/int-routed" --epochs 1
+expect_rc 0 "--resume it"
+expect_in "$(cat "$WORK/int-routed/metrics.jsonl")" '"train_routed_images": 3000}' \
+    "the epoch's routing over all its 3,000 images, before and after the Ctrl-C"
 
 # airbench's pieces in a model file: GELU (a layer and an activation), batch
 # norm without a learned scale and with 64x the learning rate, scaled logits
