@@ -13,6 +13,7 @@
 #include "run_result.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,10 +105,12 @@ static moecl_status load_state(const char *dir, const param_list *pl, run_state 
     const char *at = text;
     int used = 0;
     bool routing = sscanf(at, "%ld %ld%n", &rs->part_route_seen, &rs->part_dropped, &used) == 2 &&
-                   rs->part_route_seen >= 0 && rs->part_dropped >= 0;
+                   rs->part_route_seen >= 0 && rs->part_route_seen <= INT_MAX &&
+                   rs->part_dropped >= 0 && rs->part_dropped <= rs->part_route_seen;
     for (int k = 0; routing && k < MODEL_MAX_PARTS; k++) {
         at += used;
-        routing = sscanf(at, "%lf %lf%n", &rs->part_routed[k], &rs->part_gate[k], &used) == 2;
+        routing = sscanf(at, "%lf %lf%n", &rs->part_routed[k], &rs->part_gate[k], &used) == 2 &&
+                  rs->part_routed[k] >= 0 && rs->part_gate[k] >= 0; /* (not NaN) */
     }
     free(text);
     if (!routing) { /* a state from before the routing was kept */
