@@ -15,8 +15,9 @@ static void print_routing_text(const model *m, const eval_result *r)
     printf("%-12s %7s %9s", "expert", "share", "mean gate");
     for (int c = 0; c < CIFAR_CLASSES; c++) printf("%6.5s", CIFAR_CLASS_NAMES[c]);
     printf("\n");
+    char name[32];
     for (int k = 0; k < r->n_experts; k++) {
-        printf("%-12.12s %6.1f%% %9.3f", m->parts[m->experts[k]]->name, 100 * r->share[k],
+        printf("%-12.12s %6.1f%% %9.3f", model_expert_name(m, k, name, sizeof name), 100 * r->share[k],
                r->mean_gate[k]);
         for (int c = 0; c < CIFAR_CLASSES; c++) printf("%6d", r->routed[k][c]);
         printf("\n");
@@ -104,9 +105,10 @@ static void print_routing_json(const model *m, const eval_result *r)
 {
     if (r->n_experts > 0) {
         printf(", \"experts\": [");
+        char name[32];
         for (int k = 0; k < r->n_experts; k++) {
             printf("%s{\"name\": ", k ? ", " : "");
-            cli_json_string(stdout, m->parts[m->experts[k]]->name);
+            cli_json_string(stdout, model_expert_name(m, k, name, sizeof name));
             printf(", \"share\": %.6f, \"mean_gate\": ", r->share[k]);
             moecl_json_number(stdout, r->mean_gate[k], 6);
             printf(", \"per_class\": [");

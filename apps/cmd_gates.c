@@ -63,7 +63,7 @@ static moecl_status draw(const gates_options *o, const char *heatmap_path, model
                          const dataset *test, const eval_result *r, const int *pred,
                          const int *expert, const float *weights)
 {
-    int E = m->n_experts, shown = test->count < o->count ? test->count : (int)o->count;
+    int E = model_routed_experts(m), shown = test->count < o->count ? test->count : (int)o->count;
     gate_grid_spec s = {.n_experts = E, .evaluated = test->count, .class_names = CIFAR_CLASS_NAMES,
                         .scale = (int)o->scale, .columns = (int)o->columns, .count = shown,
                         .bars = true};
@@ -71,8 +71,9 @@ static moecl_status draw(const gates_options *o, const char *heatmap_path, model
     if (!tiles) return moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of memory");
     int dropped_of_class[CIFAR_CLASSES] = {0}; /* the evaluation counts drops only in all */
     for (int i = 0; i < test->count; i++) dropped_of_class[test->labels[i]] += expert[i] < 0;
+    char names[GATE_GRID_MAX_EXPERTS][32];
     for (int k = 0; k < E; k++) {
-        s.expert_names[k] = m->parts[m->experts[k]]->name;
+        s.expert_names[k] = model_expert_name(m, k, names[k], sizeof names[k]);
         s.share[k] = r->share[k];
     }
     for (int i = 0; i < shown; i++) {
@@ -80,9 +81,14 @@ static moecl_status draw(const gates_options *o, const char *heatmap_path, model
                                .label = test->labels[i], .pred = pred[i], .expert = expert[i]};
         for (int k = 0; k < E; k++) tiles[i].weights[k] = weights[(size_t)i * E + k];
     }
+    char layer_kind[120];
+    if (model_layer_gate(m))
+        snprintf(layer_kind, sizeof layer_kind, "the soft gate of layer %s (bands: largest weight)",
+                 model_layer_gate(m)->name);
     const char *kind = m->head == HEAD_HIERARCHICAL ? "hard binary gate (the route)"
                        : m->head == HEAD_SWITCH     ? "switch top-1 router"
                        : m->head == HEAD_TOPK       ? "top-k gate (bands: first choice)"
+                       : model_layer_gate(m)        ? layer_kind
                                                     : "soft gate (bands: largest weight)";
     char title[160], subtitle[300];
     snprintf(title, sizeof title, "%s: gate decisions", m->name);
@@ -140,13 +146,14 @@ int cmd_gates(const cli_globals *g, int argc, char **argv)
     int *pred = NULL, *expert = NULL;
     float *weights = NULL;
     moecl_status st = checkpoint_open(ctx, o.checkpoint, (int)o.batch, &m, &norm);
-    if (st == MOECL_OK && (m->head == HEAD_SINGLE || m->n_experts < 1))
+    int K = st == MOECL_OK ? model_routed_experts(m) : 0;
+    if (st == MOECL_OK && K < 1)
         st = moecl_fail(MOECL_ERR_INVALID_ARG,
-                        "%s: model '%s' has no model-level gate, so there are no gate decisions to "
-                        "draw (a DenseMoE or Conv2DMoE layer gates inside the layer)", o.checkpoint, m->name);
-    if (st == MOECL_OK && m->n_experts > GATE_GRID_MAX_EXPERTS)
+                        "%s: model '%s' has no gate that decides per image, so there are no gate "
+                        "decisions to draw (a Conv2DMoE layer gates each position)", o.checkpoint, m->name);
+    if (st == MOECL_OK && K > GATE_GRID_MAX_EXPERTS)
         st = moecl_fail(MOECL_ERR_INVALID_ARG, "%s: %d experts; the picture shows at most %d",
-                        o.checkpoint, m->n_experts, GATE_GRID_MAX_EXPERTS);
+                        o.checkpoint, K, GATE_GRID_MAX_EXPERTS);
     if (st == MOECL_OK) {
         if (o.synthetic) {
             st = dataset_synthetic(o.limit > 0 ? (int)o.limit : 400, 1 + 1000003, &test);
@@ -159,7 +166,7 @@ int cmd_gates(const cli_globals *g, int argc, char **argv)
     if (st == MOECL_OK) {
         pred = malloc((size_t)test.count * sizeof *pred);
         expert = malloc((size_t)test.count * sizeof *expert);
-        weights = malloc((size_t)test.count * m->n_experts * sizeof *weights);
+        weights = malloc((size_t)test.count * K * sizeof *weights);
         st = pred && expert && weights ? MOECL_OK : moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of memory");
     }
     float *host = st == MOECL_OK ? malloc((size_t)o.batch * CIFAR_IMAGE_BYTES * sizeof *host) : NULL;

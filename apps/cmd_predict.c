@@ -39,12 +39,13 @@ static void print_text(const model *m, const char *path, int w, int h, const flo
     for (int c = 0; c < CIFAR_CLASSES; c++)
         printf(" %s %.1f%%", CIFAR_CLASS_NAMES[order[c]], 100 * p[order[c]]);
     printf("\n");
-    if (m->n_experts < 1 || m->head == HEAD_SINGLE) return;
-    if (expert >= 0) printf("  route: %s", m->parts[m->experts[expert]]->name);
+    int E = model_routed_experts(m);
+    char name[32];
+    if (E < 1) return;
+    if (expert >= 0) printf("  route: %s", model_expert_name(m, expert, name, sizeof name));
     else printf("  route: dropped (its expert was full)");
     printf(" | gate weights:");
-    for (int k = 0; k < m->n_experts; k++)
-        printf(" %s %.3f", m->parts[m->experts[k]]->name, gates[k]);
+    for (int k = 0; k < E; k++) printf(" %s %.3f", model_expert_name(m, k, name, sizeof name), gates[k]);
     printf("\n");
 }
 
@@ -63,14 +64,16 @@ static void print_json(const model *m, const char *path, int w, int h, const flo
         moecl_json_number(stdout, p[c], 6); /* null where the weights give NaN */
     }
     printf("}");
-    if (m->n_experts > 0 && m->head != HEAD_SINGLE) {
+    int E = model_routed_experts(m);
+    char name[32];
+    if (E > 0) {
         printf(", \"route\": ");
-        if (expert >= 0) cli_json_string(stdout, m->parts[m->experts[expert]]->name);
+        if (expert >= 0) cli_json_string(stdout, model_expert_name(m, expert, name, sizeof name));
         else printf("null");
         printf(", \"gates\": {");
-        for (int k = 0; k < m->n_experts; k++) {
+        for (int k = 0; k < E; k++) {
             printf("%s", k ? ", " : "");
-            cli_json_string(stdout, m->parts[m->experts[k]]->name);
+            cli_json_string(stdout, model_expert_name(m, k, name, sizeof name));
             printf(": ");
             moecl_json_number(stdout, gates[k], 6);
         }
@@ -124,7 +127,7 @@ int cmd_predict(const cli_globals *g, int argc, char **argv)
     }
     st = checkpoint_open(ctx, checkpoint, B, &m, &norm);
     if (st != MOECL_OK) goto done;
-    int E = m->n_experts > 0 ? m->n_experts : 1;
+    int K = model_routed_experts(m), E = K > 0 ? K : 1;
     host = malloc((size_t)B * CIFAR_IMAGE_BYTES * sizeof *host);
     probs = malloc((size_t)n * m->classes * sizeof *probs);
     gates = calloc((size_t)n * E, sizeof *gates);
@@ -133,7 +136,7 @@ int cmd_predict(const cli_globals *g, int argc, char **argv)
         st = moecl_fail(MOECL_ERR_OUT_OF_MEMORY, "out of memory");
         goto done;
     }
-    bool gated = m->head != HEAD_SINGLE && m->n_experts > 0;
+    bool gated = K > 0;
     eval_result r; /* against label 0 for all: the images' classes are unknown */
     eval_images per_image = {.probs = probs, .expert = expert, .weights = gates};
     m->tta = tta;

@@ -90,7 +90,7 @@ moecl_status evaluate_images(model *net, const dataset *d, const normalizer *nor
     int *idx = malloc((size_t)B * sizeof *idx), *labels = malloc((size_t)B * sizeof *labels);
     int *pred = malloc((size_t)B * sizeof *pred);
     float *loss = malloc((size_t)B * sizeof *loss);
-    bool mixture = net->head == HEAD_SOFT_MIXTURE;
+    bool mixture = model_gate_is_soft(net);
     int K = model_routed_experts(net);
     int *route = malloc((size_t)B * sizeof *route);
     long route_right = 0;
@@ -196,8 +196,10 @@ void eval_routing_summary(const model *m, const eval_result *r, const char *labe
     /* no images (--val 0): no shares to give, rather than all experts at 0% */
     if (r->n_experts == 0 || r->count == 0) return;
     size_t used = (size_t)snprintf(buf, size, "%s:", label);
+    char name[32];
     for (int k = 0; k < r->n_experts && used < size; k++)
-        used += (size_t)snprintf(buf + used, size - used, " %s %.1f%%", m->parts[m->experts[k]]->name,
+        used += (size_t)snprintf(buf + used, size - used, " %s %.1f%%",
+                                 model_expert_name(m, k, name, sizeof name),
                                  100 * r->share[k]);
     if (r->dropped > 0 && used < size)
         used += (size_t)snprintf(buf + used, size - used, " | %d images dropped (experts full)", r->dropped);

@@ -149,6 +149,8 @@ layer *layer_batchnorm(const char *name, float eps, float momentum, bool scale, 
  * activation softmax, linear or relu. */
 layer *layer_dense_moe(const char *name, int units, int n_experts, layer_activation expert_act,
                        layer_activation gating_act, bool use_expert_bias, bool use_gating_bias);
+/* A DenseMoE layer's gate weights g[n, K] in its last forward (to the host). */
+moecl_status dense_moe_read_gates(const layer *l, int n, float *gates);
 /* Conv2DMoE (after eminorhan/mixture-of-experts): one convolution gives
  * filters x K maps; a gate maps the flattened input to (filters, K) weights
  * (softmax over the experts by default); y[f] = sum_k g[f, k] f(conv_k[f]). */

@@ -292,9 +292,30 @@ static moecl_status read_floats(model *m, const moecl_tensor *t, size_t count, v
     return MOECL_OK;
 }
 
+const layer *model_layer_gate(const model *m)
+{
+    if (m->head != HEAD_SINGLE || m->n_parts < 1) return NULL;
+    const network *net = m->parts[0];
+    for (int i = 0; i < net->n_layers; i++)
+        if (net->layers[i]->kind == LAYER_DENSE_MOE)
+            return net->layers[i]->cfg.n_experts <= MODEL_MAX_EXPERTS ? net->layers[i] : NULL;
+    return NULL;
+}
+
+bool model_gate_is_soft(const model *m) { return m->head == HEAD_SOFT_MIXTURE || model_layer_gate(m); }
+
+const char *model_expert_name(const model *m, int k, char *buf, size_t size)
+{
+    if (!model_layer_gate(m)) return m->parts[m->experts[k]]->name;
+    snprintf(buf, size, "expert_%d", k + 1);
+    return buf;
+}
+
 moecl_status model_read_gates(model *m, int n, float *gates)
 {
     int E = m->n_experts;
+    const layer *in_layer = model_layer_gate(m);
+    if (in_layer) return dense_moe_read_gates(in_layer, n, gates);
     switch (m->head) {
     case HEAD_SOFT_MIXTURE: return read_floats(m, m->gates, (size_t)n * E, gates);
     case HEAD_SWITCH: return read_floats(m, m->probs, (size_t)n * E, gates);
@@ -330,11 +351,12 @@ moecl_status model_read_gates(model *m, int n, float *gates)
 moecl_status model_read_choice(model *m, int n, int *expert, float *weights)
 {
     MOECL_TRY(model_read_gates(m, n, weights));
-    if (m->head != HEAD_SOFT_MIXTURE) return model_read_route(m, n, expert);
+    if (!model_gate_is_soft(m)) return model_read_route(m, n, expert);
+    int E = model_routed_experts(m);
     for (int i = 0; i < n; i++) {
-        const float *w = weights + (size_t)i * m->n_experts;
+        const float *w = weights + (size_t)i * E;
         expert[i] = 0;
-        for (int k = 1; k < m->n_experts; k++)
+        for (int k = 1; k < E; k++)
             if (w[k] > w[expert[i]]) expert[i] = k;
     }
     return MOECL_OK;
@@ -344,6 +366,8 @@ int model_routed_experts(const model *m)
 {
     bool hard = (m->head == HEAD_HIERARCHICAL || m->head == HEAD_SWITCH || m->head == HEAD_TOPK) &&
                 m->stage < 0;
+    const layer *in_layer = model_layer_gate(m);
+    if (in_layer) return in_layer->cfg.n_experts;
     return m->head == HEAD_SOFT_MIXTURE || hard ? m->n_experts : 0;
 }
 

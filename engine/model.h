@@ -145,16 +145,26 @@ moecl_status model_backward(model *m, int n);
 /* Every model with a gate: each image's gate weights over the experts
  * [n, n_experts] in the last forward. Soft: the softmax weights; switch:
  * the router's probabilities; top-k: the chosen experts' weights, 0 for
- * the others; hierarchical: the binary gate's probabilities. */
+ * the others; hierarchical: the binary gate's probabilities; a DenseMoE
+ * layer's: its gating activation's. */
 moecl_status model_read_gates(model *m, int n, float *gates);
 /* Every model with a gate: the expert each image went to (the route of a
  * hard or top-k gate, -1 when dropped; a soft gate's largest weight) and
  * the gate weights [n, n_experts]. */
 moecl_status model_read_choice(model *m, int n, int *expert, float *weights);
 /* The experts whose routing is counted (evaluation, training batches): a
- * soft mixture's, or a hierarchical, switch or top-k model's trained or
- * evaluated whole; 0 for every other model and for a stage. */
+ * soft mixture's, a hierarchical, switch or top-k model's trained or
+ * evaluated whole, a DenseMoE layer's in a plain model; 0 for every other
+ * model and for a stage. */
 int model_routed_experts(const model *m);
+/* A plain model's gate inside a layer: its first DenseMoE layer (NULL: none,
+ * or a model-level gate). Its experts are counted and drawn as a soft
+ * mixture's: "expert_1"... */
+const layer *model_layer_gate(const model *m);
+/* The gate weighs every expert (a soft mixture, a DenseMoE layer). */
+bool model_gate_is_soft(const model *m);
+/* Expert k's name: its part's, or "expert_<k+1>" of a layer gate (in buf). */
+const char *model_expert_name(const model *m, int k, char *buf, size_t size);
 /* The classes the active stage's loss scores (the model's, or a stage's
  * targets): the width of model_read_probs's rows. */
 int model_output_classes(const model *m);

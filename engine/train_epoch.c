@@ -74,7 +74,7 @@ static float *accumulation_buffer(const param_list *pl, float **piece)
  * a hard one's count what was routed, as evaluate.c does). */
 static moecl_status count_routing(model *net, int m, int K, int *route, float *gates, float *counts)
 {
-    bool soft = net->head == HEAD_SOFT_MIXTURE;
+    bool soft = model_gate_is_soft(net);
     MOECL_TRY(model_read_choice(net, m, route, gates));
     for (int i = 0; i < m; i++) {
         if (route[i] < 0) {

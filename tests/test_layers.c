@@ -368,6 +368,50 @@ static void test_dense(void)
     check_layer(layer_dense("dense_from_image", 3, true), (shape3){5, 3, 3}, 3, 2, true, dense_ref, 0);
 }
 
+/* The gate weights a DenseMoE layer hands out (what `moecl gates` and the
+ * routing counts read) are its softmax over x G + c, image by image. */
+static void test_dense_moe_gates(void)
+{
+    layer *l = layer_dense_moe("moe_gates", 5, 3, ACT_LINEAR, ACT_SOFTMAX, false, true);
+    uint64_t rng = 5;
+    const int in = 7, batch = 6, n = 5;
+    CHECK(layer_setup(l, ctx, (shape3){in, 1, 1}, batch, &rng) == MOECL_OK, "setup: %s", moecl_last_error());
+    int xshape[2] = {batch, in};
+    moecl_tensor *x = NULL;
+    moecl_tensor_create(ctx, 2, xshape, &x);
+    unsigned seed = 77;
+    float xh[5 * 7], gates[5 * 3];
+    for (int i = 0; i < n * in; i++) xh[i] = 2 * check_random(&seed);
+    write_front(x, xh, (size_t)n * in);
+    float *bias = read_front(l->params[2].value, 3); /* no expert bias: kernel, gate kernel, gate bias */
+    bias[1] = 0.5f, bias[2] = -0.25f;                /* the gate's bias moves the weights too */
+    write_front(l->params[2].value, bias, 3);
+    layer_run run = {.training = false};
+    CHECK(layer_forward(l, x, n, &run) == MOECL_OK, "forward: %s", moecl_last_error());
+    CHECK(dense_moe_read_gates(l, n, gates) == MOECL_OK, "read gates: %s", moecl_last_error());
+    float *wg = read_front(l->params[1].value, (size_t)in * 3);
+    float worst = 0, worst_sum = 0;
+    for (int i = 0; i < n; i++) {
+        double s[3], top = -1e30, total = 0, sum = 0;
+        for (int k = 0; k < 3; k++) {
+            s[k] = bias[k];
+            for (int j = 0; j < in; j++) s[k] += (double)xh[i * in + j] * wg[j * 3 + k];
+            top = s[k] > top ? s[k] : top;
+        }
+        for (int k = 0; k < 3; k++) total += s[k] = exp(s[k] - top);
+        for (int k = 0; k < 3; k++) {
+            worst = fmaxf(worst, fabsf((float)(s[k] / total) - gates[i * 3 + k]));
+            sum += gates[i * 3 + k];
+        }
+        worst_sum = fmaxf(worst_sum, fabsf((float)sum - 1));
+    }
+    CHECK(worst < 1e-5f, "DenseMoE gate weights against the host softmax: worst %g", worst);
+    CHECK(worst_sum < 1e-5f, "each image's gate weights sum to 1: worst %g", worst_sum);
+    free(bias), free(wg);
+    moecl_tensor_destroy(x);
+    layer_free(l);
+}
+
 static void test_dense_moe(void)
 {
     check_layer(layer_dense_moe("moe_relu_softmax", 7, 3, ACT_RELU, ACT_SOFTMAX, true, true),
@@ -633,6 +677,7 @@ int main(void)
     test_dirac_init();
     test_dense();
     test_dense_moe();
+    test_dense_moe_gates();
     test_conv_moe();
     test_pooling();
     test_maxpool_ties_and_nan();

@@ -136,6 +136,14 @@ static moecl_status moe_backward(layer *l, const moecl_tensor *x, const moecl_te
     return moecl_gemm(ctx, &b);
 }
 
+moecl_status dense_moe_read_gates(const layer *l, int n, float *gates)
+{
+    size_t bytes = (size_t)n * l->cfg.n_experts * sizeof *gates;
+    MOECL_CL_CHECK(&l->ctx->device, clEnqueueReadBuffer(l->ctx->queue, l->scratch[G]->buf, CL_TRUE, 0,
+                                                        bytes, gates, 0, NULL, NULL));
+    return MOECL_OK;
+}
+
 static const layer_ops MOE_OPS = {moe_setup, moe_forward, moe_backward};
 
 layer *layer_dense_moe(const char *name, int units, int n_experts, layer_activation expert_act,

@@ -61,11 +61,11 @@ run gates --checkpoint "$WORK/switch/best.safetensors" --synthetic 100 --out "$W
 expect_rc 0 "gates on a switch MoE"
 expect_png "$WORK/switch.png" "switch gate grid"
 
-# a model without a model-level gate, and bad options
+# a model without a gate, and bad options
 run train --model "$TESTS_DIR/data/tiny.json" --synthetic 100 --epochs 1 --out "$WORK/tiny"
 run gates --checkpoint "$WORK/tiny/best.safetensors" --synthetic 50
 expect_rc 2 "gates on a plain CNN"
-expect_in "$ERR" "no model-level gate" "says why"
+expect_in "$ERR" "no gate that decides per image" "says why"
 run gates --checkpoint "$WORK/flat/best.safetensors" --scale 5
 expect_rc 2 "--scale 5"
 run gates

@@ -28,6 +28,18 @@ acc=$(printf '%s\n' "$OUT" | sed -n 's/.*test acc \([0-9.]*\)%.*/\1/p')
 awk -v a="$acc" 'BEGIN { exit !(a > 50) }' && pass || fail "DenseMoE model test accuracy $acc%"
 run eval --checkpoint "$WORK/moe/best.safetensors" --synthetic
 expect_rc 0 "eval a DenseMoE checkpoint"
+# the first DenseMoE layer's gate is the model's: counted, drawn, per image
+expect_in "$OUT" "expert_4" "eval counts the DenseMoE layer's 4 experts"
+shares=$(printf '%s\n' "$OUT" | awk '/^expert_[0-9]/ { s += $2 } END { print s }')
+awk -v s="$shares" 'BEGIN { exit !(s > 99.5 && s < 100.5) }' && pass || fail "the experts' shares add to $shares%"
+run gates --checkpoint "$WORK/moe/best.safetensors" --synthetic 60 --out "$WORK/moe-gates.png"
+expect_rc 0 "gates on a DenseMoE layer's gate"
+expect_in "$OUT" "expert_1" "a band per expert of the layer"
+run predict --checkpoint "$WORK/moe/best.safetensors" --json "$WORK/moe/curves.png"
+sum=$(printf '%s\n' "$OUT" | sed -n 's/.*"gates": {\([^}]*\)}.*/\1/p' | tr ',' '\n' | awk -F': ' '{ s += $2 } END { print s }')
+awk -v s="$sum" 'BEGIN { exit !(s > 0.999 && s < 1.001) }' && pass || fail "the softmax gate's weights add to $sum"
+run train --model "$TESTS_DIR/data/dense_moe.json" --synthetic 100 --val 0 --epochs 1 --batch 25 --out "$WORK/moe-noval"
+expect_in "$OUT$ERR" "routing on the training batches: expert_1" "the layer's routing counted on the training batches"
 
 # the flat soft-MoE preset: parts, a gate on the image, a mixture head
 run info --model flat
