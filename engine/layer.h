@@ -83,6 +83,8 @@ typedef struct layer_config {
     int n_experts;               /* dense_moe */
     layer_activation expert_act, gating_act; /* dense_moe */
     bool use_gating_bias;        /* dense_moe (use_bias is the experts') */
+    float importance_weight;     /* dense_moe: w of the importance loss w CV^2(each expert's
+                                  * gate weights summed over the batch) (0: none) */
 } layer_config;
 
 typedef struct layer layer;

@@ -136,9 +136,11 @@ static moecl_status parse_layer(network *net, parse_ctx *p, const cJSON *spec, i
     case LAYER_DENSE_MOE: {
         static const char *const keys[] = {"type", "name", "units", "n_experts",
                                            "expert_activation", "gating_activation",
-                                           "use_expert_bias", "use_gating_bias", "lr_scale", NULL};
+                                           "use_expert_bias", "use_gating_bias", "lr_scale",
+                                           "importance_loss", NULL};
         MOECL_TRY(mf_check_keys(p, spec, keys));
         int units = 0, experts = 0;
+        float importance = 0;
         bool ebias = true, gbias = true;
         layer_activation eact = ACT_LINEAR, gact = ACT_SOFTMAX;
         MOECL_TRY(mf_get_size(p, spec, "units", -1, 1, &units));
@@ -148,7 +150,11 @@ static moecl_status parse_layer(network *net, parse_ctx *p, const cJSON *spec, i
         MOECL_TRY(get_activation(p, spec, "gating_activation", ACT_SOFTMAX, true, &gact));
         MOECL_TRY(mf_get_bool(p, spec, "use_expert_bias", true, &ebias));
         MOECL_TRY(mf_get_bool(p, spec, "use_gating_bias", true, &gbias));
+        MOECL_TRY(mf_get_float(p, spec, "importance_loss", 0.0f, 0.0f, 100.0f, &importance));
+        if (importance > 0 && gact != ACT_SOFTMAX)
+            return mf_bad(p, "'%s' needs a softmax gate (gating_activation)%s", "importance_loss", "");
         l = layer_dense_moe(name, units, experts, eact, gact, ebias, gbias);
+        if (l) l->cfg.importance_weight = importance;
         break;
     }
     case LAYER_CONV2D_MOE: {

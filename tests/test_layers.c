@@ -412,6 +412,78 @@ static void test_dense_moe_gates(void)
     layer_free(l);
 }
 
+/* The importance loss's gradient: the gate's parameters against central
+ * differences of sum(y r) + w CV^2(I), I_k = sum_n g[n, k] (the layer's
+ * objective in training), on an odd shape. */
+static double importance_objective(layer *l, moecl_tensor *x, int n, const float *r, float w)
+{
+    layer_run run = {.training = true};
+    if (layer_forward(l, x, n, &run) != MOECL_OK) return NAN;
+    int U = l->cfg.units, K = l->cfg.n_experts;
+    float *y = read_front(l->output, (size_t)n * U), g[7 * 3];
+    if (dense_moe_read_gates(l, n, g) != MOECL_OK) return NAN;
+    double s = 0, I[3] = {0}, mean = 0, var = 0;
+    for (int i = 0; i < n * U; i++) s += (double)y[i] * r[i];
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < K; k++) I[k] += g[i * K + k];
+    for (int k = 0; k < K; k++) mean += I[k] / K;
+    for (int k = 0; k < K; k++) var += (I[k] - mean) * (I[k] - mean) / K;
+    free(y);
+    return s + w * var / (mean * mean);
+}
+
+static void test_dense_moe_importance(void)
+{
+    const float w = 0.7f;
+    const int in = 5, U = 3, K = 3, batch = 8, n = 7;
+    layer *l = layer_dense_moe("moe_importance", U, K, ACT_RELU, ACT_SOFTMAX, true, true);
+    l->cfg.importance_weight = w;
+    uint64_t rng = 11;
+    CHECK(layer_setup(l, ctx, (shape3){in, 1, 1}, batch, &rng) == MOECL_OK, "setup: %s", moecl_last_error());
+    int xshape[2] = {batch, in}, yshape[2] = {batch, U};
+    moecl_tensor *x = NULL, *dy = NULL;
+    moecl_tensor_create(ctx, 2, xshape, &x);
+    moecl_tensor_create(ctx, 2, yshape, &dy);
+    unsigned seed = 3;
+    float xh[7 * 5], r[7 * 3];
+    for (int i = 0; i < n * in; i++) xh[i] = 1.5f * check_random(&seed);
+    for (int i = 0; i < n * U; i++) r[i] = check_random(&seed);
+    write_front(x, xh, (size_t)n * in);
+    write_front(dy, r, (size_t)n * U);
+    /* the gate's kernel, scaled up: unequal weights, a loss worth its name */
+    float *wg = read_front(l->params[2].value, (size_t)in * K);
+    for (int i = 0; i < in * K; i++) wg[i] *= 3;
+    write_front(l->params[2].value, wg, (size_t)in * K);
+    layer_run run = {.training = true};
+    CHECK(layer_forward(l, x, n, &run) == MOECL_OK, "forward: %s", moecl_last_error());
+    CHECK(layer_backward(l, x, dy, n, true) == MOECL_OK, "backward: %s", moecl_last_error());
+    double with = importance_objective(l, x, n, r, w), without = importance_objective(l, x, n, r, 0);
+    CHECK(with - without > 1e-3, "the importance loss is there to test: %g", with - without);
+    for (int p = 2; p <= 3; p++) { /* gating kernel, gating bias */
+        moecl_param *prm = &l->params[p];
+        size_t count = prm->value->count;
+        float *vh = read_front(prm->value, count), *grad = read_front(prm->grad, count), worst = 0;
+        for (size_t j = 0; j < count; j++) {
+            const float eps = 1e-2f, keep = vh[j];
+            vh[j] = keep + eps;
+            write_front(prm->value, vh, count);
+            double up = importance_objective(l, x, n, r, w);
+            vh[j] = keep - eps;
+            write_front(prm->value, vh, count);
+            double down = importance_objective(l, x, n, r, w);
+            vh[j] = keep;
+            write_front(prm->value, vh, count);
+            double fd = (up - down) / (2 * eps);
+            worst = fmaxf(worst, (float)(fabs(fd - grad[j]) / (1 + fabs(fd))));
+        }
+        CHECK(worst < 2e-3f, "importance loss: d/d%s against central differences, worst %g", prm->name, worst);
+        free(vh), free(grad);
+    }
+    free(wg);
+    moecl_tensor_destroy(x), moecl_tensor_destroy(dy);
+    layer_free(l);
+}
+
 static void test_dense_moe(void)
 {
     check_layer(layer_dense_moe("moe_relu_softmax", 7, 3, ACT_RELU, ACT_SOFTMAX, true, true),
@@ -678,6 +750,7 @@ int main(void)
     test_dense();
     test_dense_moe();
     test_dense_moe_gates();
+    test_dense_moe_importance();
     test_conv_moe();
     test_pooling();
     test_maxpool_ties_and_nan();

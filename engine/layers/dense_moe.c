@@ -4,11 +4,15 @@
  *   g[n, k]    = h(sum_i x[n, i] G[i, k] + c[k])
  *   y[n, u]    = sum_k g[n, k] e[n, u, k]
  * Two GEMMs forward (experts, gate), a combine kernel; backward splits dy
- * into the experts' and the gate's gradients. Scratch: 0 e, 1 g, 2 de, 3 dg. */
+ * into the experts' and the gate's gradients. An optional importance loss
+ * w CV^2(I), I_k = sum_n g[n, k] (Shazeer et al. 2017), keeps a softmax gate
+ * from settling on one expert: its gradient joins the gate's in backward
+ * (the reported loss leaves it out). Scratch: 0 e, 1 g, 2 de, 3 dg, 4 the
+ * importance loss's d/dI, 5 its value. */
 #include "../internal.h"
 #include "../layer.h"
 
-enum { E, G, DE, DG };
+enum { E, G, DE, DG, COEF, AUX };
 enum { W_EXPERT, B_EXPERT, W_GATE, B_GATE };
 
 static int param_index(const layer *l, int which)
@@ -38,6 +42,10 @@ static moecl_status moe_setup(layer *l, moecl_ctx *ctx)
     MOECL_TRY(layer_add_scratch(l, G, b * (size_t)K));
     MOECL_TRY(layer_add_scratch(l, DE, b * (size_t)U * K));
     MOECL_TRY(layer_add_scratch(l, DG, b * (size_t)K));
+    if (l->cfg.importance_weight > 0) {
+        MOECL_TRY(layer_add_scratch(l, COEF, (size_t)K));
+        MOECL_TRY(layer_add_scratch(l, AUX, 1));
+    }
     l->flops_per_image = 2ull * (size_t)in * (size_t)K * (size_t)(U + 1) + 2ull * U * K;
     return MOECL_OK;
 }
@@ -120,6 +128,14 @@ static moecl_status moe_backward(layer *l, const moecl_tensor *x, const moecl_te
                            MOECL_ARG_INT(n), MOECL_ARG_INT(U), MOECL_ARG_INT(K)));
     MOECL_TRY(activation_backward(l, l->cfg.expert_act, e, de, n, uk));
     MOECL_TRY(activation_backward(l, l->cfg.gating_act, g, dg, n, (size_t)K));
+    if (l->cfg.importance_weight > 0) { /* through the softmax, into the gate's logits */
+        cl_mem coef = l->scratch[COEF]->buf;
+        MOECL_TRY(MOECL_LAUNCH(ctx, "soft_importance_f32", 1, 0, MOECL_ARG_MEM(g), MOECL_ARG_MEM(coef),
+                               MOECL_ARG_MEM(l->scratch[AUX]->buf), MOECL_ARG_INT(n), MOECL_ARG_INT(K),
+                               MOECL_ARG_FLOAT(l->cfg.importance_weight)));
+        MOECL_TRY(MOECL_LAUNCH(ctx, "soft_importance_backward_f32", (size_t)n, 0, MOECL_ARG_MEM(g),
+                               MOECL_ARG_MEM(coef), MOECL_ARG_MEM(dg), MOECL_ARG_INT(n), MOECL_ARG_INT(K)));
+    }
     if (!l->frozen) {
         MOECL_TRY(param_grads(l, x, n, de, uk, W_EXPERT, B_EXPERT));
         MOECL_TRY(param_grads(l, x, n, dg, (size_t)K, W_GATE, B_GATE));
