@@ -12,8 +12,9 @@
 # training minutes.
 # Resumable: a recorded or finished run is skipped and an interrupted one
 # resumed, so the protocol can span several sittings and machines.
-# Usage: scripts/accuracy.sh [MODEL...] (default: airbench and two MoE twins
-# at its FLOPs per image, airbench_experts and airbench_switch);
+# Usage: scripts/accuracy.sh [MODEL...] (default: airbench and its MoE twins
+# at its FLOPs per image: airbench_experts, airbench_switch, airbench_moe and
+# airbench_moe_balanced; a model file's name is its file name);
 # ACCURACY_SEEDS (default "1 2 3"); ACCURACY_ARGS: more `moecl train`
 # options (tests: "--synthetic 200 --epochs 1 --batch 50"); ACCURACY_NOTE:
 # a word for the record's note column (say "shared" when other work shared
@@ -28,7 +29,7 @@ if [ -z "${MOECL_DATA:-}" ] && [ -f ../shared/cifar10/data_batch_1.bin ]; then
   export MOECL_DATA="$PWD/../shared/cifar10"
 fi
 models=("$@")
-[ ${#models[@]} -gt 0 ] || models=(airbench airbench_experts airbench_switch)
+[ ${#models[@]} -gt 0 ] || models=(airbench airbench_experts airbench_switch airbench_moe airbench_moe_balanced)
 mkdir -p "$OUT"
 [ -f "$RECORD" ] || printf '# model\tseed\ttest_all\ttest_exact_1017\ttrain_minutes\tdevice\tcommit\tdate\tnote\n' >"$RECORD"
 
