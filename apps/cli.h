@@ -73,7 +73,7 @@ int cmd_tune(const cli_globals *g, int argc, char **argv);
 
 /* The model `train` and `info` use without --model (a preset name): the
  * mixture-of-experts preset best by test accuracy (docs/results.md). */
-#define MOECL_DEFAULT_MODEL "airbench_switch"
+#define MOECL_DEFAULT_MODEL "airbench_moe_balanced"
 /* bench train's: a small, quick mixture. */
 #define MOECL_BENCH_MODEL "switch"
 

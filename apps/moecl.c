@@ -14,7 +14,7 @@ static const char USAGE[] =
     "Commands:\n"
     "  devices [--json]            list every OpenCL device, numbered\n"
     "  train [options]             train a model on CIFAR-10:\n"
-    "      --model M (airbench_switch) --data DIR --out RUN_DIR --epochs N (10) --batch N (128)\n"
+    "      --model M (airbench_moe_balanced) --data DIR --out RUN_DIR --epochs N (10) --batch N (128)\n"
     "      --lr X --optimizer adam|sgd --momentum X --nesterov --weight-decay X\n"
     "      --schedule constant|step|cosine|onecycle|triangle --step-epochs N --step-gamma X\n"
     "      --seed N (1) --patience N (2) --train-examples N --val N --test-examples N\n"

@@ -41,6 +41,13 @@ awk -v s="$sum" 'BEGIN { exit !(s > 0.999 && s < 1.001) }' && pass || fail "the 
 run train --model "$TESTS_DIR/data/dense_moe.json" --synthetic 100 --val 0 --epochs 1 --batch 25 --out "$WORK/moe-noval"
 expect_in "$OUT$ERR" "routing on the training batches: expert_1" "the layer's routing counted on the training batches"
 
+# without --model: the default preset (apps/cli.h), trained with its recipe
+# (no validation images, so its DenseMoE gate is counted on the training batches)
+run train --synthetic 64 --epochs 1 --batch 32 --out "$WORK/default"
+expect_rc 0 "train without --model"
+expect_in "$OUT$ERR" "training airbench_moe_balanced" "the default model is airbench_moe_balanced"
+expect_in "$OUT$ERR" "routing on the training batches: expert_1" "the default model's gate is counted"
+
 # the flat soft-MoE preset: parts, a gate on the image, a mixture head
 run info --model flat
 expect_rc 0 "info on the flat MoE"
