@@ -376,7 +376,16 @@ int model_output_classes(const model *m) { return active_loss((model *)m)->class
 moecl_status model_read_probs(model *m, int n, float *probs)
 {
     softmax_ce *loss = active_loss(m);
-    return read_floats(m, loss->probs, (size_t)n * loss->classes, probs);
+    MOECL_TRY(read_floats(m, loss->probs, (size_t)n * loss->classes, probs));
+    /* the hierarchical head keeps its mixture unnormalised (its loss and
+     * gradient divide by the row's sum on the device): probabilities here */
+    if (m->head == HEAD_HIERARCHICAL && loss == &m->loss)
+        for (int i = 0; i < n; i++) {
+            float *row = probs + (size_t)i * loss->classes, total = 0.0f;
+            for (int c = 0; c < loss->classes; c++) total += row[c];
+            for (int c = 0; total > 0.0f && c < loss->classes; c++) row[c] /= total;
+        }
+    return MOECL_OK;
 }
 
 moecl_status model_read_route(model *m, int n, int *route)

@@ -100,6 +100,20 @@ run eval --checkpoint "$WORK/hier/best.safetensors" --synthetic
 expect_rc 0 "eval a hierarchical checkpoint"
 expect_in "$OUT" "gate accuracy" "eval reports the gate's accuracy"
 expect_in "$OUT" "expert_natural" "eval reports each part"
+# its mixture is kept unnormalised on the device: what is read out is probabilities
+run predict --checkpoint "$WORK/hier/best.safetensors" --json "$WORK/hier/curves.png"
+sum=$(printf '%s\n' "$OUT" | sed -n 's/.*"probabilities": {\([^}]*\)}.*/\1/p' | tr ',' '\n' | awk -F': ' '{ s += $2 } END { print s }')
+awk -v s="$sum" 'BEGIN { exit !(s > 0.999 && s < 1.001) }' && pass || fail "a hierarchical MoE's class probabilities add to $sum"
+# TTA averages probabilities with the plain view weighted 1/4 at least, so each
+# image's loss grows by at most log 4 = 1.386
+loss_of() { printf '%s\n' "$1" | sed -n 's/.*test accuracy.*loss \([0-9.]*\).*/\1/p'; }
+run eval --checkpoint "$WORK/hier/best.safetensors" --synthetic --tta none
+plain=$(loss_of "$OUT")
+run eval --checkpoint "$WORK/hier/best.safetensors" --synthetic --tta translate
+expect_rc 0 "eval a hierarchical checkpoint with translation TTA"
+tta=$(loss_of "$OUT")
+awk -v a="$plain" -v b="$tta" 'BEGIN { exit !(a != "" && b != "" && b <= a + 1.386) }' &&
+    pass || fail "TTA loss $tta against the plain $plain"
 expect_in "$OUT" "(on its classes)" "experts are measured on their own classes"
 run eval --checkpoint "$WORK/hier/best.safetensors" --synthetic --json
 expect_in "$OUT" '"parts": [{"part": "baseline"' "eval --json lists the parts"
